@@ -1,0 +1,161 @@
+//! The crate's one error type for user input.
+//!
+//! Public functions that take user input return [`Result`] with an [`Error`] whose message says
+//! what was wrong and with which value. Programmer errors inside the maths (two internal arrays
+//! of mismatched shape) `assert!` instead, naming the operation and both shapes.
+
+use std::fmt;
+
+/// Result with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What was wrong with an input, said so that the caller can fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A parameter outside its domain, e.g. `sigma = -1 (must be > 0)`.
+    #[error("invalid {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the caller knows it (`sigma`, `u`, `weights[3]`).
+        name: String,
+        /// The offending value, formatted.
+        value: String,
+        /// What the value must satisfy.
+        reason: String,
+    },
+    /// A NaN or an infinity where a finite number is needed.
+    #[error("non-finite value in {name} at index {index}: {value}")]
+    NonFinite {
+        /// Which input.
+        name: String,
+        /// Position of the first non-finite element.
+        index: usize,
+        /// The value itself (NaN, inf or -inf).
+        value: f64,
+    },
+    /// Two inputs whose shapes do not fit together.
+    #[error("shape mismatch in {what}: expected {expected}, got {got}")]
+    Shape {
+        /// The operation or input.
+        what: String,
+        /// The shape needed.
+        expected: String,
+        /// The shape given.
+        got: String,
+    },
+    /// An empty input where at least one element is needed (zero samples, no data).
+    #[error("{what} is empty: at least one {unit} is needed")]
+    Empty {
+        /// Which input.
+        what: String,
+        /// What one element is (sample, data point, category).
+        unit: String,
+    },
+    /// A numerical procedure that did not reach its stated tolerance.
+    #[error("{what} did not converge: {detail}")]
+    NoConvergence {
+        /// Which procedure.
+        what: String,
+        /// Iterations used, residual reached, tolerance asked.
+        detail: String,
+    },
+    /// Training or estimation produced a NaN or an infinity.
+    #[error("non-finite {tensor} at epoch {epoch}, step {step}: {detail}")]
+    Diverged {
+        /// Epoch index (0-based).
+        epoch: usize,
+        /// Step index within the epoch (0-based).
+        step: usize,
+        /// The tensor that first went non-finite (loss, d_mean_head.weight, ...).
+        tensor: String,
+        /// A short description (value, position).
+        detail: String,
+    },
+    /// A file that could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file or string that is not in the expected format.
+    #[error("{what}: {detail}")]
+    Format {
+        /// Which file or field.
+        what: String,
+        /// What was expected and what was found.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// `InvalidParameter` from anything displayable.
+    pub fn invalid(name: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter { name: name.into(), value: value.to_string(), reason: reason.into() }
+    }
+
+    /// `Shape` from anything displayable.
+    pub fn shape(what: impl Into<String>, expected: impl fmt::Display, got: impl fmt::Display) -> Self {
+        Error::Shape { what: what.into(), expected: expected.to_string(), got: got.to_string() }
+    }
+
+    /// `Empty` for `what`, counted in `unit`s.
+    pub fn empty(what: impl Into<String>, unit: impl Into<String>) -> Self {
+        Error::Empty { what: what.into(), unit: unit.into() }
+    }
+
+    /// `Format` for a file or field.
+    pub fn format(what: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Format { what: what.into(), detail: detail.into() }
+    }
+
+    /// `Io` for a path.
+    pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io { path: path.as_ref().display().to_string(), source }
+    }
+}
+
+/// Checks that every element of `values` is finite; names the first one that is not.
+pub fn ensure_finite<'a>(name: &str, values: impl IntoIterator<Item = &'a f64>) -> Result<()> {
+    for (index, &value) in values.into_iter().enumerate() {
+        if !value.is_finite() {
+            return Err(Error::NonFinite { name: name.to_string(), index, value });
+        }
+    }
+    Ok(())
+}
+
+/// Checks `value > 0` and finite, e.g. for a standard deviation.
+pub fn ensure_positive(name: &str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, value, "must be finite and > 0"))
+    }
+}
+
+/// Checks `0 ≤ value ≤ 1`.
+pub fn ensure_probability(name: &str, value: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::invalid(name, value, "must be a probability in [0, 1]"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_field_and_the_value() {
+        let e = ensure_positive("sigma", -0.5).unwrap_err();
+        assert_eq!(e.to_string(), "invalid sigma = -0.5: must be finite and > 0");
+        let e = ensure_finite("x", &[1.0, f64::NAN]).unwrap_err();
+        assert_eq!(e.to_string(), "non-finite value in x at index 1: NaN");
+        let e = ensure_probability("u", 1.5).unwrap_err();
+        assert!(e.to_string().contains("u = 1.5"), "{e}");
+        assert!(ensure_probability("u", 0.0).is_ok() && ensure_probability("u", 1.0).is_ok());
+    }
+}

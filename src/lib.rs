@@ -1,0 +1,69 @@
+//! # vaelab: variational autoencoders, derived and measured
+//!
+//! A course in a crate. It follows one text, a guide to the Variational Autoencoder (the
+//! `shared/seed` text, 2020-10-29), section by section. Each section has its module(s) here and a
+//! notebook in `notebooks/` that derives the section's claim and then checks it with numbers
+//! computed by these modules. Notebooks `:dep` this crate and never paste its code.
+//!
+//! ## Course map
+//!
+//! | § | section of the text | course name | module(s) | notebook |
+//! |---|---|---|---|---|
+//! | 1 | 逆变换采样 | inverse-transform sampling | [`sampling`], [`stats`] | `01-inverse-transform-sampling.ipynb` |
+//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | *bounds issue* | `02-derivation-1-jensen.ipynb` |
+//! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | *bounds issue* | `03-derivation-2-kl-gap.ipynb` |
+//! | – | (engine) | the VAE from scratch, backprop by hand | *engine issue* | `04-vae-from-scratch.ipynb` |
+//! | 4 | 先验分布 | the prior and the aggregate posterior | *lessons issue* | `05-prior-and-aggregate-posterior.ipynb` |
+//! | 5 | mini-batch | mini-batches and the weight of the KL term | *lessons issue* | `06-minibatch-kl-weight.ipynb` |
+//! | 6 | VAE解释1 | reading 1: a noisy channel | *lessons issue* | `07-noisy-channel.ipynb` |
+//! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
+//! | 7 | 两种collapse | the two collapses | *lessons issue* | `09-two-collapses.ipynb` |
+//! | 8 | CVAE | the conditional VAE | *lessons issue* | `10-cvae.ipynb` |
+//!
+//! Shared by every notebook: [`plot`] (plots that work offline in JupyterLab and in the HTML
+//! book) and [`error`] (what a function says when its input is wrong).
+//!
+//! ## Notation
+//!
+//! Dimension letters, used in every `# Shapes` section and in the notebooks:
+//!
+//! | letter | meaning |
+//! |---|---|
+//! | `N` | number of samples drawn (Monte-Carlo draws, sampler output length) |
+//! | `B` | batch size (data points in a mini-batch) |
+//! | `D` | data dimension (784 for 28×28 digits) |
+//! | `H` | hidden width of an MLP layer |
+//! | `Z` | latent dimension |
+//! | `K` | importance samples per data point |
+//! | `C` | number of classes (conditions of a CVAE) |
+//!
+//! Symbols: `x` a data point, `z` a latent, `P(z)` the prior, `P(x|z)` the decoder,
+//! `Q(z|x)` the encoder (approximate posterior), `F` a CDF and `F⁻¹` its inverse, `U ~ Uniform(0, 1)`,
+//! `Φ` the standard normal CDF. Logarithms are natural; information is in nats.
+//!
+//! ## Conventions
+//!
+//! - Randomness is an argument: every sampler takes `rng: &mut R` with `R: Rng + ?Sized`; nothing
+//!   draws from a global generator. Use [`rand::rngs::StdRng`] with `seed_from_u64` for
+//!   reproducible runs.
+//! - Functions that take user input return [`Result`]; a shape mismatch between arrays the crate
+//!   made itself is a programmer error and panics with the operation and both shapes.
+//! - Gradients are named `d_x` for ∂L/∂x and have the shape of `x`.
+//!
+//! ## One rand family
+//!
+//! `ndarray-rand` 0.16 uses rand 0.9; `statrs` is built without its `rand` feature (which would
+//! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
+//! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
+
+pub mod error;
+pub mod plot;
+
+pub use error::{Error, Result};
+
+pub use ndarray;
+pub use ndarray_rand;
+pub use plotly;
+pub use rand;
+pub use rand_distr;
+pub use statrs;
