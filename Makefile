@@ -1,0 +1,35 @@
+# The two commands of the course (README, "Quick start"):
+#   make lab    install what is missing, then open the notebooks in JupyterLab
+#   make test   format, lint, unit/integration/doc tests, then every notebook executed and its page checked
+SHELL := /bin/bash
+VENV := .venv
+export EVCXR_CONFIG_DIR := $(CURDIR)/tools/evcxr
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+
+.PHONY: lab test check notebooks book clean
+
+lab:
+	@tools/setup.sh lab
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks
+
+test:
+	@tools/setup.sh test
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo test
+	$(VENV)/bin/python -m pytest tests/notebooks -v
+
+# The Rust checks alone (no notebooks).
+check:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo test
+
+# Execute notebooks without pytest, e.g. `make notebooks NB=notebooks/01-*.ipynb`.
+NB ?= notebooks/*.ipynb
+notebooks:
+	@tools/setup.sh test
+	$(VENV)/bin/python tools/run_notebook.py $(NB)
+
+clean:
+	rm -rf build

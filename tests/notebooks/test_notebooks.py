@@ -1,0 +1,109 @@
+"""Every notebook in notebooks/ runs top to bottom from a fresh evcxr kernel, renders to a book page,
+and the page works in headless Chromium with the network blocked. One test per notebook.
+
+The runner's own honesty is tested first, on fixtures that must fail: a panicking cell, a cell whose
+top-level `?` meets an `Err`, and a compile error, each reported with the cell and the error text.
+"""
+from pathlib import Path
+
+import book
+import pytest
+import run_notebook
+from conftest import REPORTS, ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+FIXTURES = ROOT / "tests" / "notebooks" / "fixtures"
+FIXTURE_OUT = ROOT / "build" / "fixtures"
+_first_run = [True]
+
+
+def execute(path: Path, out_dir: Path) -> run_notebook.NotebookReport:
+    """Runs a notebook; the first run of the session may find evcxr's compile cache cold."""
+    cold, _first_run[0] = _first_run[0], False
+    report = run_notebook.run(path, cold_cache=cold, out_dir=out_dir)
+    REPORTS.append(report)
+    print(run_notebook.describe(report))
+    return report
+
+
+@pytest.fixture(scope="session")
+def assets():
+    book.write_assets()
+    return book.BOOK / "assets"
+
+
+@pytest.mark.parametrize(
+    "fixture, cell, message",
+    [
+        ("fail_panic.ipynb", 3, "index out of bounds: the len is 0 but the index is 0"),
+        ("fail_question_mark.ipynb", 2, "invalid sigma = -1: must be finite and > 0"),
+        ("fail_compile.ipynb", 2, "mismatched types"),
+    ],
+)
+def test_runner_reports_a_failing_cell(fixture, cell, message):
+    report = execute(FIXTURES / fixture, FIXTURE_OUT)
+    assert report.failure, f"{fixture} should have failed"
+    assert f"code cell {cell} " in report.failure, report.failure
+    assert message in report.failure, report.failure
+    assert "\x1b[" not in report.failure, "ANSI codes must be stripped"
+    # The run stops at the failing cell: nothing after it ran.
+    assert report.cells[-1].code_index == cell
+
+
+def test_runner_passes_a_good_notebook():
+    report = execute(FIXTURES / "pass_minimal.ipynb", FIXTURE_OUT)
+    assert report.failure is None, report.failure
+    executed = report.executed_path.read_text()
+    assert "sigma ok" in executed, "the cell's printed output is kept in the executed notebook"
+
+
+def test_page_check_catches_a_broken_page(tmp_path, assets):
+    """A page that loads from a CDN, leaves TeX raw and has an undrawn plot must be reported."""
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<html><head><script src="https://cdn.example.org/plotly.js"></script></head><body>'
+        '<div class="jp-RenderedMarkdown">$$x^2$$</div><div class="vaelab-plot"></div>'
+        "<script>undefined_function();</script></body></html>"
+    )
+    found, state = book.check_pages([page])["broken.html"]
+    text = "\n".join(found)
+    assert "blocked a network request: https://cdn.example.org/plotly.js" in text
+    assert "MathJax did not start" in text
+    assert "1 of 1 plots not drawn" in text
+    assert "uncaught exception" in text and "undefined_function" in text
+    assert "2 pieces of raw TeX" in text  # the opening and the closing $$
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook(notebook, assets):
+    report = execute(notebook, run_notebook.BUILD)
+    assert report.failure is None, report.failure
+    names = [f"{p.stem}.html" for p in NOTEBOOKS]
+    i = NOTEBOOKS.index(notebook)
+    page = book.render(
+        report.executed_path,
+        prev=names[i - 1] if i > 0 else None,
+        next_=names[i + 1] if i + 1 < len(names) else None,
+    )
+    found, state = book.check_pages([page], screenshots=ROOT / "build" / "screenshots")[page.name]
+    assert not found, "\n".join(found)
+    markdown = " ".join(c.source for c in report_cells(report) if c.cell_type == "markdown")
+    if "$" in markdown:
+        assert state["formulas"] > 0, "the lesson has TeX but no formula was typeset"
+
+
+def report_cells(report):
+    import nbformat
+
+    return nbformat.read(report.executed_path, as_version=4).cells
+
+
+def test_book_index(assets):
+    """The index lists every lesson in order and links to its page."""
+    titles = [(f"{p.stem}.html", book.lesson_title(__import__("nbformat").read(p, as_version=4))) for p in NOTEBOOKS]
+    index = book.render_index(titles)
+    text = index.read_text()
+    positions = [text.index(f'href="{name}"') for name, _ in titles]
+    assert positions == sorted(positions)
+    found, _ = book.check_pages([index])["index.html"]
+    assert not found, "\n".join(found)

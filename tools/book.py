@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""The course book: executed notebooks rendered to HTML pages that work with no network, and a
+check of each page in headless Chromium with the network blocked.
+
+    .venv/bin/python tools/book.py build/notebooks/*.ipynb   # render pages + index into build/book/
+    .venv/bin/python tools/book.py --check build/book/*.html  # open each page offline and check it
+
+Pages load only files next to them: assets/plotly.min.js and assets/tex-svg.js (MathJax 3), both
+copied from the `plotly` crate by `vaelab book-assets`. A plot's output carries plotly.js inline the
+first time in a kernel session (see src/plot.rs); the page drops that copy and loads the shared one.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "build" / "book"
+PLOTLY_JS_SCRIPT = re.compile(r'<script type="text/javascript" class="vaelab-plotly-js">.*?</script>\n?', re.S)
+CHROMIUM = "/usr/bin/chromium"
+# The flags this workplace's machines need for a quiet headless Chromium (no background connections).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def write_assets(book: Path = BOOK) -> None:
+    """plotly.min.js and MathJax's tex-svg.js, from the crate (which has them from the plotly crate)."""
+    subprocess.run(
+        ["cargo", "run", "--quiet", "--bin", "vaelab", "--", "book-assets", "--out", str(book / "assets")],
+        cwd=ROOT,
+        check=True,
+    )
+
+
+def lesson_title(nb) -> str:
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return "(untitled)"
+
+
+def render(executed: Path, book: Path = BOOK, prev: str | None = None, next_: str | None = None) -> Path:
+    """Renders one executed notebook to book/<name>.html."""
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "text/html" in data:
+                text = data["text/html"]
+                text = "".join(text) if isinstance(text, list) else text
+                data["text/html"] = PLOTLY_JS_SCRIPT.sub("", text)
+    exporter = HTMLExporter(template_name="vaelab", extra_template_basedirs=[str(ROOT / "tools" / "book")])
+    body, _ = exporter.from_notebook_node(
+        nb, resources={"metadata": {"name": lesson_title(nb)}, "vaelab_prev": prev, "vaelab_next": next_}
+    )
+    book.mkdir(parents=True, exist_ok=True)
+    page = book / f"{executed.stem}.html"
+    page.write_text(body, encoding="utf-8")
+    return page
+
+
+def render_index(pages: list[tuple[str, str]], book: Path = BOOK) -> Path:
+    """The book's front page: the lessons in order. `pages` holds (file name, title)."""
+    rows = "\n".join(
+        f'<li><a href="{html.escape(name)}">{html.escape(title)}</a></li>' for name, title in pages
+    )
+    index = book / "index.html"
+    index.write_text(
+        f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>vaelab: the course</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 46em; margin: 2em auto; line-height: 1.5; }}</style>
+</head><body>
+<h1>vaelab: variational autoencoders, derived and measured</h1>
+<p>Each lesson follows one section of the course text, derives its claim and checks it with numbers
+computed by the <code>vaelab</code> crate. These pages were produced by <code>make test</code>, which
+executed every notebook from a fresh kernel.</p>
+<ol>
+{rows}
+</ol>
+</body></html>
+""",
+        encoding="utf-8",
+    )
+    return index
+
+
+def build(executed: list[Path], book: Path = BOOK) -> list[Path]:
+    """Renders every executed notebook (in name order), linked prev/next, plus the index."""
+    executed = sorted(executed)
+    write_assets(book)
+    names = [f"{p.stem}.html" for p in executed]
+    pages, titles = [], []
+    for i, nb_path in enumerate(executed):
+        prev = names[i - 1] if i > 0 else None
+        next_ = names[i + 1] if i + 1 < len(names) else None
+        pages.append(render(nb_path, book, prev, next_))
+        titles.append((names[i], lesson_title(nbformat.read(nb_path, as_version=4))))
+    pages.append(render_index(titles, book))
+    return pages
+
+
+# What the page must show once loaded: every plot drawn, every formula typeset, nothing left raw.
+_PAGE_STATE_JS = """
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const plots = [...document.querySelectorAll('.vaelab-plot')];
+  const markdown = [...document.querySelectorAll('.jp-MarkdownCell, .jp-RenderedMarkdown')]
+      .map(e => e.innerText).join('\\n');
+  return {
+    plots: plots.length,
+    plots_drawn: plots.filter(p => p.querySelector('.main-svg')).length,
+    formulas: document.querySelectorAll('mjx-container').length,
+    formula_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
+    raw_tex: (markdown.match(/\\$\\$|\\\\begin\\{|\\\\\\(|\\\\\\[/g) || []).length,
+    has_mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup,
+  };
+}
+"""
+
+
+def check_pages(pages: list[Path], screenshots: Path | None = None) -> dict[str, tuple[list[str], dict]]:
+    """Opens each page in headless Chromium with every non-file request blocked.
+
+    Returns, per page name, the problems found (empty when the page is fine: no request that tried
+    to leave the machine, no console error or uncaught exception, every plot drawn, every formula
+    typeset) and the counts the page showed (plots, formulas, ...).
+    """
+    from playwright.sync_api import sync_playwright
+
+    problems: dict[str, tuple[list[str], dict]] = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for page_path in pages:
+                problems[page_path.name] = _check_page(browser, page_path, screenshots)
+        finally:
+            browser.close()
+    return problems
+
+
+def _check_page(browser, page_path: Path, screenshots: Path | None) -> tuple[list[str], dict]:
+    found: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            found.append(f"blocked a network request: {r.request.url}")
+            r.abort()
+
+    def console(message):
+        if message.type == "error":
+            found.append(f"console error: {message.text}")
+
+    def request_failed(request):
+        if request.url.startswith("file://"):
+            found.append(f"missing file: {request.url}")
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        context.route("**/*", route)
+        page = context.new_page()
+        page.on("console", console)
+        page.on("pageerror", lambda error: found.append(f"uncaught exception: {error}"))
+        page.on("requestfailed", request_failed)
+        page.goto(page_path.resolve().as_uri(), wait_until="load", timeout=60_000)
+        state = page.evaluate(_PAGE_STATE_JS)
+        if page_path.name != "index.html":
+            if not state["has_mathjax"]:
+                found.append("MathJax did not start")
+            if state["plots_drawn"] != state["plots"]:
+                found.append(f"{state['plots'] - state['plots_drawn']} of {state['plots']} plots not drawn")
+            if state["formula_errors"]:
+                found.append(f"{state['formula_errors']} formulas with TeX errors")
+            if state["raw_tex"]:
+                found.append(f"{state['raw_tex']} pieces of raw TeX ($$, \\begin, \\(, \\[) left in the text")
+        if screenshots:
+            screenshots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(screenshots / f"{page_path.stem}.png"), full_page=False)
+    finally:
+        context.close()
+    return found, state
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="check pages instead of rendering notebooks")
+    parser.add_argument("--screenshots", type=Path, help="with --check: save a PNG of each page here")
+    parser.add_argument("paths", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    if not args.check:
+        for page in build(args.paths):
+            print(page)
+        return 0
+    bad = 0
+    for name, (found, state) in check_pages(args.paths, args.screenshots).items():
+        print(f"{name}: {json.dumps(state)}")
+        for problem in found:
+            print(f"{name}: {problem}")
+        bad += bool(found)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
