@@ -9,12 +9,16 @@
 //! the `plotly` crate ships, feature `plotly_embed_js`) in a `<script class="vaelab-plotly-js">`,
 //! so nothing is fetched; the book renderer swaps that script for one shared file.
 //!
+//! Notebooks build plots with [`Figure`], whose methods take plain `&[f64]` slices and are compiled
+//! once with the crate. (Building plotly traces inside a cell makes evcxr compile plotly's generic
+//! serialisation code for that cell, which costs seconds per cell.)
+//!
 //! ```no_run
-//! use vaelab::plot::{self, Plot, Scatter};
-//! let mut p = Plot::new();
-//! p.add_trace(Scatter::new(vec![0.0, 1.0, 2.0], vec![0.0, 1.0, 4.0]));
-//! plot::show(&p); // in a notebook cell
-//! plot::write_html(&p, "squares.html").unwrap(); // a standalone page, works offline
+//! use vaelab::plot::Figure;
+//! let x = [0.0, 1.0, 2.0];
+//! let fig = Figure::new("squares").axes("x", "x²").line("x²", &x, &[0.0, 1.0, 4.0]);
+//! fig.show(); // in a notebook cell
+//! fig.write_html("squares.html").unwrap(); // a standalone page, works offline
 //! ```
 
 use std::path::Path;
@@ -25,7 +29,166 @@ pub use plotly::common::{Line, Marker, Mode, Title};
 pub use plotly::layout::{Axis, Layout};
 pub use plotly::{Bar, Contour, HeatMap, Histogram, Plot, Scatter};
 
+use plotly::common::DashType;
+use plotly::histogram::HistNorm;
+use plotly::layout::AxisType;
+
 use crate::error::{Error, Result};
+
+/// A plot built from plain slices: title, axis labels, and any number of traces.
+///
+/// Every method is non-generic, so a notebook cell that uses it compiles in a fraction of a second.
+/// For anything this does not cover, [`Figure::plot_mut`] gives the underlying plotly [`Plot`].
+///
+/// ```
+/// use vaelab::plot::Figure;
+/// let fig = Figure::new("a line").axes("u", "x").line("F⁻¹(u)", &[0.1, 0.5, 0.9], &[-1.28, 0.0, 1.28]);
+/// assert_eq!(fig.plot().data().len(), 1);
+/// ```
+pub struct Figure {
+    plot: Plot,
+    layout: Layout,
+}
+
+impl Figure {
+    /// An empty figure with a title.
+    pub fn new(title: &str) -> Self {
+        let layout = Layout::new().title(Title::with_text(title)).height(420);
+        Figure { plot: Plot::new(), layout }
+    }
+
+    /// Axis labels.
+    pub fn axes(mut self, x_label: &str, y_label: &str) -> Self {
+        let layout = self.layout.clone();
+        self.layout = layout
+            .x_axis(Axis::new().title(Title::with_text(x_label)))
+            .y_axis(Axis::new().title(Title::with_text(y_label)));
+        self
+    }
+
+    /// A logarithmic x axis with a label (replaces the x label set by [`Figure::axes`]).
+    pub fn log_x(mut self, x_label: &str) -> Self {
+        let layout = self.layout.clone();
+        self.layout = layout.x_axis(Axis::new().title(Title::with_text(x_label)).type_(AxisType::Log));
+        self
+    }
+
+    /// A solid line through the points (x[i], y[i]).
+    ///
+    /// # Panics
+    /// If `x` and `y` differ in length (a programmer error in the notebook).
+    #[track_caller]
+    pub fn line(mut self, name: &str, x: &[f64], y: &[f64]) -> Self {
+        assert_eq!(x.len(), y.len(), "Figure::line({name}): x has {} points, y has {}", x.len(), y.len());
+        self.plot.add_trace(Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::Lines));
+        self
+    }
+
+    /// A dashed line, e.g. for a bound or a reference value.
+    #[track_caller]
+    pub fn dashed(mut self, name: &str, x: &[f64], y: &[f64]) -> Self {
+        assert_eq!(x.len(), y.len(), "Figure::dashed({name}): x has {} points, y has {}", x.len(), y.len());
+        let line = Line::new().dash(DashType::Dash);
+        self.plot.add_trace(Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::Lines).line(line));
+        self
+    }
+
+    /// Markers at the points (x[i], y[i]).
+    #[track_caller]
+    pub fn points(mut self, name: &str, x: &[f64], y: &[f64]) -> Self {
+        assert_eq!(x.len(), y.len(), "Figure::points({name}): x has {} points, y has {}", x.len(), y.len());
+        let marker = Marker::new().size(5).opacity(0.6);
+        self.plot
+            .add_trace(Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::Markers).marker(marker));
+        self
+    }
+
+    /// Markers with symmetric error bars (± `err`), e.g. a Monte-Carlo mean ± 1 standard error.
+    #[track_caller]
+    pub fn points_with_errors(mut self, name: &str, x: &[f64], y: &[f64], err: &[f64]) -> Self {
+        assert!(
+            x.len() == y.len() && y.len() == err.len(),
+            "Figure::points_with_errors({name}): x, y, err have {}, {}, {} points",
+            x.len(),
+            y.len(),
+            err.len()
+        );
+        let error = plotly::common::ErrorData::new(plotly::common::ErrorType::Data).array(err.to_vec());
+        self.plot.add_trace(
+            Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::LinesMarkers).error_y(error),
+        );
+        self
+    }
+
+    /// A histogram of `samples` in `bins` bins, normalised as a probability density (area 1), so a
+    /// density curve can be drawn over it.
+    pub fn histogram(mut self, name: &str, samples: &[f64], bins: usize) -> Self {
+        let trace = Histogram::new(samples.to_vec())
+            .name(name)
+            .hist_norm(HistNorm::ProbabilityDensity)
+            .n_bins_x(bins)
+            .opacity(0.6);
+        self.plot.add_trace(trace);
+        self
+    }
+
+    /// Vertical bars, one per label.
+    #[track_caller]
+    pub fn bars(mut self, name: &str, labels: &[String], values: &[f64]) -> Self {
+        assert_eq!(
+            labels.len(),
+            values.len(),
+            "Figure::bars({name}): {} labels, {} values",
+            labels.len(),
+            values.len()
+        );
+        self.plot.add_trace(Bar::new(labels.to_vec(), values.to_vec()).name(name));
+        self
+    }
+
+    /// A heat map of `z` (rows drawn top to bottom, as an image).
+    pub fn heatmap(mut self, z: &ndarray::Array2<f64>) -> Self {
+        // Plotly draws row 0 at the bottom; an image has it at the top.
+        let rows: Vec<Vec<f64>> = z.rows().into_iter().rev().map(|r| r.to_vec()).collect();
+        self.plot.add_trace(HeatMap::new_z(rows).show_scale(false));
+        self
+    }
+
+    /// Contour lines of z over the grid x × y, where `z[[i, j]]` is the value at (x[j], y[i]).
+    #[track_caller]
+    pub fn contour(mut self, name: &str, x: &[f64], y: &[f64], z: &ndarray::Array2<f64>) -> Self {
+        assert_eq!(z.dim(), (y.len(), x.len()), "Figure::contour({name}): z must be y.len() × x.len()");
+        let rows: Vec<Vec<f64>> = z.rows().into_iter().map(|r| r.to_vec()).collect();
+        let trace = Contour::new(x.to_vec(), y.to_vec(), rows)
+            .name(name)
+            .contours(plotly::contour::Contours::new().coloring(plotly::contour::Coloring::Lines))
+            .show_scale(false);
+        self.plot.add_trace(trace);
+        self
+    }
+
+    /// The plotly plot, with the layout applied.
+    pub fn plot(&self) -> Plot {
+        let mut plot = self.plot.clone();
+        plot.set_layout(self.layout.clone());
+        plot
+    }
+
+    /// The plotly plot, to add what [`Figure`] does not cover.
+    pub fn plot_mut(&mut self) -> &mut Plot {
+        &mut self.plot
+    }
+
+    /// Shows the figure as the output of the current notebook cell (see [`show`]).
+    pub fn show(&self) {
+        show(&self.plot());
+    }
+
+    /// Writes the figure as a standalone offline HTML page (see [`write_html`]).
+    pub fn write_html(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_html(&self.plot(), path)
+    }
+}
 
 /// Class of the `<script>` that carries plotly.js; the book renderer looks for it.
 pub const PLOTLY_JS_CLASS: &str = "vaelab-plotly-js";
