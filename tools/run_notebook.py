@@ -35,7 +35,8 @@ BUILD = ROOT / "build" / "notebooks"
 # the crate and its dependencies inside the kernel; with a warm compile cache (`:cache` in
 # tools/evcxr/init.evcxr) that takes well under a minute, from cold several minutes.
 BUDGETS = {
-    "cell": 5.0,  # every cell after the first; the goal, reported as a warning when exceeded, is 2 s
+    "cell": 10.0,  # every cell after the first (the first cell that defines a variable starts evcxr's type
+    # inference, a few seconds once per kernel); the goal, reported as a warning when exceeded, is 2 s
     "cell_goal": 2.0,
     "first_warm": 60.0,
     "first_cold": 900.0,
