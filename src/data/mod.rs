@@ -1,8 +1,9 @@
-//! Data for the course: labelled digit images and their binarisation, and procedural sets whose
+//! Data for the course: a reader for the standard MNIST files, binarisation, and procedural sets whose
 //! generative factors are known.
 //!
 //! | what | where | used by |
 //! |---|---|---|
+//! | the standard MNIST IDX files a user already has | [`load_mnist_dir`], [`read_idx_images`], [`read_idx_labels`] | `--mnist-dir` in the CLI |
 //! | binarisation: dynamic for training, fixed for testing | [`binarize_bernoulli_rows`], [`binarize_fixed`] | training and evaluation |
 //! | 2-D toys: two moons, rings, 8 Gaussians on a circle | [`two_moons`], [`rings`], [`gaussians_on_circle`] | the prior / aggregate-posterior lesson |
 //! | images with known factors: a blob at (x, y) on a 16×16 grid | [`blobs`] | the minimal-representation lesson |
@@ -31,9 +32,11 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 use rand::Rng;
 
 mod blobs;
+mod idx;
 mod toys;
 
 pub use blobs::{BlobConfig, BlobImages, ThirdFactor, blobs};
+pub use idx::{IdxImages, load_mnist_dir, read_idx_images, read_idx_labels};
 pub use toys::{Toy2d, gaussians_on_circle, rings, two_moons};
 
 /// Number of digit classes, `C = 10`.
