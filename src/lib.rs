@@ -23,8 +23,10 @@
 //! Shared by every notebook: [`plot`] (plots that work offline in JupyterLab and in the HTML
 //! book) and [`error`] (what a function says when its input is wrong).
 //!
-//! Data: [`data`] holds digit binarisation (dynamic for training, `x > 0.5` for testing), 2-D toys
-//! (two moons, rings, 8 Gaussians) and blob images with known generative factors.
+//! Data: [`data`] holds 10,000 real MNIST digits shipped with the repo (split 8,000 train / 2,000
+//! test, binarised dynamically for training and by `x > 0.5` for testing), a reader for the
+//! standard MNIST IDX files, 2-D toys (two moons, rings, 8 Gaussians) and blob images with known
+//! generative factors.
 //!
 //! ## Notation
 //!

@@ -1,8 +1,9 @@
-//! Data for the course: a reader for the standard MNIST files, binarisation, and procedural sets whose
-//! generative factors are known.
+//! Data for the course: 10,000 real handwritten digits shipped with the repo, a reader for the
+//! standard MNIST files, binarisation, and procedural sets whose generative factors are known.
 //!
 //! | what | where | used by |
 //! |---|---|---|
+//! | 10,000 MNIST digits, split 8,000 / 2,000 | [`Mnist10k`] (`data/mnist10k.bin.gz`) | the engine, notebook 04 and later lessons |
 //! | the standard MNIST IDX files a user already has | [`load_mnist_dir`], [`read_idx_images`], [`read_idx_labels`] | `--mnist-dir` in the CLI |
 //! | binarisation: dynamic for training, fixed for testing | [`binarize_bernoulli_rows`], [`binarize_fixed`] | training and evaluation |
 //! | 2-D toys: two moons, rings, 8 Gaussians on a circle | [`two_moons`], [`rings`], [`gaussians_on_circle`] | the prior / aggregate-posterior lesson |
@@ -33,10 +34,12 @@ use rand::Rng;
 
 mod blobs;
 mod idx;
+mod mnist10k;
 mod toys;
 
 pub use blobs::{BlobConfig, BlobImages, ThirdFactor, blobs};
 pub use idx::{IdxImages, load_mnist_dir, read_idx_images, read_idx_labels};
+pub use mnist10k::{ConvertSummary, Mnist10k};
 pub use toys::{Toy2d, gaussians_on_circle, rings, two_moons};
 
 /// Number of digit classes, `C = 10`.
