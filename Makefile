@@ -5,12 +5,14 @@ SHELL := /bin/bash
 VENV := .venv
 export EVCXR_CONFIG_DIR := $(CURDIR)/tools/evcxr
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+# Jupyter refuses to run as root unless told (containers and CI machines often are root).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: lab test check notebooks book clean
 
 lab:
 	@tools/setup.sh lab
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
 test:
 	@tools/setup.sh test
