@@ -43,6 +43,12 @@ if [ ! -f "$kernel_json" ] || ! grep -q "$evcxr_bin" "$kernel_json"; then
   JUPYTER_PATH="$PWD/$VENV/share/jupyter" "$evcxr_bin" --install >/dev/null
 fi
 
+# 4b. JupyterLab's news announcements would ask to fetch from the network: off for this project.
+page_config=$VENV/etc/jupyter/labconfig/page_config.json
+if [ ! -f "$page_config" ] || ! grep -q announcements "$page_config"; then
+  "$VENV/bin/jupyter" labextension disable --level=sys_prefix "@jupyterlab/apputils-extension:announcements" >/dev/null 2>&1
+fi
+
 # 5. For the page checks: Debian's chromium (Playwright drives it; it downloads no browser).
 if [ "$what" = test ] && ! command -v chromium >/dev/null; then
   say "installing Debian's chromium"

@@ -7,6 +7,7 @@ top-level `?` meets an `Err`, and a compile error, each reported with the cell a
 from pathlib import Path
 
 import book
+import nbformat
 import pytest
 import run_notebook
 from conftest import REPORTS, ROOT
@@ -93,17 +94,91 @@ def test_notebook(notebook, assets):
 
 
 def report_cells(report):
-    import nbformat
-
     return nbformat.read(report.executed_path, as_version=4).cells
 
 
 def test_book_index(assets):
     """The index lists every lesson in order and links to its page."""
-    titles = [(f"{p.stem}.html", book.lesson_title(__import__("nbformat").read(p, as_version=4))) for p in NOTEBOOKS]
+    titles = [(f"{p.stem}.html", book.lesson_title(nbformat.read(p, as_version=4))) for p in NOTEBOOKS]
     index = book.render_index(titles)
     text = index.read_text()
     positions = [text.index(f'href="{name}"') for name, _ in titles]
     assert positions == sorted(positions)
     found, _ = book.check_pages([index])["index.html"]
     assert not found, "\n".join(found)
+
+
+def test_plot_is_drawn_in_jupyterlab_offline(tmp_path):
+    """`Figure::show` draws an interactive plot inside JupyterLab itself, with the network blocked.
+
+    Starts JupyterLab on loopback in a temporary folder (so autosave never touches the repo), opens a
+    one-plot notebook in headless Chromium, runs all cells through JupyterLab's own command, and
+    waits for plotly's SVG in the output.
+    """
+    import secrets
+    import socket
+    import subprocess
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = secrets.token_hex(16)
+    meta = {"kernelspec": {"display_name": "Rust", "language": "rust", "name": "rust"}}
+    nb = nbformat.v4.new_notebook(metadata=meta)
+    nb.cells = [
+        nbformat.v4.new_code_cell(f':dep vaelab = {{ path = "{ROOT}" }}'),
+        nbformat.v4.new_code_cell(
+            'vaelab::plot::Figure::new("a line in JupyterLab").line("y = x", &[0.0, 1.0], &[0.0, 1.0]).show();'
+        ),
+    ]
+    nbformat.write(nb, tmp_path / "plot_in_lab.ipynb")
+    env = run_notebook.kernel_env()
+    server = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "jupyter"), "lab", "--no-browser", "--allow-root",
+         f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={tmp_path}", "--LabApp.expose_app_in_browser=True"],
+        env=env, stdout=open(tmp_path / "lab.log", "w"), stderr=subprocess.STDOUT,
+    )
+    external: list[str] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(60):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=book.CHROMIUM, args=book.CHROMIUM_ARGS)
+            context = browser.new_context(viewport={"width": 1200, "height": 900})
+
+            def route(r):
+                if r.request.url.startswith(base) or r.request.url.startswith(("data:", "blob:")):
+                    r.continue_()
+                else:
+                    external.append(r.request.url)
+                    r.abort()
+
+            context.route("**/*", route)
+            page = context.new_page()
+            page.goto(f"{base}/lab/tree/plot_in_lab.ipynb?token={token}", timeout=60_000)
+            page.wait_for_function(
+                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                " && window.jupyterapp.shell.currentWidget.sessionContext",
+                timeout=60_000,
+            )
+            page.evaluate(
+                "async () => { const w = window.jupyterapp.shell.currentWidget;"
+                " await w.context.ready; await w.sessionContext.ready;"
+                " await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
+            )
+            page.wait_for_selector(".jp-OutputArea .vaelab-plot .main-svg", timeout=600_000)
+            page.screenshot(path=str(ROOT / "build" / "screenshots" / "jupyterlab-plot.png"))
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert not external, f"JupyterLab page tried to reach the network: {external}"
