@@ -58,6 +58,8 @@
 
 pub mod error;
 pub mod plot;
+pub mod sampling;
+pub mod stats;
 
 pub use error::{Error, Result};
 
