@@ -74,7 +74,7 @@ pub use discrete::{Discrete, PROB_SUM_TOL};
 pub use empirical::EmpiricalCdf;
 pub use mixture::GaussianMixture1d;
 pub use numeric::{
-    DEFAULT_X_TOL, Inversion, MASS_TOL, MAX_ITER, MONOTONE_SLACK, NumericInverse, PROBE_POINTS,
+    BoxedFn, DEFAULT_X_TOL, Inversion, MASS_TOL, MAX_ITER, MONOTONE_SLACK, NumericInverse, PROBE_POINTS,
 };
 pub use statrs_inverse::StatrsInverse;
 

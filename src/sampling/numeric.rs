@@ -16,6 +16,11 @@ pub const PROBE_POINTS: usize = 1001;
 /// step, so the cap is met only if (hi − lo) / ((PROBE_POINTS − 1)·x_tol) > 2⁶⁶.
 pub const MAX_ITER: usize = 200;
 
+/// A boxed `f64 → f64` function: a CDF or pdf closure whose type can be written down (closure
+/// types cannot), e.g. to keep a [`NumericInverse`] in a notebook variable:
+/// `NumericInverse::new(Box::new(|x: f64| …) as BoxedFn, lo, hi)`.
+pub type BoxedFn = Box<dyn Fn(f64) -> f64 + Send + Sync>;
+
 /// One numerical inversion: the root and how many CDF evaluations it took.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Inversion {
