@@ -12,8 +12,10 @@ pub const MASS_TOL: f64 = 1e-9;
 pub const MONOTONE_SLACK: f64 = 1e-12;
 /// Number of equally spaced points in [lo, hi] on which the CDF is probed (and tabulated).
 pub const PROBE_POINTS: usize = 1001;
-/// Cap on CDF evaluations per inversion. The safeguard halves the bracket at least every third
-/// step, so the cap is met only if (hi − lo) / ((PROBE_POINTS − 1)·x_tol) > 2⁶⁶.
+/// Cap on CDF evaluations per inversion. Bisection alone, from one table cell, needs
+/// log₂((hi − lo) / ((PROBE_POINTS − 1)·x_tol)) evaluations (28 for a bracket 20 wide at the default
+/// tolerance); the safeguarded steps typically need 3 to 7, and no more than bisection plus the
+/// rejected fast steps between bisections.
 pub const MAX_ITER: usize = 200;
 
 /// A boxed `f64 → f64` function: a CDF or pdf closure whose type can be written down (closure
@@ -44,11 +46,13 @@ pub struct Inversion {
 ///
 /// How: `F` is tabulated once on [`PROBE_POINTS`] = 1001 equally spaced points (the same points
 /// that validate it); a binary search in the table gives a bracket `a < x* ≤ b` one cell wide with
-/// `F(a) < u ≤ F(b)`; then root finding on `g(x) = F(x) − u` keeps that bracket: a Newton step
-/// `x − g(x)/p(x)` when a pdf `p` was given ([`NumericInverse::with_pdf`]), else an Illinois
-/// (modified regula falsi) step; a bisection step whenever the candidate leaves the bracket or
-/// the bracket did not halve over the last two steps; candidates stay `x_tol/2` inside the
-/// bracket (Brent's rule) so that a root near an end closes it. It stops when `b − a ≤ x_tol` and
+/// `F(a) < u ≤ F(b)`; then root finding on `g(x) = F(x) − u` keeps that bracket. When a pdf
+/// `p` was given ([`NumericInverse::with_pdf`]), a step is a Newton step `x − g(x)/p(x)` from
+/// the point with the smallest `|g|` so far, taken if it is at most half as long as the step
+/// before (Numerical Recipes' `rtsafe` rule); without a pdf it is an Illinois (modified regula
+/// falsi) step, taken if the bracket halved over the last two steps. Otherwise, or when the
+/// candidate leaves the bracket, it is a bisection step. Candidates stay `x_tol/2` inside the
+/// bracket (Brent's rule), so that a root near an end closes it. It stops when `b − a ≤ x_tol` and
 /// returns the midpoint, or after [`MAX_ITER`] = 200 evaluations with [`Error::NoConvergence`]. A
 /// wrong pdf only slows Newton down: the bracket, not the pdf, guarantees the answer.
 ///
@@ -217,26 +221,35 @@ impl<F: Fn(f64) -> f64, P: Fn(f64) -> f64> NumericInverse<F, P> {
             Right,
         }
         let mut moved = Moved::Nothing;
-        let mut newest: Option<(f64, f64)> = None; // (x, g(x)) of the last evaluation
+        let mut best: Option<(f64, f64)> = None; // (x, g(x)) of the evaluation with the smallest |g|
         let (mut width_1ago, mut width_2ago) = (f64::INFINITY, f64::INFINITY);
+        // Length of the last step taken (Newton's safeguard compares the next step with it).
+        let mut last_step = b - a;
         let half_tol = 0.5 * self.x_tol;
         for evaluations in 0..MAX_ITER {
             let width = b - a;
             if width <= self.x_tol {
                 return Ok(Inversion { x: a + 0.5 * width, evaluations });
             }
-            let newton = match (&self.pdf, newest) {
+            let candidate = match (&self.pdf, best) {
+                // Newton from the best point so far, accepted only if it is at most half as long
+                // as the step before it (Numerical Recipes' rtsafe rule): otherwise it is not
+                // converging fast, e.g. because the pdf is wrong, and bisection does better.
                 (Some(pdf), Some((x, g))) => {
                     let p = pdf(x);
-                    if p > 0.0 && p.is_finite() { x - g / p } else { f64::NAN }
+                    let c = x - g / p;
+                    if p > 0.0 && p.is_finite() && (c - x).abs() <= 0.5 * last_step { c } else { f64::NAN }
                 }
                 // Illinois: the secant through (a, g_a) and (b, g_b), with the end that stayed put
-                // twice having its g halved (below), so that both ends move.
-                _ => (a * gb - b * ga) / (gb - ga),
+                // twice having its g halved (below), so that both ends move; accepted only if the
+                // bracket halved over the last two steps.
+                _ if width <= 0.5 * width_2ago => (a * gb - b * ga) / (gb - ga),
+                _ => f64::NAN,
             };
-            let stalled = width > 0.5 * width_2ago;
-            let mut c = if stalled || !(newton > a && newton < b) { a + 0.5 * width } else { newton };
-            c = c.clamp(a + half_tol, b - half_tol);
+            // A fast step that lands on (or within x_tol/2 of) an end is moved x_tol/2 inside: if
+            // the root is that close to the end, the next bracket is narrower than x_tol.
+            let c = if candidate >= a && candidate <= b { candidate } else { a + 0.5 * width };
+            let c = c.clamp(a + half_tol, b - half_tol);
             if c <= a || c >= b {
                 // a and b are neighbouring floats: no point lies strictly between them.
                 return Ok(Inversion { x: b, evaluations });
@@ -265,7 +278,10 @@ impl<F: Fn(f64) -> f64, P: Fn(f64) -> f64> NumericInverse<F, P> {
                 }
                 moved = Moved::Right;
             }
-            newest = Some((c, gc));
+            last_step = best.map_or(width, |(x, _)| (c - x).abs());
+            if best.is_none_or(|(_, g)| gc.abs() < g.abs()) {
+                best = Some((c, gc));
+            }
             width_2ago = width_1ago;
             width_1ago = width;
         }
@@ -323,6 +339,16 @@ mod tests {
                 assert!(inv.evaluations <= 30, "u = {u}: {} evaluations", inv.evaluations);
             }
         }
+        fn mean_evaluations<F: Fn(f64) -> f64, P: Fn(f64) -> f64>(inv: &NumericInverse<F, P>) -> f64 {
+            (1..1000).map(|k| inv.invert(Probability(k as f64 / 1000.0)).unwrap().evaluations).sum::<usize>()
+                as f64
+                / 999.0
+        }
+        // Efficiency, a regression guard rather than a law: measured 6.2 (Illinois) and 3.9 (Newton)
+        // mean evaluations when written; a version whose Newton steps fell back to bisection after
+        // landing on the root needed 7.9. Bisection alone needs about 30.
+        let (plain, newton) = (mean_evaluations(&plain), mean_evaluations(&newton));
+        assert!(plain <= 8.0 && newton <= 5.0, "mean evaluations: Illinois {plain:.2}, Newton {newton:.2}");
     }
 
     #[test]
