@@ -2,8 +2,8 @@
 //!
 //! Goodness of fit: every sampler draws N = 10⁵ samples with its own fixed seed (the first seed
 //! written, not searched for) and must pass a KS or χ² test at α = 10⁻³. Why 10⁻³: a correct
-//! sampler fails one such test with probability 10⁻³, so the nine fit tests here together fail a
-//! correct crate with probability below 1 %, whatever seeds are chosen; and at N = 10⁵ a KS test at
+//! sampler fails one such check with probability 10⁻³, so the ten fit checks here together fail a
+//! correct crate with probability at most 1 %, whatever seeds are chosen; and at N = 10⁵ a KS test at
 //! that level still detects a CDF error of about 1.95/√N ≈ 0.006 (the `*_detects_*` tests show the
 //! power). The KS p-value is conservative for targets with jumps (the ECDF), see `stats::ks_test`.
 
