@@ -64,6 +64,8 @@
 pub mod data;
 pub mod error;
 pub mod plot;
+pub mod sampling;
+pub mod stats;
 
 pub use error::{Error, Result};
 

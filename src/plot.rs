@@ -30,7 +30,6 @@ pub use plotly::layout::{Axis, Layout};
 pub use plotly::{Bar, Contour, HeatMap, Histogram, Plot, Scatter};
 
 use plotly::common::DashType;
-use plotly::histogram::HistNorm;
 use plotly::layout::AxisType;
 
 use crate::error::{Error, Result};
@@ -120,15 +119,20 @@ impl Figure {
         self
     }
 
-    /// A histogram of `samples` in `bins` bins, normalised as a probability density (area 1), so a
-    /// density curve can be drawn over it.
-    pub fn histogram(mut self, name: &str, samples: &[f64], bins: usize) -> Self {
-        let trace = Histogram::new(samples.to_vec())
-            .name(name)
-            .hist_norm(HistNorm::ProbabilityDensity)
-            .n_bins_x(bins)
-            .opacity(0.6);
-        self.plot.add_trace(trace);
+    /// Adjacent bars of height `heights[i]` centred at `centres[i]`, e.g. a density histogram from
+    /// [`crate::stats::density_histogram`] (the page then carries the bins, not the samples).
+    #[track_caller]
+    pub fn density_bars(mut self, name: &str, centres: &[f64], heights: &[f64]) -> Self {
+        assert_eq!(
+            centres.len(),
+            heights.len(),
+            "Figure::density_bars({name}): {} centres, {} heights",
+            centres.len(),
+            heights.len()
+        );
+        self.plot.add_trace(Bar::new(centres.to_vec(), heights.to_vec()).name(name).opacity(0.6));
+        let layout = self.layout.clone();
+        self.layout = layout.bar_gap(0.0);
         self
     }
 
@@ -296,6 +300,75 @@ fn session_tag() -> &'static str {
     })
 }
 
+/// Samples as a density histogram (bars, [`crate::stats::density_histogram`]) under the curve of
+/// a pdf: the picture of "these samples come from that density". The page carries `bins` bar
+/// heights and 400 curve points, not the samples.
+///
+/// Built here, not in a notebook cell, because evcxr compiles each cell at `-O2`: a cell that
+/// builds a plotly plot itself spends seconds compiling plotly's generic serialisation code.
+///
+/// # Shapes
+/// `samples`: (N,) → a plot with `bins` bars and a 400-point curve.
+///
+/// ```
+/// use vaelab::ndarray::array;
+/// let p = vaelab::plot::density_over_pdf(&array![0.2, 0.4, 0.6], (0.0, 1.0), 4, &|_| 1.0, "uniform").unwrap();
+/// assert!(p.to_json().contains("\"type\":\"bar\""));
+/// ```
+///
+/// # Errors
+/// As [`crate::stats::density_histogram`].
+pub fn density_over_pdf(
+    samples: &ndarray::ArrayRef1<f64>,
+    (lo, hi): (f64, f64),
+    bins: usize,
+    pdf: &dyn Fn(f64) -> f64,
+    title: &str,
+) -> Result<Plot> {
+    let (centres, density) = crate::stats::density_histogram(samples, lo, hi, bins)?;
+    let grid = ndarray::Array1::linspace(lo, hi, 400);
+    let pdf_values = grid.mapv(pdf);
+    Ok(Figure::new(title)
+        .axes("x", "density")
+        .density_bars("samples (density histogram)", &centres.to_vec(), &density.to_vec())
+        .line("p(x)", &grid.to_vec(), &pdf_values.to_vec())
+        .plot())
+}
+
+/// Line plots of `(name, x, y)` curves on one pair of axes, e.g. the map u → x = F⁻¹(u). Built
+/// in the crate for the reason given at [`density_over_pdf`].
+///
+/// # Shapes
+/// Each curve: `x` (M,), `y` (M,); curves may differ in M.
+///
+/// ```
+/// use vaelab::ndarray::array;
+/// let (u, x) = (array![0.25, 0.5, 0.75], array![-1.0, 0.0, 1.0]);
+/// let p = vaelab::plot::curves(&[("x = F⁻¹(u)", &u, &x)], "quantiles", ("u", "x")).unwrap();
+/// assert!(p.to_json().contains("F⁻¹"));
+/// ```
+///
+/// # Errors
+/// [`Error::Shape`] when a curve's `x` and `y` differ in length (named by the curve).
+pub fn curves(
+    curves: &[(&str, &ndarray::ArrayRef1<f64>, &ndarray::ArrayRef1<f64>)],
+    title: &str,
+    (x_label, y_label): (&str, &str),
+) -> Result<Plot> {
+    let mut figure = Figure::new(title).axes(x_label, y_label);
+    for &(name, x, y) in curves {
+        if x.len() != y.len() {
+            return Err(Error::shape(
+                format!("curve {name:?}: x vs y"),
+                format!("({},)", x.len()),
+                format!("({},)", y.len()),
+            ));
+        }
+        figure = figure.line(name, &x.to_vec(), &y.to_vec());
+    }
+    Ok(figure.plot())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +407,17 @@ mod tests {
         assert!(page.contains(PLOT_DIV_CLASS) && page.contains("Plotly.newPlot"));
         assert!(std::fs::read_dir(&dir).unwrap().count() == 1, "no temporary file left behind");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn helpers_carry_bins_and_curves_and_refuse_mismatched_shapes() {
+        let x = ndarray::Array1::linspace(0.0, 1.0, 1001);
+        let p = density_over_pdf(&x, (0.0, 1.0), 10, &|_| 1.0, "t").unwrap();
+        let json = p.to_json();
+        assert_eq!(json.matches("\"type\":\"bar\"").count(), 1);
+        assert_eq!(json.matches("\"type\":\"scatter\"").count(), 1);
+        let (a, b) = (ndarray::array![1.0, 2.0], ndarray::array![1.0]);
+        assert!(matches!(curves(&[("c", &a, &b)], "t", ("x", "y")), Err(Error::Shape { .. })));
+        assert_eq!(curves(&[("c", &a, &a), ("d", &b, &b)], "t", ("x", "y")).unwrap().data().len(), 2);
     }
 }
