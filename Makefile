@@ -19,6 +19,7 @@ test:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 	$(VENV)/bin/python -m pytest tests/notebooks -v
 
 # The Rust checks alone (no notebooks).
@@ -26,6 +27,7 @@ check:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo test
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
 # Execute notebooks without pytest, e.g. `make notebooks NB=notebooks/01-*.ipynb`.
 NB ?= notebooks/*.ipynb

@@ -72,7 +72,7 @@ impl Figure {
         self
     }
 
-    /// A solid line through the points (x[i], y[i]).
+    /// A solid line through the points (xᵢ, yᵢ).
     ///
     /// # Panics
     /// If `x` and `y` differ in length (a programmer error in the notebook).
@@ -92,7 +92,7 @@ impl Figure {
         self
     }
 
-    /// Markers at the points (x[i], y[i]).
+    /// Markers at the points (xᵢ, yᵢ).
     #[track_caller]
     pub fn points(mut self, name: &str, x: &[f64], y: &[f64]) -> Self {
         assert_eq!(x.len(), y.len(), "Figure::points({name}): x has {} points, y has {}", x.len(), y.len());
@@ -158,7 +158,7 @@ impl Figure {
         self
     }
 
-    /// Contour lines of z over the grid x × y, where `z[[i, j]]` is the value at (x[j], y[i]).
+    /// Contour lines of z over the grid x × y, where `z[[i, j]]` is the value at (`x[j]`, `y[i]`).
     #[track_caller]
     pub fn contour(mut self, name: &str, x: &[f64], y: &[f64], z: &ndarray::Array2<f64>) -> Self {
         assert_eq!(z.dim(), (y.len(), x.len()), "Figure::contour({name}): z must be y.len() × x.len()");
