@@ -57,6 +57,7 @@
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
 pub mod error;
+pub mod nn;
 pub mod plot;
 
 pub use error::{Error, Result};
