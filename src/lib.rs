@@ -59,6 +59,7 @@
 pub mod error;
 pub mod nn;
 pub mod plot;
+pub mod vae;
 
 pub use error::{Error, Result};
 

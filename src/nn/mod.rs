@@ -15,7 +15,8 @@
 mod activation;
 pub mod gradcheck;
 mod linear;
-mod loss;
+pub(crate) mod loss;
+mod mlp;
 mod optim;
 mod params;
 
@@ -25,6 +26,7 @@ pub use loss::{
     LOG_2PI, bernoulli_nll, bernoulli_nll_grad_into, gaussian_nll, gaussian_nll_grad_into, kl_diag_gaussians,
     kl_diag_gaussians_grad, kl_std_normal, kl_std_normal_grad, reparameterise, reparameterise_backward,
 };
+pub use mlp::{Mlp, MlpCache, MlpConfig};
 pub use optim::{Adam, AdamConfig, Optimizer, OptimizerConfig, Sgd};
 pub use params::Parameters;
 
