@@ -59,6 +59,7 @@
 pub mod error;
 pub mod plot;
 pub mod prob;
+pub mod toy;
 
 pub use error::{Error, Result};
 

@@ -10,6 +10,7 @@
 //! | diagonal Gaussian N(μ, diag exp(log σ²)) | [`diag_gaussian_log_density`], [`sample_diag_gaussian`], [`reparameterize`], [`reparameterize_backward`] |
 //! | KL divergences in closed form | [`kl_diag_gaussian_std_normal`] (+ `_backward`), [`kl_diag_gaussians`] |
 //! | Bernoulli from logits | [`bernoulli_log_likelihood`] (+ `_backward`), [`softplus`], [`log_sigmoid`], [`sigmoid`] |
+//! | full-covariance Gaussian N(μ, LLᵀ) (f64, nalgebra) | [`cholesky`], [`full_gaussian_log_density`], [`kl_full_gaussians`] |
 //! | log-sum-exp | [`log_sum_exp`], [`log_mean_exp`], [`log_sum_exp_1d`], [`log_mean_exp_1d`] |
 //!
 //! Derived in notebook `02-derivation-1-jensen.ipynb` (the ELBO's terms) and used by every later one.
@@ -21,12 +22,15 @@
 //! K samples of one data point share one q).
 
 mod bernoulli;
+pub(crate) mod full;
 mod gaussian;
 mod logsumexp;
 
 pub use bernoulli::{
     bernoulli_log_likelihood, bernoulli_log_likelihood_backward, log_sigmoid, sigmoid, softplus,
 };
+pub use full::{cholesky, full_gaussian_log_density, kl_full_gaussians};
+pub(crate) use full::{from_dmatrix, to_dmatrix};
 pub use gaussian::{
     diag_gaussian_log_density, kl_diag_gaussian_std_normal, kl_diag_gaussian_std_normal_backward,
     kl_diag_gaussians, reparameterize, reparameterize_backward, sample_diag_gaussian,
