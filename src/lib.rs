@@ -10,7 +10,7 @@
 //! | § | section of the text | course name | module(s) | notebook |
 //! |---|---|---|---|---|
 //! | 1 | 逆变换采样 | inverse-transform sampling | [`sampling`], [`stats`] | `01-inverse-transform-sampling.ipynb` |
-//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | *bounds issue* | `02-derivation-1-jensen.ipynb` |
+//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`prob`], *bounds issue* | `02-derivation-1-jensen.ipynb` |
 //! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | *bounds issue* | `03-derivation-2-kl-gap.ipynb` |
 //! | – | (engine) | the VAE from scratch, backprop by hand | *engine issue* | `04-vae-from-scratch.ipynb` |
 //! | 4 | 先验分布 | the prior and the aggregate posterior | *lessons issue* | `05-prior-and-aggregate-posterior.ipynb` |
@@ -59,6 +59,8 @@
 pub mod error;
 pub mod nn;
 pub mod plot;
+pub mod prob;
+pub mod toy;
 pub mod vae;
 
 pub use error::{Error, Result};
