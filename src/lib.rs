@@ -23,6 +23,11 @@
 //! Shared by every notebook: [`plot`] (plots that work offline in JupyterLab and in the HTML
 //! book) and [`error`] (what a function says when its input is wrong).
 //!
+//! Data: [`data`] holds 10,000 real MNIST digits shipped with the repo (split 8,000 train / 2,000
+//! test, binarised dynamically for training and by `x > 0.5` for testing), a reader for the
+//! standard MNIST IDX files, 2-D toys (two moons, rings, 8 Gaussians) and blob images with known
+//! generative factors.
+//!
 //! ## Notation
 //!
 //! Dimension letters, used in every `# Shapes` section and in the notebooks:
@@ -56,6 +61,7 @@
 //! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
+pub mod data;
 pub mod error;
 pub mod nn;
 pub mod plot;

