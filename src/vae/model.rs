@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Objective;
 use crate::error::{Error, Result};
-use crate::nn::loss::{kl_diag_elem, kl_std_normal_elem};
 use crate::nn::{
     Activation, Linear, Mlp, MlpConfig, Parameters, bernoulli_nll_grad_into, cast, gaussian_nll_grad_into,
-    linear_backward_into, linear_forward_into,
+    kl_diag_elem, kl_std_normal_elem, linear_backward_into, linear_forward_into,
 };
 
 /// The decoder's distribution p(x|z).
@@ -716,8 +715,8 @@ impl<F: NdFloat> Vae<F> {
     /// ∂L/∂log σ² = ∂L/∂z ⊙ ε ⊙ ½ exp(½ log σ²) + (w_u/B) ∂KL/∂log σ²
     /// ∂L/∂h      = (∂L/∂μ) W_μᵀ + (∂L/∂log σ²) W_σᵀ,   then the trunk backward (no ∂L/∂x)
     /// ```
-    /// w_u = β, or 0 for a unit held by free bits; the KL partials are on `kl_std_normal_grad`
-    /// and `kl_diag_gaussians_grad`.
+    /// w_u = β, or 0 for a unit held by free bits; the KL partials are on [`kl_std_normal_elem`]
+    /// and [`kl_diag_elem`].
     #[track_caller]
     pub fn backward(&self, ws: &mut VaeWorkspace<F>, grads: &mut VaeParams<F>) {
         let b = ws.batch;

@@ -7,7 +7,8 @@ use rand_distr::{Distribution, StandardNormal, Uniform};
 
 use super::*;
 use crate::nn::gradcheck::{assert_slices_close, parameter_difference};
-use crate::nn::{Activation, Parameters, bernoulli_nll, kl_std_normal, reparameterise};
+use crate::nn::{Activation, Parameters};
+use crate::prob;
 
 const D: usize = 6;
 const Z: usize = 3;
@@ -127,15 +128,15 @@ fn fused_model_loss_equals_the_layer_by_layer_composition() {
     let vae: Vae<f64> = Vae::new(VaeConfig::bernoulli(D, vec![5], Z), &mut rng).unwrap();
     let (x, eps) = data(&mut rng, true);
     let parts = vae.loss(x.view(), None, eps.view(), &Objective::ELBO);
-    // The same loss from the teaching API: trunk, heads, reparameterise, decoder, bernoulli_nll, KL.
+    // The same loss from the unfused blocks: the layers' teaching API and crate::prob.
     let p = &vae.params;
     let (h, _) = p.trunk.forward(x.view());
     let (mean, _) = p.mean_head.forward(h.view());
     let (log_var, _) = p.log_var_head.forward(h.view());
-    let z = reparameterise(mean.view(), log_var.view(), eps.view());
+    let z = prob::reparameterize(mean.view(), log_var.view(), eps.view());
     let (logits, _) = p.decoder.forward(z.view());
-    let distortion = bernoulli_nll(logits.view(), x.view()).mean().unwrap();
-    let rate = kl_std_normal(mean.view(), log_var.view()).sum() / B as f64;
+    let distortion = -prob::bernoulli_log_likelihood(x.view(), logits.view()).mean().unwrap();
+    let rate = prob::kl_diag_gaussian_std_normal(mean.view(), log_var.view()).mean().unwrap();
     assert!((parts.distortion - distortion).abs() < 1e-12, "{} vs {distortion}", parts.distortion);
     assert!((parts.rate - rate).abs() < 1e-12, "{} vs {rate}", parts.rate);
     assert!((parts.loss - (distortion + rate)).abs() < 1e-12);
