@@ -63,10 +63,12 @@
 
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod nn;
 pub mod plot;
 pub mod prob;
 pub mod toy;
+pub mod train;
 pub mod vae;
 
 pub use error::{Error, Result};
