@@ -61,6 +61,7 @@
 //! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod eval;

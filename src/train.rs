@@ -344,4 +344,4 @@ pub fn epoch_line(m: &EpochMetrics) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
