@@ -10,9 +10,9 @@
 //! | § | section of the text | course name | module(s) | notebook |
 //! |---|---|---|---|---|
 //! | 1 | 逆变换采样 | inverse-transform sampling | [`sampling`], [`stats`] | `01-inverse-transform-sampling.ipynb` |
-//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | *bounds issue* | `02-derivation-1-jensen.ipynb` |
+//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`prob`], *bounds issue* | `02-derivation-1-jensen.ipynb` |
 //! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | *bounds issue* | `03-derivation-2-kl-gap.ipynb` |
-//! | – | (engine) | the VAE from scratch, backprop by hand | *engine issue* | `04-vae-from-scratch.ipynb` |
+//! | – | (engine) | the VAE from scratch, backprop by hand | [`nn`], [`vae`], [`train`], [`eval`], [`checkpoint`], [`report`], [`cli`] | `04-vae-from-scratch.ipynb` |
 //! | 4 | 先验分布 | the prior and the aggregate posterior | *lessons issue* | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | *lessons issue* | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | reading 1: a noisy channel | *lessons issue* | `07-noisy-channel.ipynb` |
@@ -61,11 +61,20 @@
 //! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
+pub mod checkpoint;
+pub mod cli;
 pub mod data;
 pub mod error;
+pub mod eval;
+pub mod nn;
 pub mod plot;
+pub mod prob;
+pub mod report;
 pub mod sampling;
 pub mod stats;
+pub mod toy;
+pub mod train;
+pub mod vae;
 
 pub use error::{Error, Result};
 

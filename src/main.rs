@@ -20,6 +20,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Train a Bernoulli VAE; writes metrics (CSV, JSON), a checkpoint and an HTML report.
+    Train(vaelab::cli::TrainArgs),
+    /// Evaluate a checkpoint: test ELBO, importance-sampled log-likelihood ± SE, active units.
+    Eval(vaelab::cli::EvalArgs),
     /// Data tools.
     Data {
         #[command(subcommand)]
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BookAssets { out } => book_assets(&out),
+        Command::Train(args) => train(&args),
+        Command::Eval(args) => vaelab::cli::run_eval(&args).map(|text| println!("{text}")),
         Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
             convert_mnist_json(&digits_dir, &out)
         }
@@ -74,5 +80,27 @@ fn convert_mnist_json(digits_dir: &std::path::Path, out: &std::path::Path) -> va
     println!("digits per class 0-9: {:?} (total {total})", summary.class_counts);
     println!("grey levels checked to be exactly k/255 rounded to 3 decimals: {}", summary.values_checked);
     println!("wrote {}: {} bytes ({} before gzip)", out.display(), summary.file_bytes, summary.payload_bytes);
+    Ok(())
+}
+
+fn train(args: &vaelab::cli::TrainArgs) -> vaelab::Result<()> {
+    let bar = indicatif::ProgressBar::new(args.epochs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} epoch {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    let history = vaelab::cli::run_train(args, |m| {
+        let t = m.test.map(|t| format!("  test ELBO {:.2}", t.elbo)).unwrap_or_default();
+        bar.set_message(format!("train ELBO {:.2}{t}", m.train_elbo));
+        bar.inc(1);
+    });
+    bar.finish();
+    let history = history?;
+    if let Some(last) = history.last() {
+        println!("{}", vaelab::train::epoch_line(last));
+    }
+    println!("wrote {}", args.out.display());
     Ok(())
 }

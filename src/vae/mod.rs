@@ -1,0 +1,10 @@
+//! The VAE and CVAE models, their objective and KL schedules (derived in `04-vae-from-scratch.ipynb`).
+
+mod model;
+mod objective;
+
+pub use model::{Condition, Likelihood, LossParts, PriorKind, Vae, VaeConfig, VaeParams, VaeWorkspace};
+pub use objective::{KlSchedule, Objective};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Runs the `vaelab` binary: train on a tiny configuration, evaluate the checkpoint, and check
+//! that bad input gives one line on stderr and exit code 2.
+
+use std::process::Command;
+
+fn vaelab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
+}
+
+#[test]
+fn train_then_eval_a_tiny_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let o = vaelab(&[
+        "train",
+        "--data",
+        "prototypes",
+        "--epochs",
+        "2",
+        "--latent",
+        "2",
+        "--hidden",
+        "16",
+        "--batch",
+        "64",
+        "--seed",
+        "3",
+        "--out",
+        out_s,
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    for f in ["metrics.csv", "metrics.json", "checkpoint.safetensors", "report.html"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "header + one line per epoch:\n{csv}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(
+        html.matches("class=\"vaelab-plot\"").count(),
+        3,
+        "reconstructions, prior samples, learning curves"
+    );
+
+    let ckpt = out.join("checkpoint.safetensors");
+    let o = vaelab(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        "prototypes",
+        "--k",
+        "20",
+        "--limit",
+        "30",
+        "--json",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["n"], 30);
+    assert_eq!(report["k"], 20);
+    let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
+    // Both are negative log-probabilities of 784 binary pixels; finite and below 0.
+    assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.safetensors");
+    let o = vaelab(&["eval", "--checkpoint", missing.to_str().unwrap(), "--k", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("vaelab: ") && err.contains("nope.safetensors"), "{err}");
+
+    let corrupt = dir.path().join("corrupt.safetensors");
+    std::fs::write(&corrupt, b"not a checkpoint").unwrap();
+    let o = vaelab(&["eval", "--checkpoint", corrupt.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).lines().count(), 1);
+
+    let o = vaelab(&[
+        "train",
+        "--data",
+        "prototypes",
+        "--epochs",
+        "1",
+        "--latent",
+        "0",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "vaelab: invalid latent_dim = 0: must be >= 1");
+
+    // clap's own usage errors also exit with 2.
+    let o = vaelab(&["train", "--epochs", "many"]);
+    assert_eq!(o.status.code(), Some(2));
+}
