@@ -144,7 +144,7 @@ pub struct EvalReport {
     pub gap: f64,
     /// Median effective sample size.
     pub ess_median: f64,
-    /// Active units (Var_x E_q[z_u] > 0.01).
+    /// Active units (Var_x E_q\[z_u\] > 0.01).
     pub active_units: usize,
     /// Z.
     pub latent_dim: usize,

@@ -315,13 +315,13 @@ where
 pub struct ActiveUnits {
     /// Number of units with variance > threshold.
     pub count: usize,
-    /// Var_x(E_q[z_u]) per unit (population variance over the data).
+    /// Var_x(E_q\[z_u\]) per unit (population variance over the data).
     pub variances: Vec<f64>,
     /// The threshold (0.01 in Burda et al.).
     pub threshold: f64,
 }
 
-/// Active units (Burda et al. 2016, §5.2): unit u is active if A_u = Var_x(E_{q(z|x)}[z_u]) > δ.
+/// Active units (Burda et al. 2016, §5.2): unit u is active if A_u = Var_x(E_{q(z|x)}\[z_u\]) > δ.
 ///
 /// ```text
 /// A_u = (1/N) Σ_n (μ_u(x_n) − μ̄_u)²,   μ̄_u = (1/N) Σ_n μ_u(x_n),   δ = 0.01
@@ -338,9 +338,9 @@ pub fn active_units(mean: ArrayView2<f64>, threshold: f64) -> ActiveUnits {
 /// Mean and covariance of the aggregate posterior q(z) = (1/N) Σ_n q(z|x_n).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AggregatePosterior {
-    /// E_q(z)[z], `Z`.
+    /// E_q(z)\[z\], `Z`.
     pub mean: Array1<f64>,
-    /// Cov_q(z)[z], `Z × Z`.
+    /// Cov_q(z)\[z\], `Z × Z`.
     pub covariance: Array2<f64>,
 }
 
