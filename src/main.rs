@@ -20,12 +20,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Derivations 1 and 2 on a toy model: log p(x), ELBO (both forms), IWAE, KL(q ‖ p(z|x)), gap.
+    Bounds(vaelab::bounds::cli::BoundsArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::BookAssets { out } => book_assets(&out),
+        Command::Bounds(args) => vaelab::bounds::cli::run(&args).map(|text| print!("{text}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
