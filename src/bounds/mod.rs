@@ -24,6 +24,7 @@
 
 pub mod cli;
 mod estimate;
+pub mod figure;
 mod fit;
 mod q;
 

@@ -44,6 +44,27 @@ pub enum Q {
     },
 }
 
+/// A short description with the parameters to 4 decimals, e.g. `N(μ = [1.1525], σ² = [0.0303])`.
+///
+/// ```
+/// use vaelab::bounds::Q;
+/// use vaelab::ndarray::array;
+/// let q = Q::diag_gaussian(array![1.0], array![0.0]).unwrap();
+/// assert_eq!(q.to_string(), "N(μ = [1.0000], σ² = [1.0000])");
+/// ```
+impl std::fmt::Display for Q {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Q::DiagGaussian { mean, log_var } => {
+                write!(f, "N(μ = {mean:.4}, σ² = {:.4})", log_var.mapv(f64::exp))
+            }
+            Q::FullGaussian { mean, chol } => write!(f, "N(μ = {mean:.4}, Σ = {:.4})", chol.dot(&chol.t())),
+            Q::Categorical { log_probs, .. } => write!(f, "Categorical(q = {:.4})", log_probs.mapv(f64::exp)),
+            Q::Bernoulli { probs } => write!(f, "Bernoulli(q = {probs:.4})"),
+        }
+    }
+}
+
 fn finite(name: &str, v: ArrayView1<f64>) -> Result<()> {
     match v.iter().position(|x| !x.is_finite()) {
         Some(i) => Err(Error::invalid(format!("{name}[{i}]"), v[i], "must be finite")),
