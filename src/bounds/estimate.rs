@@ -95,6 +95,20 @@ fn check_inputs<M: LatentModel + ?Sized>(
 ///
 /// # Errors
 /// N < 2, `x` invalid for the model, q of the wrong family or dimension.
+///
+/// ```
+/// use vaelab::bounds::{draw, elbo, importance_log_evidence, posterior_q};
+/// use vaelab::ndarray::array;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// use vaelab::toy::{LatentModel, Model};
+/// let m = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// // With q = p(z|x) every weight is w = p(x): both estimates are log p(x), with zero spread.
+/// let d = draw(&m, x.view(), &posterior_q(&m, x.view()).unwrap(), 50, &mut StdRng::seed_from_u64(1)).unwrap();
+/// let log_px = m.log_marginal(x.view()).unwrap(); // log N(0.7; 0, 2)
+/// assert!((elbo(&d).mean - log_px).abs() < 1e-12 && elbo(&d).stderr < 1e-12);
+/// assert!((importance_log_evidence(&d).mean - log_px).abs() < 1e-12);
+/// ```
 pub fn draw<M: LatentModel + ?Sized, R: Rng + ?Sized>(
     model: &M,
     x: ArrayView1<f64>,
@@ -188,6 +202,23 @@ pub struct IwaeEstimate {
 ///
 /// # Errors
 /// K = 0, n < 2, invalid x or q.
+///
+/// ```
+/// use vaelab::bounds::{iwae, prior_q};
+/// use vaelab::ndarray::array;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// use vaelab::toy::{LatentModel, Model};
+/// let m = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// let mut rng = StdRng::seed_from_u64(2);
+/// let l1 = iwae(&m, x.view(), &prior_q(&m), 1, 2000, &mut rng).unwrap();
+/// let l100 = iwae(&m, x.view(), &prior_q(&m), 100, 200, &mut rng).unwrap();
+/// let log_px = m.log_marginal(x.view()).unwrap();
+/// // L_1 = ELBO(prior) = log p(x) − KL(N(0, 1) ‖ N(0.35, ½)) = log p(x) − ½(2 + 0.245 − 1 − ln 2)
+/// //     = log p(x) − 0.276; L_100 is within 4 SE (plus its O(1/K) bias, < 0.01 here) of log p(x).
+/// assert!((log_px - 0.276 - l1.mean).abs() < 4.0 * l1.stderr);
+/// assert!((log_px - l100.mean).abs() < 4.0 * l100.stderr + 0.01);
+/// ```
 pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
     model: &M,
     x: ArrayView1<f64>,
@@ -252,6 +283,21 @@ impl KlValue {
 ///
 /// # Errors
 /// Invalid x or q.
+///
+/// ```
+/// use vaelab::bounds::{exact_elbo, kl_q_posterior, Q};
+/// use vaelab::ndarray::array;
+/// use vaelab::toy::{LatentModel, Model};
+/// let m = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// // p(z|x) = N(0.35, ½); q = N(0.35, 1): KL = ½ (1/½ − 1 + ln ½) = ½ (1 − ln 2).
+/// let q = Q::diag_gaussian(array![0.35], array![0.0]).unwrap();
+/// let kl = kl_q_posterior(&m, x.view(), &q).unwrap().value();
+/// assert!((kl - 0.5 * (1.0 - 2f64.ln())).abs() < 1e-14);
+/// // Derivation 2, line 4: log p(x) = KL + ELBO.
+/// let elbo = exact_elbo(&m, x.view(), &q).unwrap().unwrap();
+/// assert!((m.log_marginal(x.view()).unwrap() - elbo - kl).abs() < 1e-14);
+/// ```
 pub fn kl_q_posterior(model: &Model, x: ArrayView1<f64>, q: &Q) -> Result<KlValue> {
     model.check_x(x)?;
     q.check_for(model)?;
