@@ -10,8 +10,8 @@
 //! | § | section of the text | course name | module(s) | notebook |
 //! |---|---|---|---|---|
 //! | 1 | 逆变换采样 | inverse-transform sampling | [`sampling`], [`stats`] | `01-inverse-transform-sampling.ipynb` |
-//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`prob`], *bounds issue* | `02-derivation-1-jensen.ipynb` |
-//! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | *bounds issue* | `03-derivation-2-kl-gap.ipynb` |
+//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`prob`] (log-densities, KL, log-sum-exp), [`toy`] (models with exact log P(x)), [`bounds`] (ELBO, IS, IWAE estimators) | `02-derivation-1-jensen.ipynb` |
+//! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | [`bounds`] (KL(Q‖P(z\|x)) vs the gap, fitted q), [`toy`] (exact posteriors) | `03-derivation-2-kl-gap.ipynb` |
 //! | – | (engine) | the VAE from scratch, backprop by hand | [`nn`], [`vae`], [`train`], [`eval`], [`checkpoint`], [`report`], [`cli`] | `04-vae-from-scratch.ipynb` |
 //! | 4 | 先验分布 | the prior and the aggregate posterior | *lessons issue* | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | *lessons issue* | `06-minibatch-kl-weight.ipynb` |
@@ -61,6 +61,7 @@
 //! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
+pub mod bounds;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

@@ -20,6 +20,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Derivations 1 and 2 on a toy model: log p(x), ELBO (both forms), IWAE, KL(q ‖ p(z|x)), gap.
+    Bounds(vaelab::bounds::cli::BoundsArgs),
     /// Train a Bernoulli VAE; writes metrics (CSV, JSON), a checkpoint and an HTML report.
     Train(vaelab::cli::TrainArgs),
     /// Evaluate a checkpoint: test ELBO, importance-sampled log-likelihood ± SE, active units.
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
             convert_mnist_json(&digits_dir, &out)
         }
+        Command::Bounds(args) => vaelab::bounds::cli::run(&args).map(|text| print!("{text}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

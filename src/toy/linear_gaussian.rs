@@ -87,7 +87,7 @@ impl LinearGaussian {
     ///   E_q[log p(z)]   = −½ Z ln 2π − ½ (‖m‖² + tr S)
     ///   H[q]            = ½ Z (1 + ln 2π) + ½ ln det S
     /// ```
-    /// (each term is the expectation of a quadratic form under a Gaussian: E[zᵀAz] = mᵀAm + tr(AS)).
+    /// (each term is the expectation of a quadratic form under a Gaussian: E\[zᵀAz\] = mᵀAm + tr(AS)).
     ///
     /// # Shapes
     /// `x`: D; `mean`: Z; `cov`: Z × Z.

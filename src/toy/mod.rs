@@ -27,8 +27,8 @@ pub mod quadrature;
 
 pub use binary::{BinaryLatent, MAX_BINARY_LATENTS};
 pub use linear_gaussian::LinearGaussian;
-pub use mixture::Mixture;
-pub use quadratic::Quadratic;
+pub use mixture::{Mixture, WEIGHT_SUM_TOLERANCE};
+pub use quadratic::{MIN_SIGMA, QUADRATURE_REL_TOL, Quadratic};
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::Rng;
@@ -162,7 +162,7 @@ pub enum Posterior {
         /// Posterior covariance (Z × Z).
         cov: Array2<f64>,
     },
-    /// A distribution over finitely many latents, p(z = state i | x) = exp(log_probs[i]).
+    /// A distribution over finitely many latents, p(z = state i | x) = `exp(log_probs[i])`.
     Categorical {
         /// log p(z = i | x), C.
         log_probs: Array1<f64>,

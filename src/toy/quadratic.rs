@@ -14,6 +14,10 @@ use crate::prob::diag_gaussian_log_density;
 /// Relative tolerance of the quadrature for p(x): log p(x) is accurate to about this many nats.
 pub const QUADRATURE_REL_TOL: f64 = 1e-10;
 
+/// The smallest σ accepted: narrower posterior peaks would need breakpoints finer than the
+/// quadrature resolves relative to its bracket.
+pub const MIN_SIGMA: f64 = 1e-6;
+
 /// Outside the bracket the integrand is below e^(−TAIL_NATS) times its peak.
 const TAIL_NATS: f64 = 60.0;
 
@@ -51,7 +55,8 @@ impl Quadratic {
     /// Validates and builds the model.
     ///
     /// # Errors
-    /// Empty `a`, `c` of another length, non-finite entries, σ ≤ 0: an error naming the field.
+    /// Empty `a`, `c` of another length, non-finite entries, σ < [`MIN_SIGMA`]: an error naming
+    /// the field.
     pub fn new(a: Array1<f64>, c: Array1<f64>, sigma: f64) -> Result<Self> {
         if a.is_empty() {
             return Err(Error::empty("a", "data dimension"));
@@ -60,6 +65,13 @@ impl Quadratic {
         ensure_len("c", &c, a.len(), "D = length of a")?;
         ensure_finite_vector("c", &c)?;
         ensure_positive("sigma", sigma)?;
+        if sigma < MIN_SIGMA {
+            return Err(Error::invalid(
+                "sigma",
+                format!("{sigma:e}"),
+                format!("must be ≥ {MIN_SIGMA:e} for the quadrature of p(x)"),
+            ));
+        }
         Ok(Quadratic { a, c, sigma })
     }
 
@@ -134,6 +146,13 @@ impl Quadratic {
     pub fn log_marginal_quadrature(&self, x: ArrayView1<f64>) -> Result<(f64, Quadrature)> {
         self.check_x(x)?;
         let (points, peak) = self.breakpoints(x);
+        if !peak.is_finite() || points.len() < 2 {
+            return Err(Error::invalid(
+                "x",
+                format!("{x}"),
+                format!("log p(x, z) = {peak} at the posterior modes: p(x) underflows"),
+            ));
+        }
         let q = integrate(
             |t| self.log_joint(x, t.insert_axis(Axis(1))).mapv(|l| (l - peak).exp()),
             &points,

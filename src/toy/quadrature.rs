@@ -44,7 +44,7 @@ pub struct Quadrature {
     pub evaluations: usize,
 }
 
-/// ∫ f(t) dt over [breakpoints[0], breakpoints[last]] by globally adaptive Gauss–Kronrod 7–15.
+/// ∫ f(t) dt over `[breakpoints[0], breakpoints[last]]` by globally adaptive Gauss–Kronrod 7–15.
 ///
 /// ```text
 /// ∫ₐᵇ f(t) dt ≈ K₁₅ = h Σᵢ wᵢᴷ f(c + h xᵢ),    c = (a + b)/2,  h = (b − a)/2
