@@ -82,6 +82,11 @@ def kernel_env() -> dict[str, str]:
     env["EVCXR_CONFIG_DIR"] = str(ROOT / "tools" / "evcxr")
     env["JUPYTER_PATH"] = str(ROOT / ".venv" / "share" / "jupyter")
     env.setdefault("RUST_BACKTRACE", "0")
+    # One build folder for every kernel of the run (the runner starts one kernel at a time): cargo
+    # then finds the crate and its dependencies already built, and a notebook's `:dep` cell takes
+    # seconds instead of recompiling everything (measured: 70-80 s per notebook without it).
+    env["EVCXR_TMPDIR"] = str(ROOT / "build" / "evcxr")
+    (ROOT / "build" / "evcxr").mkdir(parents=True, exist_ok=True)
     return env
 
 
