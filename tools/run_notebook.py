@@ -35,8 +35,10 @@ BUILD = ROOT / "build" / "notebooks"
 # the crate and its dependencies inside the kernel; with a warm compile cache (`:cache` in
 # tools/evcxr/init.evcxr) that takes well under a minute, from cold several minutes.
 BUDGETS = {
-    "cell": 10.0,  # every cell after the first (the first cell that defines a variable starts evcxr's type
-    # inference, a few seconds once per kernel); the goal, reported as a warning when exceeded, is 2 s
+    # Every cell after the first. The goal, reported as a warning when exceeded, is 2 s; the hard limit
+    # leaves room for a busy machine: at load 8.5 on 2 cores the slowest ordinary cell measured 13.8 s
+    # (the first cell that calls the crate's own code, which links it into the kernel once).
+    "cell": 20.0,
     "cell_goal": 2.0,
     "first_warm": 60.0,
     "first_cold": 900.0,
