@@ -1,5 +1,6 @@
 //! Evaluation: ELBO / rate / distortion, importance-sampled log-likelihood, active units,
-//! per-unit KL and the aggregate posterior's moments. Accumulation in `f64` throughout.
+//! per-unit KL, the aggregate posterior's moments and the amortisation gap. Accumulation in `f64`
+//! throughout.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, NdFloat, s};
 use rand::Rng;
@@ -374,6 +375,9 @@ pub fn aggregate_posterior(mean: ArrayView2<f64>, log_var: ArrayView2<f64>) -> R
     }
     Ok(AggregatePosterior { mean: mu, covariance })
 }
+
+mod amortisation;
+pub use amortisation::{AmortisationGap, AmortisationPoint, DecoderModel, amortisation_gap};
 
 #[cfg(test)]
 mod tests;

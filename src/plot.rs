@@ -72,6 +72,13 @@ impl Figure {
         self
     }
 
+    /// A logarithmic y axis with a label (replaces the y label set by [`Figure::axes`]).
+    pub fn log_y(mut self, y_label: &str) -> Self {
+        let layout = self.layout.clone();
+        self.layout = layout.y_axis(Axis::new().title(Title::with_text(y_label)).type_(AxisType::Log));
+        self
+    }
+
     /// A solid line through the points (xᵢ, yᵢ).
     ///
     /// # Panics
@@ -116,6 +123,22 @@ impl Figure {
         self.plot.add_trace(
             Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::LinesMarkers).error_y(error),
         );
+        self
+    }
+
+    /// Markers only (no line) with symmetric error bars (± `err`), e.g. scattered estimates.
+    #[track_caller]
+    pub fn markers_with_errors(mut self, name: &str, x: &[f64], y: &[f64], err: &[f64]) -> Self {
+        assert!(
+            x.len() == y.len() && y.len() == err.len(),
+            "Figure::markers_with_errors({name}): x, y, err have {}, {}, {} points",
+            x.len(),
+            y.len(),
+            err.len()
+        );
+        let error = plotly::common::ErrorData::new(plotly::common::ErrorType::Data).array(err.to_vec());
+        self.plot
+            .add_trace(Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::Markers).error_y(error));
         self
     }
 
@@ -167,6 +190,59 @@ impl Figure {
             .name(name)
             .contours(plotly::contour::Contours::new().coloring(plotly::contour::Coloring::Lines))
             .show_scale(false);
+        self.plot.add_trace(trace);
+        self
+    }
+
+    /// Contour lines of a log-density normalised to its peak, at log p − max log p = −0.5, −2.5,
+    /// −4.5 (for a Gaussian: 1, √5 and 3 standard deviations from the mean), drawn in `color`
+    /// (a CSS colour name, e.g. `"royalblue"`). `log_density[[i, j]]` is the value at
+    /// (`x[j]`, `y[i]`).
+    ///
+    /// ```text
+    /// level ℓ ∈ {−0.5, −2.5, −4.5}:  { z : log p(z) − max log p = ℓ } = { z : Mahalanobis² = −2ℓ }
+    /// ```
+    ///
+    /// # Shapes
+    /// `x`: nx, `y`: ny, `log_density`: ny × nx.
+    ///
+    /// ```
+    /// use vaelab::ndarray::Array2;
+    /// use vaelab::plot::Figure;
+    /// let g = [-1.0, 0.0, 1.0];
+    /// let lp = Array2::from_shape_fn((3, 3), |(i, j)| -0.5 * (g[i] * g[i] + g[j] * g[j]) - 7.0);
+    /// let fig = Figure::new("N(0, I)").density_contours("p", &g, &g, &lp, "black");
+    /// // The peak (−7 at the centre) is subtracted: the centre is 0, a corner −1.
+    /// let json = fig.plot().to_json();
+    /// assert!(json.contains("[-1.0,-0.5,-1.0],[-0.5,0.0,-0.5]"), "{json}");
+    /// ```
+    #[track_caller]
+    pub fn density_contours(
+        mut self,
+        name: &str,
+        x: &[f64],
+        y: &[f64],
+        log_density: &ndarray::Array2<f64>,
+        color: &str,
+    ) -> Self {
+        assert_eq!(
+            log_density.dim(),
+            (y.len(), x.len()),
+            "Figure::density_contours({name}): log_density must be y.len() × x.len()"
+        );
+        let peak = log_density.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        let rows: Vec<Vec<f64>> =
+            log_density.rows().into_iter().map(|r| r.iter().map(|v| v - peak).collect()).collect();
+        let contours = plotly::contour::Contours::new()
+            .coloring(plotly::contour::Coloring::Lines)
+            .start(-4.5)
+            .end(-0.5)
+            .size(2.0);
+        let trace = Contour::new(x.to_vec(), y.to_vec(), rows)
+            .name(name)
+            .show_scale(false)
+            .contours(contours)
+            .line(Line::new().color(color.to_string()));
         self.plot.add_trace(trace);
         self
     }

@@ -54,6 +54,10 @@ fn train_then_eval_a_tiny_model() {
         "--limit",
         "30",
         "--json",
+        "--amortisation-points",
+        "3",
+        "--amortisation-steps",
+        "50",
     ]);
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -62,6 +66,13 @@ fn train_then_eval_a_tiny_model() {
     let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
     // Both are negative log-probabilities of 784 binary pixels; finite and below 0.
     assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
+    // The amortisation gap: 3 points, each with both ELBOs and their difference.
+    let a = &report["amortisation"];
+    assert_eq!(a["points"].as_array().unwrap().len(), 3, "{a}");
+    assert_eq!(a["fit_steps"], 50);
+    let (fitted, encoder, gap) =
+        (a["fitted_elbo"].as_f64().unwrap(), a["encoder_elbo"].as_f64().unwrap(), a["gap"].as_f64().unwrap());
+    assert!((fitted - encoder - gap).abs() < 1e-9 && encoder < 0.0, "{a}");
 }
 
 #[test]

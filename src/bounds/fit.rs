@@ -6,6 +6,7 @@ use rand::Rng;
 
 use super::q::Q;
 use crate::error::{Error, Result};
+use crate::nn::{Optimizer, OptimizerConfig};
 use crate::prob::reparameterize_backward;
 use crate::toy::ContinuousLatent;
 
@@ -133,29 +134,13 @@ pub fn elbo_grad_full<M: ContinuousLatent + ?Sized>(
     (value, d_mean, d_raw)
 }
 
-/// Adam (Kingma & Ba 2015) ascending one flat parameter vector.
-struct Adam {
-    m: Array1<f64>,
-    v: Array1<f64>,
-    t: i32,
-}
-
-impl Adam {
-    fn step(&mut self, params: &mut Array1<f64>, grad: &Array1<f64>, lr: f64) {
-        let (b1, b2) = (0.9, 0.999);
-        self.t += 1;
-        self.m = &self.m * b1 + grad * (1.0 - b1);
-        self.v = &self.v * b2 + grad.mapv(|g| g * g) * (1.0 - b2);
-        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
-        *params += &((&self.m / c1) / ((&self.v / c2).mapv(f64::sqrt) + 1e-8) * lr);
-    }
-}
-
 /// Fits q for one x by stochastic gradient ascent on the ELBO, starting from `init`.
 ///
 /// ```text
 /// φ ← φ + Adam(∇_φ Ê(φ; ε₁..ε_N)),   εₙ ∼ N(0, I) fresh each step
 /// ```
+/// Adam is the crate's one copy, [`crate::nn::Optimizer`] with PyTorch's defaults, descending on
+/// −Ê.
 /// The returned q averages the parameters over the second half of the steps (Polyak–Ruppert
 /// averaging), which removes most of the jitter the gradient noise leaves. Its gap
 /// log p(x) − ELBO(q) is the approximation gap of the family at x (Cremer, Li & Duvenaud 2018, §3).
@@ -216,7 +201,7 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
         Family::Diagonal => ndarray::concatenate![Axis(0), mean0, raw0.diag().mapv(|r| 2.0 * r)],
         Family::Full => ndarray::concatenate![Axis(0), mean0, Array1::from_iter(raw0.iter().copied())],
     };
-    let mut adam = Adam { m: Array1::zeros(params.len()), v: Array1::zeros(params.len()), t: 0 };
+    let mut adam = Optimizer::new(OptimizerConfig::adam(config.learning_rate), &params)?;
     let mut average = Array1::zeros(params.len());
     let mut averaged = 0usize;
     let mut trace = Vec::with_capacity(config.steps);
@@ -247,7 +232,8 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
             });
         }
         trace.push(value);
-        adam.step(&mut params, &grad, config.learning_rate);
+        let mut descent = -grad; // the optimiser descends: minimise −Ê
+        adam.step(&mut params, &mut descent);
         if step >= config.steps / 2 {
             average += &params;
             averaged += 1;

@@ -24,7 +24,6 @@
 
 pub mod cli;
 mod estimate;
-pub mod figure;
 mod fit;
 mod q;
 

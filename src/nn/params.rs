@@ -54,3 +54,37 @@ pub trait Parameters<F> {
         None
     }
 }
+
+/// A flat vector is one tensor, `values`: what a hand-rolled parameter vector (e.g. the q of
+/// [`crate::bounds::fit_gaussian`]) hands to an [`super::Optimizer`].
+///
+/// ```
+/// use vaelab::ndarray::array;
+/// use vaelab::nn::{Optimizer, OptimizerConfig, Parameters};
+/// let mut theta = array![1.0, -2.0];
+/// let mut grad = array![0.5, -1.0];
+/// let mut sgd = Optimizer::new(OptimizerConfig::Sgd { lr: 0.1 }, &theta).unwrap();
+/// sgd.step(&mut theta, &mut grad);
+/// assert_eq!(theta, array![0.95, -1.9]); // θ − 0.1 g
+/// assert_eq!((theta.tensor_count(), theta.tensor_name(0)), (1, "values".to_string()));
+/// ```
+impl<F: Copy + num_traits::Zero> Parameters<F> for ndarray::Array1<F> {
+    fn tensor_count(&self) -> usize {
+        1
+    }
+    fn tensor_name(&self, _i: usize) -> String {
+        "values".to_string()
+    }
+    fn tensor_shape(&self, _i: usize) -> Vec<usize> {
+        vec![self.len()]
+    }
+    fn tensor(&self, _i: usize) -> &[F] {
+        self.as_slice().expect("an owned Array1 is contiguous")
+    }
+    fn tensor_mut(&mut self, _i: usize) -> &mut [F] {
+        self.as_slice_mut().expect("an owned Array1 is contiguous")
+    }
+    fn zeros_like(&self) -> Self {
+        ndarray::Array1::zeros(self.len())
+    }
+}
