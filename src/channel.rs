@@ -287,7 +287,8 @@ pub struct RateDistortion {
 /// any decoder (H − D = I − E KL(q(x|z) ‖ p(x|z))), the upper for any prior, so
 /// R + D − H ≥ 0 always: it is −ELBO minus its best value −H.
 ///
-/// `progress(β, metrics)` is called after every epoch of every model.
+/// `progress(β, metrics)` is called after every epoch of every model (a `dyn` closure, so a
+/// notebook cell calling this compiles no copy of the training loop).
 ///
 /// # Shapes
 /// Training data N × 2 (N = `n_train`), test data N × 2 (N = `n_test`); `encoder_sigma`,
@@ -297,7 +298,7 @@ pub struct RateDistortion {
 /// A bad configuration ([`RateDistortionConfig::validate`]); `Diverged` from training.
 pub fn rate_distortion(
     config: &RateDistortionConfig,
-    mut progress: impl FnMut(f64, &EpochMetrics),
+    progress: &mut dyn FnMut(f64, &EpochMetrics),
 ) -> Result<RateDistortion> {
     config.validate()?;
     let entropy = mixture_entropy_separated(config.components, config.sigma)?;
@@ -358,6 +359,74 @@ fn measure(
     })
 }
 
+/// The channel's noise on each latent unit, averaged over a data set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelNoise {
+    /// Mean over the data of σ_u(x) = exp(½ log σ²_u(x)), per unit (`Z`).
+    pub sigma: Vec<f64>,
+    /// Mean over the data of KL(N(μ_u, σ_u²) ‖ N(0, 1)), per unit (`Z`; sums to the rate R).
+    pub kl: Vec<f64>,
+}
+
+/// The encoder's σ and KL per latent unit, averaged over the rows of `x` (no sampling: both are
+/// functions of μ(x) and log σ²(x)).
+///
+/// ```text
+/// σ̄_u = (1/N) Σ_n exp(½ v_u(x_n)),   KL̄_u = (1/N) Σ_n ½(μ_u(x_n)² + e^{v_u(x_n)} − 1 − v_u(x_n))
+/// ```
+/// v = log σ²; the KL is Kingma & Welling (2014), Appendix B, one unit at a time.
+///
+/// Not generic (f32, the trainer's precision), so a notebook cell calling it compiles nothing new.
+///
+/// # Shapes
+/// `x`: N × D. Returns Z values per field.
+///
+/// # Errors
+/// `x` empty, with D ≠ `data_dim`, or with a non-finite value.
+///
+/// ```
+/// use vaelab::channel::channel_noise;
+/// use vaelab::ndarray::Array2;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// use vaelab::vae::{Vae, VaeConfig};
+/// let mut vae: Vae<f32> = Vae::new(VaeConfig::bernoulli(4, vec![3], 2), &mut StdRng::seed_from_u64(0)).unwrap();
+/// // Zero heads: μ = 0 and log σ² = 0 for every x, so the channel is the prior: σ = 1, KL = 0.
+/// for head in [&mut vae.params.mean_head, &mut vae.params.log_var_head] {
+///     head.weight.fill(0.0);
+///     head.bias.fill(0.0);
+/// }
+/// let noise = channel_noise(&vae, Array2::ones((3, 4)).view()).unwrap();
+/// assert_eq!(noise.sigma, vec![1.0, 1.0]);
+/// assert_eq!(noise.kl, vec![0.0, 0.0]);
+/// ```
+pub fn channel_noise(vae: &Vae<f32>, x: ArrayView2<f32>) -> Result<ChannelNoise> {
+    if x.nrows() == 0 {
+        return Err(Error::empty("x", "row"));
+    }
+    if x.ncols() != vae.config.data_dim {
+        return Err(Error::shape("x columns", vae.config.data_dim, x.ncols()));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            name: "x".into(),
+            index: i,
+            value: f64::from(x.iter().nth(i).copied().unwrap_or(f32::NAN)),
+        });
+    }
+    let (mean, log_var) = vae.encode(x, None);
+    let n = x.nrows() as f64;
+    let zd = vae.config.latent_dim;
+    let (mut sigma, mut kl) = (vec![0.0; zd], vec![0.0; zd]);
+    for (m_row, v_row) in mean.rows().into_iter().zip(log_var.rows()) {
+        for u in 0..zd {
+            let (m, v) = (f64::from(m_row[u]), f64::from(v_row[u]));
+            sigma[u] += (0.5 * v).exp() / n;
+            kl[u] += crate::nn::kl_std_normal_elem(m, v).0 / n;
+        }
+    }
+    Ok(ChannelNoise { sigma, kl })
+}
+
 /// The decoder's mean for z sent through the channel with its noise scaled by t.
 ///
 /// ```text
@@ -365,6 +434,9 @@ fn measure(
 /// ```
 /// t = 0 is the noiseless reconstruction, t = 1 the channel the model was trained with
 /// (Kingma & Welling 2014, eq. 10), t > 1 more noise than the KL term allowed for.
+///
+/// Not generic (f32, the trainer's precision), so a notebook cell calling it compiles nothing new;
+/// the tests check the same code at f64.
 ///
 /// # Shapes
 /// `x`: B × D; `eps`: B × Z. Returns B × D.
@@ -379,14 +451,24 @@ fn measure(
 /// use vaelab::ndarray::Array2;
 /// use vaelab::rand::{SeedableRng, rngs::StdRng};
 /// use vaelab::vae::{Vae, VaeConfig};
-/// let vae: Vae<f64> = Vae::new(VaeConfig::bernoulli(4, vec![3], 2), &mut StdRng::seed_from_u64(0)).unwrap();
+/// let vae: Vae<f32> = Vae::new(VaeConfig::bernoulli(4, vec![3], 2), &mut StdRng::seed_from_u64(0)).unwrap();
 /// let x = Array2::from_elem((1, 4), 1.0);
 /// // With t = 0 the noise is ignored: the output is the reconstruction.
 /// let out = decode_through_channel(&vae, x.view(), 0.0, Array2::from_elem((1, 2), 5.0).view()).unwrap();
 /// assert_eq!(out, vae.reconstruct(x.view(), None));
 /// ```
 #[track_caller]
-pub fn decode_through_channel<F: ndarray::NdFloat>(
+pub fn decode_through_channel(
+    vae: &Vae<f32>,
+    x: ArrayView2<f32>,
+    t: f64,
+    eps: ArrayView2<f32>,
+) -> Result<Array2<f32>> {
+    decode_through_channel_any(vae, x, t, eps)
+}
+
+#[track_caller]
+fn decode_through_channel_any<F: ndarray::NdFloat>(
     vae: &Vae<F>,
     x: ArrayView2<F>,
     t: f64,

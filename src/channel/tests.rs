@@ -58,7 +58,7 @@ fn entropy_agrees_with_monte_carlo() {
 
 fn sweep() -> RateDistortion {
     // 3 β values, 20 epochs: about 0.3 s in release.
-    rate_distortion(&RateDistortionConfig::small(vec![0.3, 1.0, 3.0], 20, 5), |_, _| {}).unwrap()
+    rate_distortion(&RateDistortionConfig::small(vec![0.3, 1.0, 3.0], 20, 5), &mut |_, _| {}).unwrap()
 }
 
 #[test]
@@ -97,26 +97,26 @@ fn the_sweep_obeys_the_bounds_and_rate_falls_with_beta() {
 #[test]
 fn the_sweep_is_deterministic_given_its_seed() {
     let c = RateDistortionConfig::small(vec![1.0], 2, 9);
-    let a = rate_distortion(&c, |_, _| {}).unwrap();
-    let mut b = rate_distortion(&c, |_, _| {}).unwrap();
+    let a = rate_distortion(&c, &mut |_, _| {}).unwrap();
+    let mut b = rate_distortion(&c, &mut |_, _| {}).unwrap();
     // Wall-clock time is the one field allowed to differ.
     b.points[0].last_epoch.seconds = a.points[0].last_epoch.seconds;
     assert_eq!(a, b);
-    let other = rate_distortion(&RateDistortionConfig::small(vec![1.0], 2, 10), |_, _| {}).unwrap();
+    let other = rate_distortion(&RateDistortionConfig::small(vec![1.0], 2, 10), &mut |_, _| {}).unwrap();
     assert_ne!(a.points[0].rate, other.points[0].rate);
 }
 
 #[test]
 fn progress_is_called_once_per_epoch_per_beta() {
     let mut calls = Vec::new();
-    rate_distortion(&RateDistortionConfig::small(vec![0.5, 2.0], 3, 1), |b, m| calls.push((b, m.epoch)))
+    rate_distortion(&RateDistortionConfig::small(vec![0.5, 2.0], 3, 1), &mut |b, m| calls.push((b, m.epoch)))
         .unwrap();
     assert_eq!(calls, vec![(0.5, 1), (0.5, 2), (0.5, 3), (2.0, 1), (2.0, 2), (2.0, 3)]);
 }
 
 #[test]
 fn bad_configurations_are_named() {
-    let msg = |c: RateDistortionConfig| rate_distortion(&c, |_, _| {}).unwrap_err().to_string();
+    let msg = |c: RateDistortionConfig| rate_distortion(&c, &mut |_, _| {}).unwrap_err().to_string();
     let base = RateDistortionConfig::small(vec![1.0], 1, 0);
     assert_eq!(
         msg(RateDistortionConfig { betas: vec![], ..base.clone() }),
@@ -159,12 +159,12 @@ fn the_channel_adds_t_sigma_eps_to_the_mean() {
     for t in [0.5, 1.0, 3.0] {
         let z = reparameterize(mean.view(), log_var.mapv(|v| v + 2.0 * f64::ln(t)).view(), eps.view());
         let expected = vae.decode_mean(z.view(), None);
-        let got = decode_through_channel(&vae, x.view(), t, eps.view()).unwrap();
+        let got = decode_through_channel_any(&vae, x.view(), t, eps.view()).unwrap();
         let diff = (&got - &expected).mapv(f64::abs).fold(0.0, |a: f64, &b| a.max(b));
         assert!(diff < 1e-12, "t = {t}: max diff {diff:e}");
     }
     assert_eq!(
-        decode_through_channel(&vae, x.view(), -1.0, eps.view()).unwrap_err().to_string(),
+        decode_through_channel_any(&vae, x.view(), -1.0, eps.view()).unwrap_err().to_string(),
         "invalid t = -1: must be finite and ≥ 0 (noise scale)"
     );
 }
@@ -173,5 +173,26 @@ fn the_channel_adds_t_sigma_eps_to_the_mean() {
 #[should_panic(expected = "decode_through_channel: eps has shape (6, 2), the encoder's mean (6, 3)")]
 fn a_misshapen_eps_is_a_programmer_error() {
     let vae = tiny_vae();
-    let _ = decode_through_channel(&vae, Array2::zeros((6, 5)).view(), 1.0, Array2::zeros((6, 2)).view());
+    let _ = decode_through_channel_any(&vae, Array2::zeros((6, 5)).view(), 1.0, Array2::zeros((6, 2)).view());
+}
+
+#[test]
+fn channel_noise_matches_the_evaluation_module() {
+    // Independent route for the KL: eval::elbo_stats accumulates the same per-unit KL in its own
+    // loop; σ̄ from its log-variances. Both at f32 inputs widened to f64, so they agree to f64
+    // rounding (1e-12 relative).
+    let vae: Vae<f32> = Vae::new(VaeConfig::bernoulli(5, vec![4], 3), &mut StdRng::seed_from_u64(8)).unwrap();
+    let x = Array2::from_shape_fn((7, 5), |(i, j)| ((i * 5 + j) % 3) as f32 / 2.0);
+    let noise = channel_noise(&vae, x.view()).unwrap();
+    let stats = elbo_stats(&vae, x.view(), None, 1, 7, &mut StdRng::seed_from_u64(0)).unwrap();
+    for u in 0..3 {
+        let sigma = stats.log_var.column(u).mapv(|v| (0.5 * v).exp()).mean().unwrap();
+        assert!((noise.sigma[u] - sigma).abs() < 1e-12 * sigma, "unit {u}: σ {} vs {sigma}", noise.sigma[u]);
+        let kl = stats.kl_per_unit[u];
+        assert!((noise.kl[u] - kl).abs() < 1e-12 * (1.0 + kl), "unit {u}: KL {} vs {kl}", noise.kl[u]);
+    }
+    assert_eq!(
+        channel_noise(&vae, Array2::zeros((2, 4)).view()).unwrap_err().to_string(),
+        "shape mismatch in x columns: expected 5, got 4"
+    );
 }
