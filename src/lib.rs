@@ -15,7 +15,7 @@
 //! | – | (engine) | the VAE from scratch, backprop by hand | [`nn`], [`vae`], [`train`], [`eval`], [`checkpoint`], [`report`], [`cli`] | `04-vae-from-scratch.ipynb` |
 //! | 4 | 先验分布 | the prior and the aggregate posterior | *lessons issue* | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | *lessons issue* | `06-minibatch-kl-weight.ipynb` |
-//! | 6 | VAE解释1 | reading 1: a noisy channel | *lessons issue* | `07-noisy-channel.ipynb` |
+//! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
 //! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
 //! | 7 | 两种collapse | the two collapses | *lessons issue* | `09-two-collapses.ipynb` |
 //! | 8 | CVAE | the conditional VAE | *lessons issue* | `10-cvae.ipynb` |
@@ -62,6 +62,7 @@
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
 pub mod bounds;
+pub mod channel;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
