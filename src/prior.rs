@@ -27,6 +27,7 @@
 //! | the two terms of the decomposition, Monte Carlo with standard errors | [`elbo_surgery`] |
 //! | one posterior as a k-σ ellipse, for plots | [`posterior_ellipse`] |
 //! | the aggregate's mean and covariance | [`crate::eval::aggregate_posterior`] |
+//! | a learnable mixture-of-Gaussians prior, log-density and hand-written gradients | [`MixturePrior`] |
 //!
 //! # Shapes
 //! `N` data points (posteriors), `Z` latent dimension; the encoder outputs `mean` and `log_var`
@@ -346,6 +347,128 @@ pub fn posterior_ellipse(
         y.push(mean[1] + k * sd[1] * t.sin());
     }
     Ok((x, y))
+}
+
+/// A learnable mixture-of-Gaussians prior p_θ(z) = Σ_k π_k N(z; m_k, diag e^(s_k)) (the text: "P(z)
+/// may be chosen freely, even with learnable parameters"), with the gradients of its log-density
+/// written by hand. A building block: it is not yet wired into [`crate::vae::Vae`]'s training.
+///
+/// Parameters: `logits` α (K), π = softmax(α); `means` m (K × Z); `log_vars` s = log σ² (K × Z).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixturePrior {
+    /// α, the unnormalised log-weights, `K`.
+    pub logits: Array1<f64>,
+    /// m_k, `K × Z`.
+    pub means: Array2<f64>,
+    /// s_k = log σ²_k, `K × Z`.
+    pub log_vars: Array2<f64>,
+}
+
+/// ∂L/∂θ of L = Σ_b log p_θ(z_b), shaped as the parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixturePriorGrads {
+    /// ∂L/∂α, `K`.
+    pub d_logits: Array1<f64>,
+    /// ∂L/∂m, `K × Z`.
+    pub d_means: Array2<f64>,
+    /// ∂L/∂s, `K × Z`.
+    pub d_log_vars: Array2<f64>,
+}
+
+impl MixturePrior {
+    /// A mixture from its parameters.
+    ///
+    /// # Errors
+    /// No components, shapes that differ, non-finite values.
+    pub fn new(logits: Array1<f64>, means: Array2<f64>, log_vars: Array2<f64>) -> Result<Self> {
+        check_posteriors(means.view(), log_vars.view())?;
+        if logits.len() != means.nrows() {
+            return Err(Error::shape("logits (K)", means.nrows(), logits.len()));
+        }
+        ensure_finite("logits", logits.iter())?;
+        Ok(MixturePrior { logits, means, log_vars })
+    }
+
+    /// log p_θ(z) per row and the responsibilities r_bk.
+    ///
+    /// ```text
+    /// log p_θ(z) = logsumexp_k [ log π_k + log N(z; m_k, diag e^(s_k)) ],   log π = α − logsumexp(α)
+    /// r_bk = exp( log π_k + log N(z_b; m_k, e^(s_k)) − log p_θ(z_b) )
+    /// ```
+    /// (a Gaussian mixture; Bishop 2006, eqs. 9.7 and 9.13 for the responsibilities).
+    ///
+    /// # Shapes
+    /// `z`: `B × Z` → (`B`, `B × K`).
+    ///
+    /// **Panics** if `z` does not have Z columns.
+    ///
+    /// ```
+    /// use vaelab::ndarray::array;
+    /// use vaelab::prior::MixturePrior;
+    /// // Two equal components N(0, I) in Z = 2: p(0) = 1/(2π), each responsibility ½.
+    /// let p = MixturePrior::new(array![0.0, 0.0], array![[0.0, 0.0], [0.0, 0.0]], array![[0.0, 0.0], [0.0, 0.0]]).unwrap();
+    /// let (lp, r) = p.log_density_and_responsibilities(array![[0.0, 0.0]].view());
+    /// assert!((lp[0] + 1.837_877_066_409_345_5).abs() < 1e-14);
+    /// assert!((r[[0, 0]] - 0.5).abs() < 1e-15);
+    /// ```
+    #[track_caller]
+    pub fn log_density_and_responsibilities(&self, z: ArrayView2<f64>) -> (Array1<f64>, Array2<f64>) {
+        assert_eq!(
+            z.ncols(),
+            self.means.ncols(),
+            "MixturePrior::log_density: z {:?} vs means {:?}",
+            z.shape(),
+            self.means.shape()
+        );
+        let log_norm = crate::prob::log_sum_exp_1d(self.logits.view());
+        let mut joint = log_q_matrix(z, self.means.view(), self.log_vars.view()); // B × K
+        for (k, &a) in self.logits.iter().enumerate() {
+            joint.column_mut(k).mapv_inplace(|v| v + a - log_norm);
+        }
+        let log_p = crate::prob::log_sum_exp(joint.view(), Axis(1)); // B
+        let resp = &joint - &log_p.view().insert_axis(Axis(1)); // B × K − B × 1
+        (log_p, resp.mapv(f64::exp))
+    }
+
+    /// Backward of L = Σ_b log p_θ(z_b): ∂L/∂z and ∂L/∂θ.
+    ///
+    /// ```text
+    /// ∂L/∂α_k    = Σ_b (r_bk − π_k)
+    /// ∂L/∂m_ku   = Σ_b r_bk (z_bu − m_ku) e^(−s_ku)
+    /// ∂L/∂s_ku   = Σ_b r_bk · ½ [ (z_bu − m_ku)² e^(−s_ku) − 1 ]
+    /// ∂L/∂z_bu   = −Σ_k r_bk (z_bu − m_ku) e^(−s_ku)
+    /// ```
+    /// (each is the single-Gaussian derivative weighted by the responsibility, because
+    /// ∂ log Σ_k e^(a_k) / ∂a_k = r_k). Checked against central differences in the tests.
+    ///
+    /// # Shapes
+    /// `z`: `B × Z` → (`B × Z`, grads shaped as the parameters).
+    #[track_caller]
+    pub fn log_density_backward(&self, z: ArrayView2<f64>) -> (Array2<f64>, MixturePriorGrads) {
+        let (_, r) = self.log_density_and_responsibilities(z);
+        let (b, zd) = z.dim();
+        let k = self.logits.len();
+        let log_norm = crate::prob::log_sum_exp_1d(self.logits.view());
+        let pi = self.logits.mapv(|a| (a - log_norm).exp());
+        let mut d_z = Array2::<f64>::zeros((b, zd));
+        let mut g = MixturePriorGrads {
+            d_logits: r.sum_axis(Axis(0)) - &(&pi * b as f64),
+            d_means: Array2::zeros((k, zd)),
+            d_log_vars: Array2::zeros((k, zd)),
+        };
+        for i in 0..b {
+            for c in 0..k {
+                for u in 0..zd {
+                    let prec = (-self.log_vars[(c, u)]).exp();
+                    let diff = z[(i, u)] - self.means[(c, u)];
+                    g.d_means[(c, u)] += r[(i, c)] * diff * prec;
+                    g.d_log_vars[(c, u)] += r[(i, c)] * 0.5 * (diff * diff * prec - 1.0);
+                    d_z[(i, u)] -= r[(i, c)] * diff * prec;
+                }
+            }
+        }
+        (d_z, g)
+    }
 }
 
 #[cfg(test)]

@@ -195,3 +195,53 @@ fn bad_input_is_an_error_naming_the_field_and_value() {
     let e = posterior_ellipse([0.0, 0.0], [0.0, 0.0], -1.0, 10).unwrap_err();
     assert!(e.to_string().contains("k = -1"), "{e}");
 }
+
+fn mixture() -> MixturePrior {
+    MixturePrior::new(
+        array![0.3, -0.5, 0.1],
+        array![[0.5, -1.0], [-1.2, 0.4], [0.0, 1.5]],
+        array![[-0.3, 0.2], [0.4, -0.6], [0.0, 0.1]],
+    )
+    .unwrap()
+}
+
+#[test]
+fn mixture_prior_gradients_match_central_differences() {
+    use crate::nn::gradcheck::{assert_slices_close, central_difference};
+    let p = mixture();
+    let z = array![[0.2, -0.3], [1.0, 1.0], [-2.0, 0.5], [0.1, 2.0]];
+    let (d_z, g) = p.log_density_backward(z.view());
+    let total = |q: &MixturePrior, z: &Array2<f64>| q.log_density_and_responsibilities(z.view()).0.sum();
+    let fd_z = central_difference(&z, |zz| total(&p, zz));
+    let fd_a = central_difference(&p.logits, |a| total(&MixturePrior { logits: a.clone(), ..p.clone() }, &z));
+    let fd_m = central_difference(&p.means, |m| total(&MixturePrior { means: m.clone(), ..p.clone() }, &z));
+    let fd_s =
+        central_difference(&p.log_vars, |s| total(&MixturePrior { log_vars: s.clone(), ..p.clone() }, &z));
+    // Relative error below 1e-6 (a correct gradient shows ~1e-9, a wrong one ~1e-2; gradcheck docs).
+    assert_slices_close("d_z", d_z.as_slice().unwrap(), fd_z.as_slice().unwrap(), 1e-6);
+    assert_slices_close("d_logits", g.d_logits.as_slice().unwrap(), fd_a.as_slice().unwrap(), 1e-6);
+    assert_slices_close("d_means", g.d_means.as_slice().unwrap(), fd_m.as_slice().unwrap(), 1e-6);
+    assert_slices_close("d_log_vars", g.d_log_vars.as_slice().unwrap(), fd_s.as_slice().unwrap(), 1e-6);
+}
+
+#[test]
+fn mixture_prior_density_matches_a_direct_sum_and_responsibilities_sum_to_one() {
+    let p = mixture();
+    let z = array![[0.2, -0.3], [-2.0, 0.5]];
+    let (lp, r) = p.log_density_and_responsibilities(z.view());
+    let w: Vec<f64> = p.logits.iter().map(|a| a.exp()).collect();
+    let wsum: f64 = w.iter().sum();
+    for b in 0..2 {
+        let mut d = 0.0;
+        for k in 0..3 {
+            let mut dens = 1.0;
+            for u in 0..2 {
+                dens *= normal_pdf(z[(b, u)], p.means[(k, u)], p.log_vars[(k, u)].exp());
+            }
+            d += w[k] / wsum * dens;
+        }
+        assert!((lp[b] - d.ln()).abs() < 1e-13, "{} vs {}", lp[b], d.ln());
+        assert!((r.row(b).sum() - 1.0).abs() < 1e-13);
+    }
+    assert!(MixturePrior::new(array![0.0], p.means.clone(), p.log_vars.clone()).is_err());
+}
