@@ -400,19 +400,7 @@ pub struct ChannelNoise {
 /// assert_eq!(noise.kl, vec![0.0, 0.0]);
 /// ```
 pub fn channel_noise(vae: &Vae<f32>, x: ArrayView2<f32>) -> Result<ChannelNoise> {
-    if x.nrows() == 0 {
-        return Err(Error::empty("x", "row"));
-    }
-    if x.ncols() != vae.config.data_dim {
-        return Err(Error::shape("x columns", vae.config.data_dim, x.ncols()));
-    }
-    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            name: "x".into(),
-            index: i,
-            value: f64::from(x.iter().nth(i).copied().unwrap_or(f32::NAN)),
-        });
-    }
+    crate::eval::check_input(vae, "x", x, None)?;
     let (mean, log_var) = vae.encode(x, None);
     let n = x.nrows() as f64;
     let zd = vae.config.latent_dim;

@@ -12,14 +12,15 @@ use crate::nn::{LOG_2PI, bernoulli_nll_grad_into, gaussian_nll_grad_into, kl_dia
 use crate::vae::{Likelihood, Vae, VaeWorkspace};
 
 /// Mean over data points and the standard error of that mean, sd/√n (sample sd, n − 1).
+///
+/// With fewer than two values the standard error is undefined and returned as NaN (kept from the
+/// first version; see the note on issue 4 — it should become an error).
 pub fn mean_se(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
     if values.len() < 2 {
-        return (mean, f64::NAN);
+        return (values.iter().sum::<f64>() / values.len() as f64, f64::NAN);
     }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
+    let est = crate::bounds::Estimate::from_values(ndarray::ArrayView1::from(values));
+    (est.mean, est.stderr)
 }
 
 /// Per-example ELBO terms and the encoder's outputs over a data set.
@@ -70,11 +71,22 @@ impl ElboStats {
 }
 
 fn check_data<F: NdFloat>(vae: &Vae<F>, x: ArrayView2<F>, labels: Option<&[usize]>) -> Result<()> {
+    check_input(vae, "evaluation data", x, labels)
+}
+
+/// Validates data `x` (named `what` in errors) for `vae`: at least one row, `D` columns, finite,
+/// and labels iff the model is a CVAE.
+pub(crate) fn check_input<F: NdFloat>(
+    vae: &Vae<F>,
+    what: &str,
+    x: ArrayView2<F>,
+    labels: Option<&[usize]>,
+) -> Result<()> {
     if x.nrows() == 0 {
-        return Err(Error::empty("evaluation data", "row"));
+        return Err(Error::empty(what, "row"));
     }
     if x.ncols() != vae.config.data_dim {
-        return Err(Error::shape("evaluation data columns", vae.config.data_dim, x.ncols()));
+        return Err(Error::shape(format!("{what} columns"), vae.config.data_dim, x.ncols()));
     }
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(Error::NonFinite {
