@@ -276,6 +276,77 @@ pub struct RateDistortion {
     pub points: Vec<RatePoint>,
 }
 
+impl RateDistortionConfig {
+    /// The best distortion any model reaches at rate 0: with z ignored, the decoder's best single
+    /// Gaussian for the data, whose covariance is (r²/2 + s²) I, costs
+    /// D₀ = log(2πe (r²/2 + s²)) nats (entropy of a 2-D Gaussian, (d/2) log(2πe σ²) with d = 2).
+    pub fn distortion_at_zero_rate(&self) -> f64 {
+        let variance = self.radius * self.radius / 2.0 + self.sigma * self.sigma;
+        (2.0 * std::f64::consts::PI * std::f64::consts::E * variance).ln()
+    }
+}
+
+impl RateDistortion {
+    /// Rate against distortion, one point (± SE of D) per β, with the line D = H − R below which no
+    /// model can go and the level D₀ of [`RateDistortionConfig::distortion_at_zero_rate`].
+    pub fn rate_distortion_plot(&self) -> plotly::Plot {
+        let r: Vec<f64> = self.points.iter().map(|p| p.rate).collect();
+        let d: Vec<f64> = self.points.iter().map(|p| p.distortion).collect();
+        let d_se: Vec<f64> = self.points.iter().map(|p| p.distortion_se).collect();
+        let r_max = 1.1 * r.iter().copied().fold(0.0, f64::max);
+        let h = self.entropy;
+        let d0 = self.config.distortion_at_zero_rate();
+        crate::plot::Figure::new("rate vs distortion, one model per β (test set)")
+            .axes("rate R (nats)", "distortion D (nats)")
+            .points_with_errors("trained models (small β at the right, large β at R = 0)", &r, &d, &d_se)
+            .dashed("D = H − R  (below: impossible, H − D ≤ I ≤ R)", &[0.0, r_max], &[h, h - r_max])
+            .dashed("D at R = 0: one Gaussian for all x", &[0.0, r_max], &[d0, d0])
+            .plot()
+    }
+
+    /// The channel noise (mean encoder σ per unit) and the rate per unit against β, log β axis.
+    pub fn channel_noise_plots(&self) -> (plotly::Plot, plotly::Plot) {
+        let betas: Vec<f64> = self.points.iter().map(|p| p.beta).collect();
+        let mut sigma = crate::plot::Figure::new("channel noise: mean encoder σ per latent unit")
+            .axes("β", "mean σ_u(x)")
+            .log_x("β (log scale)");
+        let mut kl = crate::plot::Figure::new("rate per latent unit")
+            .axes("β", "mean KL_u (nats)")
+            .log_x("β (log scale)");
+        for u in 0..self.config.latent_dim {
+            let s: Vec<f64> = self.points.iter().map(|p| p.encoder_sigma[u]).collect();
+            let k: Vec<f64> = self.points.iter().map(|p| p.kl_per_unit[u]).collect();
+            sigma = sigma.line(&format!("unit {u}"), &betas, &s);
+            kl = kl.line(&format!("unit {u}"), &betas, &k);
+        }
+        let (lo, hi) =
+            (betas.iter().copied().fold(f64::INFINITY, f64::min), betas.iter().copied().fold(0.0, f64::max));
+        (sigma.dashed("σ = 1 (the prior: no signal)", &[lo, hi], &[1.0, 1.0]).plot(), kl.plot())
+    }
+
+    /// One line per β: R ± SE, D ± SE, H − D, the slack R + D − H ± SE and σ per unit.
+    pub fn table(&self) -> String {
+        let mut out =
+            String::from("    β      R (nats)          D (nats)        H − D    R + D − H     σ per unit\n");
+        for p in &self.points {
+            let sigma: Vec<f64> = p.encoder_sigma.iter().map(|v| (v * 1000.0).round() / 1000.0).collect();
+            out += &format!(
+                "{:5.2}  {:6.3} ± {:.3}   {:7.3} ± {:.3}   {:7.3}   {:6.3} ± {:.3}   {:?}\n",
+                p.beta,
+                p.rate,
+                p.rate_se,
+                p.distortion,
+                p.distortion_se,
+                self.entropy - p.distortion,
+                p.slack,
+                p.slack_se,
+                sigma
+            );
+        }
+        out
+    }
+}
+
 /// Trains one model per β and measures rate, distortion and the channel noise on fresh test data.
 ///
 /// ```text

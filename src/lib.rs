@@ -20,6 +20,9 @@
 //! | 7 | 两种collapse | the two collapses | *lessons issue* | `09-two-collapses.ipynb` |
 //! | 8 | CVAE | the conditional VAE | *lessons issue* | `10-cvae.ipynb` |
 //!
+//! Every lesson experiment also runs from the command line: [`experiment`] (`vaelab experiment NAME
+//! --out DIR` writes the numbers as JSON and the plots as an offline HTML page).
+//!
 //! Shared by every notebook: [`plot`] (plots that work offline in JupyterLab and in the HTML
 //! book) and [`error`] (what a function says when its input is wrong).
 //!
@@ -68,6 +71,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod experiment;
 pub mod nn;
 pub mod plot;
 pub mod prior;

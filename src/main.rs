@@ -26,6 +26,8 @@ enum Command {
     Train(vaelab::cli::TrainArgs),
     /// Evaluate a checkpoint: test ELBO, importance-sampled log-likelihood ± SE, active units.
     Eval(vaelab::cli::EvalArgs),
+    /// Rerun a lesson's experiment: writes DIR/NAME.json (numbers) and DIR/NAME.html (plots).
+    Experiment(vaelab::experiment::ExperimentArgs),
     /// Data tools.
     Data {
         #[command(subcommand)]
@@ -56,6 +58,10 @@ fn main() -> ExitCode {
         Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
             convert_mnist_json(&digits_dir, &out)
         }
+        Command::Experiment(args) => vaelab::experiment::run(&args).map(|w| {
+            println!("{}", w.summary);
+            println!("wrote {} and {}", w.json.display(), w.html.display());
+        }),
         Command::Bounds(args) => vaelab::bounds::cli::run(&args).map(|text| print!("{text}")),
     };
     match result {

@@ -1,0 +1,42 @@
+//! Runs `vaelab experiment ...`: each experiment writes NAME.json and an offline NAME.html, and a bad
+//! argument is one line on stderr with exit code 2.
+
+use std::process::Command;
+
+fn vaelab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
+}
+
+fn read_json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn rate_distortion_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&["experiment", "rate-distortion", "--out", out, "--betas", "0.5,4", "--epochs", "2"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("rate-distortion.json"));
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0]["beta"], 0.5);
+    assert_eq!(points[1]["beta"], 4.0);
+    for p in points {
+        for key in ["rate", "distortion", "slack", "rate_se"] {
+            assert!(p[key].as_f64().unwrap().is_finite(), "{key} in {p}");
+        }
+    }
+    let html = std::fs::read_to_string(dir.path().join("rate-distortion.html")).unwrap();
+    assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 3, "three plots on the page");
+    assert!(!html.contains("<script src="), "plotly.js is inlined, not loaded from the network");
+}
+
+#[test]
+fn bad_beta_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vaelab(&["experiment", "rate-distortion", "--out", dir.path().to_str().unwrap(), "--betas=-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("betas[0]"), "stderr names the bad value: {err}");
+}
