@@ -204,6 +204,7 @@ impl RateDistortionConfig {
             optimizer: OptimizerConfig::adam(self.lr),
             kl_schedule: KlSchedule::Constant { beta },
             free_bits: None,
+            kl_batch_weights: Default::default(),
             seed: self.seed,
         }
     }

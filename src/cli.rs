@@ -306,6 +306,7 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
         optimizer: OptimizerConfig::adam(args.lr),
         kl_schedule,
         free_bits: args.free_bits,
+        kl_batch_weights: Default::default(),
         seed: args.seed,
     };
     let mut trainer = Trainer::new(VaeConfig::bernoulli(d, args.hidden.clone(), args.latent), config)?;

@@ -72,6 +72,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod experiment;
+pub mod minibatch;
 pub mod nn;
 pub mod plot;
 pub mod prior;

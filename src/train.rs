@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::binarize_bernoulli_rows;
 use crate::error::{Error, Result};
+use crate::minibatch::KlBatchWeights;
 use crate::nn::{Optimizer, OptimizerConfig, Parameters};
 use crate::vae::{KlSchedule, LossParts, Objective, Vae, VaeConfig, VaeParams, VaeWorkspace};
 
@@ -25,6 +26,10 @@ pub struct TrainConfig {
     pub kl_schedule: KlSchedule,
     /// Free bits λ (nats per latent unit), or none.
     pub free_bits: Option<f64>,
+    /// How the KL term of each batch of an epoch is weighted: β_i = β · π_i N/B_i (see
+    /// [`KlBatchWeights`]); the default, per-example, is the VAE's batch mean (β_i = β).
+    #[serde(default)]
+    pub kl_batch_weights: KlBatchWeights,
     /// Seeds the initialisation (stream 0) and the training draws (stream 1: shuffles,
     /// binarisation, ε).
     pub seed: u64,
@@ -39,6 +44,7 @@ impl TrainConfig {
             optimizer: OptimizerConfig::adam(1e-3),
             kl_schedule: KlSchedule::Constant { beta: 1.0 },
             free_bits: None,
+            kl_batch_weights: KlBatchWeights::PerExample,
             seed,
         }
     }
@@ -114,7 +120,7 @@ pub struct EpochMetrics {
     pub train_rate: f64,
     /// Mean distortion (−log p(x|z)).
     pub train_distortion: f64,
-    /// β at the epoch's last step.
+    /// β at the epoch's last step (with per-batch KL weights, that batch's β_M).
     pub beta: f64,
     /// Test ELBO / rate / distortion, if a test set was given.
     pub test: Option<crate::eval::ElboSummary>,
@@ -208,6 +214,7 @@ impl Trainer {
         rows: &[usize],
         data: &TrainSet,
         step_in_epoch: usize,
+        kl_batch_factor: f64,
     ) -> Result<(LossParts, f64)> {
         let b = rows.len();
         let mut xb = self.x_batch.slice_mut(s![..b, ..]);
@@ -226,7 +233,7 @@ impl Trainer {
         for e in self.eps.slice_mut(s![..b, ..]).iter_mut() {
             *e = StandardNormal.sample(&mut self.rng);
         }
-        let beta = self.config.kl_schedule.beta_at(self.step as usize);
+        let beta = self.config.kl_schedule.beta_at(self.step as usize) * kl_batch_factor;
         let objective = Objective { beta, free_bits: self.config.free_bits };
         let labels = data.labels.map(|_| &self.labels[..b]);
         let parts = self.vae.forward(
@@ -272,8 +279,10 @@ impl Trainer {
         perm.shuffle(&mut self.rng);
         let (mut loss, mut rate, mut distortion, mut beta) = (0.0, 0.0, 0.0, 0.0);
         let mut result = Ok(());
-        for (step, rows) in perm.chunks(self.config.batch_size).enumerate() {
-            match self.train_step(rows, data, step) {
+        let (weights, batch_size) = (self.config.kl_batch_weights, self.config.batch_size);
+        for (step, rows) in perm.chunks(batch_size).enumerate() {
+            let factor = weights.beta_factor(step + 1, n, batch_size);
+            match self.train_step(rows, data, step, factor) {
                 Ok((parts, b)) => {
                     let w = rows.len() as f64;
                     loss += parts.loss * w;

@@ -40,3 +40,64 @@ fn bad_beta_is_one_line_and_exit_2() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("betas[0]"), "stderr names the bad value: {err}");
 }
+
+#[test]
+fn minibatch_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "minibatch",
+        "--out",
+        out,
+        "--batches",
+        "32",
+        "--epochs",
+        "1",
+        "--train",
+        "128",
+        "--test",
+        "50",
+        "--noise-n",
+        "32",
+        "--noise-repeats",
+        "10",
+        "--noise-epochs",
+        "1",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("minibatch.json"));
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3, "one run per scheme");
+    let schemes: Vec<&str> = runs.iter().map(|r| r["weights"].as_str().unwrap()).collect();
+    assert_eq!(schemes, ["per_example", "uniform", "blundell"]);
+    for r in runs {
+        assert_eq!(r["batches_per_epoch"], 4);
+        assert!(r["test"]["elbo"].as_f64().unwrap().is_finite(), "{r}");
+    }
+    // 128 rows in batches of 32: Blundell's first batch has β₁ = π₁ N/B = (8/15) · 4.
+    assert!((runs[2]["first_beta"].as_f64().unwrap() - 32.0 / 15.0).abs() < 1e-12);
+    let noise = &v["noise"];
+    assert_eq!(noise["batch_sizes"], serde_json::json!([1, 2, 4, 8, 16, 32]));
+    assert_eq!(noise["recon"].as_array().unwrap().len(), 6);
+    let html = std::fs::read_to_string(dir.path().join("minibatch.html")).unwrap();
+    assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 3, "three plots on the page");
+}
+
+#[test]
+fn minibatch_bad_noise_size_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "minibatch",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--train",
+        "100",
+        "--noise-n",
+        "500",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("noise_n"), "stderr names the bad value: {err}");
+}

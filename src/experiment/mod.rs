@@ -7,6 +7,7 @@
 //!
 //! | command | lesson | library function |
 //! |---|---|---|
+//! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
 //!
 //! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub mod minibatch;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -43,6 +45,9 @@ pub struct ExperimentArgs {
 /// The experiments, one per lesson that has one.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Experiment {
+    /// Lesson 06 (mini-batch): noise of the two terms' batch estimates and gradients against B;
+    /// training with per-example, uniform 1/M and Blundell's per-batch KL weights.
+    Minibatch(minibatch::Args),
     /// Lesson 07 (noisy channel): β-sweep on 8 Gaussians of known entropy; rate, distortion,
     /// H − D ≤ R, channel noise per unit.
     RateDistortion(rate_distortion::Args),
@@ -66,6 +71,7 @@ pub struct Written {
 /// be written.
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
+        Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
     }
 }
