@@ -14,7 +14,7 @@
 //! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | [`bounds`] (KL(Q‖P(z\|x)) vs the gap, fitted q), [`toy`] (exact posteriors) | `03-derivation-2-kl-gap.ipynb` |
 //! | – | (engine) | the VAE from scratch, backprop by hand | [`nn`], [`vae`], [`train`], [`eval`], [`checkpoint`], [`report`], [`cli`] | `04-vae-from-scratch.ipynb` |
 //! | 4 | 先验分布 | the prior and the aggregate posterior | [`prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p)), [`eval::aggregate_posterior`] (its moments) | `05-prior-and-aggregate-posterior.ipynb` |
-//! | 5 | mini-batch | mini-batches and the weight of the KL term | *lessons issue* | `06-minibatch-kl-weight.ipynb` |
+//! | 5 | mini-batch | mini-batches and the weight of the KL term | [`minibatch`] (per-batch KL coefficients: per-example, uniform 1/M, Blundell's 2^(M−i)/(2^M−1); noise of both terms' batch means and gradients vs (σ²/B)(N−B)/(N−1); training with each scheme), [`train::TrainConfig`] (`kl_batch_weights`) | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
 //! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
 //! | 7 | 两种collapse | the two collapses | *lessons issue* | `09-two-collapses.ipynb` |
