@@ -608,7 +608,11 @@ impl NoiseReport {
         for (r, k) in self.recon.iter().zip(&self.kl) {
             // At B = N the closed form is 0 and the sampled variance is rounding (≈ 1e-26): no z.
             let z = |p: &BatchNoise| {
-                if p.closed_form > 0.0 && p.sampled_se > 0.0 { format!("{:6.2}", p.z_score()) } else { "     –".into() }
+                if p.closed_form > 0.0 && p.sampled_se > 0.0 {
+                    format!("{:6.2}", p.z_score())
+                } else {
+                    "     –".into()
+                }
             };
             out += &format!(
                 "{:5}   {:13.5e}   {:10.4e} ± {:9.2e} {}  {:7.4}  |  {:13.5e}   {:10.4e} ± {:9.2e} {}  {:7.4}\n",
