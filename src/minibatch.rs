@@ -705,8 +705,8 @@ pub fn coefficients_plot(m: usize) -> Result<plotly::Plot> {
     // Past ~1074 batches the weights underflow to 0, which a log axis cannot show.
     let shown = blundell.iter().take_while(|&&p| p > 0.0).count();
     Ok(crate::plot::Figure::new(&format!("KL coefficient π_i of each batch in an epoch of M = {m}"))
-        .log_x("batch i")
-        .log_y("π_i")
+        .axes("batch i", "π_i")
+        .log_y("π_i (log scale: Blundell's halve at every batch, a straight line)")
         .line("uniform 1/M", &i, &uniform_coefficients(m)?)
         .line("Blundell 2^(M−i)/(2^M−1)", &i[..shown], &blundell[..shown])
         .plot())
