@@ -30,7 +30,7 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     pub k: usize,
     /// β of the remedies (constant, KL warm-up over half the steps, free bits).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 16.0)]
     pub remedy_beta: f64,
     /// Free bits λ, nats per latent unit.
     #[arg(long, default_value_t = 0.5)]
