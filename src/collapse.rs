@@ -419,7 +419,7 @@ pub struct CollapsePoint {
     /// The first `prior_samples` decoded prior samples, `S × D` (for the image grid; not in JSON).
     #[serde(skip)]
     pub sample_images: Array2<f32>,
-    /// Reconstructions of the first 8 test digits, `8 × D` (not in JSON).
+    /// Reconstructions of 8 test digits evenly spaced over the test set, `8 × D` (not in JSON).
     #[serde(skip)]
     pub reconstruction_images: Array2<f32>,
 }
@@ -441,7 +441,7 @@ pub struct Collapses {
     pub exact_log_likelihood: Option<(f64, f64)>,
     /// One point per variant, in order.
     pub points: Vec<CollapsePoint>,
-    /// The first 8 test images, `8 × D` (not in JSON).
+    /// 8 test images evenly spaced over the test set (so every few classes), `8 × D` (not in JSON).
     #[serde(skip)]
     pub test_images: Array2<f32>,
 }
@@ -521,7 +521,7 @@ pub fn collapse_runs(
     }
     let data = prepare(digits, config);
     let distortion_at_zero_rate = bernoulli_entropy(data.pixel_means.view())?;
-    let shown = 8.min(config.n_test);
+    let shown = evenly_spaced(config.n_test, 8.min(config.n_test));
     let real_grey =
         digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), 64.min(config.n_test)));
     let real_digits = sample_distances(real_grey.view(), data.reference.view())?;
@@ -596,7 +596,7 @@ pub fn collapse_runs(
             reconstruction_rms,
             reconstruction_rms_se,
             last_epoch,
-            reconstruction_images: recon.slice(ndarray::s![..shown, ..]).to_owned(),
+            reconstruction_images: recon.select(Axis(0), &shown),
             sample_images,
         });
     }
@@ -608,7 +608,7 @@ pub fn collapse_runs(
         real_digits,
         exact_log_likelihood,
         points,
-        test_images: data.test.slice(ndarray::s![..shown, ..]).to_owned(),
+        test_images: data.test.select(Axis(0), &shown),
     })
 }
 
@@ -773,7 +773,7 @@ impl Collapses {
         )
     }
 
-    /// The first test digits (top row) and their reconstructions, one row per model.
+    /// 8 test digits (top row) and their reconstructions, one row per model.
     pub fn reconstruction_grid(&self) -> plotly::Plot {
         let mut rows: Vec<ArrayView2<f32>> = vec![self.test_images.view()];
         rows.extend(self.points.iter().map(|p| p.reconstruction_images.view()));
