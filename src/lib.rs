@@ -17,7 +17,7 @@
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | [`minibatch`] (per-batch KL coefficients: per-example, uniform 1/M, Blundell's 2^(M−i)/(2^M−1); noise of both terms' batch means and gradients vs (σ²/B)(N−B)/(N−1); training with each scheme), [`train::TrainConfig`] (`kl_batch_weights`) | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
 //! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
-//! | 7 | 两种collapse | the two collapses | *lessons issue* | `09-two-collapses.ipynb` |
+//! | 7 | 两种collapse | the two collapses | [`collapse`] (β-sweep on digits: rate, active units, σ, I(n; z) and KL(q_agg‖p), IS log-likelihood, prior samples vs the mean image; independent pixels; KL warm-up and free bits) | `09-two-collapses.ipynb` |
 //! | 8 | CVAE | the conditional VAE | *lessons issue* | `10-cvae.ipynb` |
 //!
 //! Every lesson experiment also runs from the command line: [`experiment`] (`vaelab experiment NAME
@@ -68,6 +68,7 @@ pub mod bounds;
 pub mod channel;
 pub mod checkpoint;
 pub mod cli;
+pub mod collapse;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -101,3 +101,51 @@ fn minibatch_bad_noise_size_is_one_line_and_exit_2() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("noise_n"), "stderr names the bad value: {err}");
 }
+
+#[test]
+fn collapses_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "collapses",
+        "--out",
+        out,
+        "--betas",
+        "0.1,100",
+        "--epochs",
+        "1",
+        "--n-train",
+        "200",
+        "--n-test",
+        "40",
+        "--n-is",
+        "10",
+        "--k",
+        "4",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("collapses.json"));
+    let points = v["sweep"]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[1]["beta"], 100.0);
+    for p in points.iter().chain(v["remedies"]["points"].as_array().unwrap()) {
+        for key in ["rate", "marginal_kl", "is_log_likelihood", "encoder_sigma", "reconstruction_rms"] {
+            assert!(p[key].as_f64().unwrap().is_finite(), "{key} in {p}");
+        }
+    }
+    assert_eq!(v["remedies"]["points"].as_array().unwrap().len(), 3);
+    assert!(v["independent_pixels"]["points"][0]["exact_minus_is"].as_f64().unwrap().is_finite());
+    let html = std::fs::read_to_string(dir.path().join("collapses.html")).unwrap();
+    assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 7, "seven plots on the page");
+    assert!(!html.contains("<script src="), "plotly.js is inlined, not loaded from the network");
+}
+
+#[test]
+fn collapses_bad_budget_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vaelab(&["experiment", "collapses", "--out", dir.path().to_str().unwrap(), "--n-is", "900"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("n_is = 900"), "stderr names the bad value: {err}");
+}

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
+//! | `vaelab experiment collapses` | `09-two-collapses.ipynb` | [`crate::collapse::collapse_runs`] |
 //!
 //! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
 //! `run(&Args) -> Result<Written>` that ends in [`write_outputs`]; one variant in [`Experiment`].
@@ -21,6 +22,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub mod minibatch;
+pub mod collapses;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -51,6 +53,9 @@ pub enum Experiment {
     /// Lesson 07 (noisy channel): β-sweep on 8 Gaussians of known entropy; rate, distortion,
     /// H − D ≤ R, channel noise per unit.
     RateDistortion(rate_distortion::Args),
+    /// Lesson 09 (two collapses): β-sweep on digits (rate, active units, KL(q_agg ‖ p), IS
+    /// log-likelihood, prior samples), independent pixels at β = 1, KL warm-up and free bits.
+    Collapses(collapses::Args),
 }
 
 /// What an experiment wrote, and a few lines for the terminal.
@@ -73,6 +78,7 @@ pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
         Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
+        Experiment::Collapses(a) => collapses::run(a),
     }
 }
 
