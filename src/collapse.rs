@@ -327,6 +327,7 @@ impl CollapseConfig {
             optimizer: OptimizerConfig::adam(self.lr),
             kl_schedule: variant.kl_schedule,
             free_bits: variant.free_bits,
+            kl_batch_weights: Default::default(),
             seed: self.seed,
         }
     }

@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
-pub mod minibatch;
 pub mod collapses;
+pub mod minibatch;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
