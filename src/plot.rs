@@ -329,11 +329,29 @@ pub fn html_fragment(plot: &Plot, include_plotly_js: bool) -> String {
 
 /// Shows `plot` as the output of the current notebook cell (evcxr's `text/html` display).
 ///
+/// One display per cell: evcxr keeps only a cell's last display, so several plots in one cell
+/// go through [`show_all`].
+///
 /// The first call in a kernel session also sends plotly.js (about 4.6 MB, once). Outside a
 /// notebook this prints the HTML to stdout.
 pub fn show(plot: &Plot) {
     let first = !JS_SENT.swap(true, Ordering::Relaxed);
     println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", html_fragment(plot, first));
+}
+
+/// Shows several plots, in order, as the one output of the current notebook cell.
+///
+/// evcxr keeps only the last display a cell sends, so two calls to [`show`] in one cell lose the
+/// first plot (and with it plotly.js, if that was the session's first plot). Use this instead.
+pub fn show_all(plots: &[&Plot]) {
+    let mut first = !JS_SENT.swap(true, Ordering::Relaxed);
+    let mut body = String::new();
+    for plot in plots {
+        body += &html_fragment(plot, first);
+        body.push('\n');
+        first = false;
+    }
+    println!("EVCXR_BEGIN_CONTENT text/html\n{body}EVCXR_END_CONTENT");
 }
 
 /// Makes the next [`show`] send plotly.js again (after clearing the output that carried it).

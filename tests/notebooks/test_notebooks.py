@@ -4,6 +4,7 @@ and the page works in headless Chromium with the network blocked. One test per n
 The runner's own honesty is tested first, on fixtures that must fail: a panicking cell, a cell whose
 top-level `?` meets an `Err`, and a compile error, each reported with the cell and the error text.
 """
+import re
 from pathlib import Path
 
 import book
@@ -73,6 +74,19 @@ def test_page_check_catches_a_broken_page(tmp_path, assets):
     assert "1 of 1 plots not drawn" in text
     assert "uncaught exception" in text and "undefined_function" in text
     assert "2 pieces of raw TeX" in text  # the opening and the closing $$
+
+
+DISPLAY_CALL = re.compile(r"\.show\(\)|\bshow\(&|\bshow_all\(")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_one_display_per_cell(notebook):
+    """evcxr keeps only the last display of a cell (measured: a cell with two `show` calls kept one
+    plot), so a second call silently drops a plot. Several plots go through `plot::show_all`."""
+    nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    bad = [(i + 1, n) for i, c in enumerate(code) if (n := len(DISPLAY_CALL.findall(c.source))) > 1]
+    assert not bad, f"{notebook.name}: code cells with more than one display call (cell, calls): {bad}"
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
