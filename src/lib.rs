@@ -68,6 +68,7 @@ pub mod bounds;
 pub mod channel;
 pub mod checkpoint;
 pub mod cli;
+pub mod conditional;
 pub mod data;
 pub mod error;
 pub mod eval;

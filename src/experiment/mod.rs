@@ -8,6 +8,7 @@
 //! | command | lesson | library function |
 //! |---|---|---|
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
+//! | `vaelab experiment cvae` | `10-cvae.ipynb` | [`crate::conditional::run`] |
 //!
 //! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
 //! `run(&Args) -> Result<Written>` that ends in [`write_outputs`]; one variant in [`Experiment`].
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub mod cvae;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -46,6 +48,9 @@ pub enum Experiment {
     /// Lesson 07 (noisy channel): β-sweep on 8 Gaussians of known entropy; rate, distortion,
     /// H − D ≤ R, channel noise per unit.
     RateDistortion(rate_distortion::Args),
+    /// Lesson 10 (CVAE): a VAE, a CVAE with P(z|c) = N(0, I) and one with a learned P(z|c) on the
+    /// digits; ELBO, KL, IS log P(x|c) and log P(x), class grids.
+    Cvae(cvae::Args),
 }
 
 /// What an experiment wrote, and a few lines for the terminal.
@@ -67,6 +72,7 @@ pub struct Written {
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
         Experiment::RateDistortion(a) => rate_distortion::run(a),
+        Experiment::Cvae(a) => cvae::run(a),
     }
 }
 
