@@ -17,13 +17,13 @@ pub struct Args {
     #[arg(long, default_value_t = 8000)]
     pub n_train: usize,
     /// Test digits, evenly spaced over the 2,000.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 300)]
     pub n_test: usize,
     /// H, hidden width.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 64)]
     pub hidden: usize,
     /// Z, latent units.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 8)]
     pub latent: usize,
     /// K, importance samples per test digit (and per class).
     #[arg(long, default_value_t = 50)]
