@@ -531,6 +531,45 @@ pub fn class_samples(vae: &Vae<f32>, eps: ArrayView2<f32>) -> Result<Array2<f32>
     Ok(vae.decode_mean(z.view(), Some(&labels)))
 }
 
+/// How much a class grid changes along its rows and along its columns: the mean absolute pixel
+/// difference between two images of the same column (same ε, different c) and between two images
+/// of the same row (same c, different ε).
+///
+/// ```text
+/// by_class = mean over j, c < c'  of  (1/D) Σ_d |image_cj,d − image_c'j,d|
+/// by_noise = mean over c, j < j'  of  (1/D) Σ_d |image_cj,d − image_cj',d|
+/// ```
+/// A decoder that takes the class from c and the style from z has by_class large; one that
+/// ignores c has by_class = 0 (with P(z|c) = N(0, I), where the z of a column is the same in every row).
+///
+/// # Shapes
+/// `eps`: `J × Z`, J ≥ 2.
+///
+/// # Errors
+/// As [`class_samples`]; `InvalidParameter` for fewer than two columns.
+pub fn grid_changes(vae: &Vae<f32>, eps: ArrayView2<f32>) -> Result<(f64, f64)> {
+    let j = eps.nrows();
+    if j < 2 {
+        return Err(Error::invalid("eps rows", j, "need at least two columns"));
+    }
+    let images = class_samples(vae, eps)?;
+    let (mut by_class, mut n_class, mut by_noise, mut n_noise) = (0.0, 0usize, 0.0, 0usize);
+    for a in 0..images.nrows() {
+        for b in a + 1..images.nrows() {
+            let d = images.row(a).iter().zip(images.row(b)).map(|(x, y)| (x - y).abs() as f64).sum::<f64>()
+                / images.ncols() as f64;
+            if a % j == b % j {
+                by_class += d;
+                n_class += 1;
+            } else if a / j == b / j {
+                by_noise += d;
+                n_noise += 1;
+            }
+        }
+    }
+    Ok((by_class / n_class.max(1) as f64, by_noise / n_noise.max(1) as f64))
+}
+
 /// [`class_samples`] as an image grid, one row per class 0..C−1.
 ///
 /// # Errors

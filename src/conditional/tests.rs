@@ -202,6 +202,13 @@ fn class_samples_decode_each_class_gaussian_at_the_shared_eps() {
     let grid = class_samples(&fixed, eps.view()).unwrap();
     let want = fixed.decode_mean(eps.view(), Some(&[1, 1]));
     assert_eq!(grid.slice(s![2..4, ..]), want);
+    // A decoder that ignores c (zero weights for the one-hot inputs): every column is constant
+    // down the rows, so the change by class is exactly 0 and the change by noise is not.
+    let mut blind = fixed.clone();
+    blind.params.decoder.layers[0].weight.slice_mut(s![Z.., ..]).fill(0.0);
+    let (by_class, by_noise) = grid_changes(&blind, eps.view()).unwrap();
+    assert_eq!(by_class, 0.0);
+    assert!(by_noise > 0.0);
     let learned = learned_prior(&vae).unwrap();
     assert_eq!(learned.len(), C);
     assert!((learned[1].0[0] - (-1.1 + 0.05)).abs() < 1e-6);
