@@ -677,22 +677,49 @@ impl CvaeResult {
     }
 }
 
-/// The whole experiment: load the digits, train the three models, evaluate them.
-/// `progress(kind, epoch)` is called after every epoch.
-///
-/// Also returns the two CVAEs' class grids from `columns` shared ε draws (seeded with
-/// `config.seed + 2000`).
+/// How much a CVAE's class grid changes down its columns and along its rows ([`grid_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GridChange {
+    /// Which CVAE.
+    pub kind: ModelKind,
+    /// Mean |Δpixel| between two classes at the same ε.
+    pub by_class: f64,
+    /// Mean |Δpixel| between two ε in the same class.
+    pub by_noise: f64,
+}
+
+/// What [`run`] returns: the numbers, the class grids and how much c steers them.
+#[derive(Clone, Serialize)]
+pub struct CvaeRun {
+    /// The table's numbers.
+    #[serde(flatten)]
+    pub result: CvaeResult,
+    /// One per CVAE, from the grids' ε.
+    pub grid_changes: Vec<GridChange>,
+    /// The two CVAEs' class grids ([`class_grid`]).
+    #[serde(skip)]
+    pub grids: Vec<plotly::Plot>,
+}
+
+/// The whole experiment: load the digits, train the three models, evaluate them, and draw the two
+/// CVAEs' class grids from `columns` shared ε draws (seeded with `config.seed + 2000`, as the
+/// notebook). `progress(kind, epoch)` is called after every epoch.
 ///
 /// # Errors
-/// As [`CvaeData::load`], [`train_model`] and [`evaluate`].
+/// As [`CvaeData::load`], [`train_model`] and [`evaluate`]; `InvalidParameter` for fewer than two
+/// columns.
 pub fn run(
     config: &CvaeConfig,
     columns: usize,
     progress: &mut dyn FnMut(ModelKind, &EpochMetrics),
-) -> Result<(CvaeResult, Vec<plotly::Plot>)> {
+) -> Result<CvaeRun> {
+    if columns < 2 {
+        return Err(Error::invalid("columns", columns, "need at least two"));
+    }
     let data = CvaeData::load(config)?;
     let mut models = Vec::new();
     let mut grids = Vec::new();
+    let mut changes = Vec::new();
     let mut prior = Vec::new();
     let eps = shared_eps(columns, config.latent_dim, config.seed + 2000);
     for kind in ModelKind::ALL {
@@ -700,6 +727,8 @@ pub fn run(
         models.push(evaluate(config, kind, &vae, &data)?);
         if kind.conditional() {
             grids.push(class_grid(&vae, eps.view(), &grid_title(kind))?);
+            let (by_class, by_noise) = grid_changes(&vae, eps.view())?;
+            changes.push(GridChange { kind, by_class, by_noise });
         }
         if kind == ModelKind::LearnedPrior {
             prior = learned_prior(&vae)?;
@@ -707,7 +736,7 @@ pub fn run(
     }
     let result =
         CvaeResult { config: config.clone(), class_prior: data.class_prior, models, learned_prior: prior };
-    Ok((result, grids))
+    Ok(CvaeRun { result, grid_changes: changes, grids })
 }
 
 /// `columns × Z` standard normal draws from a generator seeded with `seed`: the ε shared by every

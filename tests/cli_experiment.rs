@@ -83,6 +83,11 @@ fn cvae_writes_json_and_page() {
         assert!(told <= 10f64.ln() + 1e-9, "{told}");
     }
     assert_eq!(v["learned_prior"].as_array().unwrap().len(), 10, "one Gaussian per class");
+    let changes = v["grid_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "one per CVAE");
+    for g in changes {
+        assert!(g["by_class"].as_f64().unwrap() >= 0.0 && g["by_noise"].as_f64().unwrap() > 0.0, "{g}");
+    }
     let html = std::fs::read_to_string(dir.path().join("cvae.html")).unwrap();
     assert_eq!(
         html.matches("class=\"vaelab-plot\"").count(),

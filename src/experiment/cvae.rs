@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 /// Trains the VAE and the two CVAEs of [`CvaeConfig::small`] (with the sizes given) and writes
-/// `cvae.json` (the [`crate::conditional::CvaeResult`]) and `cvae.html` (the two class grids, the
+/// `cvae.json` (the [`crate::conditional::CvaeRun`]: the table's numbers and the grid changes) and `cvae.html` (the two class grids, the
 /// per-digit KL histogram and the learned prior's means).
 ///
 /// # Errors
@@ -48,15 +48,25 @@ pub fn run(args: &Args) -> Result<Written> {
         k: args.k,
         ..CvaeConfig::small(args.epochs, args.common.seed)
     };
-    let (result, mut plots) = run_cvae(&config, args.columns, &mut |_: ModelKind, _| {})?;
-    plots.push(result.kl_plot());
-    plots.push(result.prior_means_plot());
+    let run = run_cvae(&config, args.columns, &mut |_: ModelKind, _| {})?;
+    let mut plots = run.grids.clone();
+    plots.push(run.result.kl_plot());
+    plots.push(run.result.prior_means_plot());
+    let mut summary = run.result.table();
+    for g in &run.grid_changes {
+        summary += &format!(
+            "\n{:<24} class grid: change down a column (class) {:.4}, along a row (noise) {:.4}",
+            g.kind.name(),
+            g.by_class,
+            g.by_noise
+        );
+    }
     write_outputs(
         &args.common.out,
         "cvae",
-        &result,
+        &run,
         "Lesson 10: the conditional VAE on the digits",
-        result.table(),
+        summary,
         &plots,
     )
 }
