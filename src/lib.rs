@@ -18,7 +18,7 @@
 //! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
 //! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
 //! | 7 | 两种collapse | the two collapses | [`collapse`] (β-sweep on digits: rate, active units, σ, I(n; z) and KL(q_agg‖p), IS log-likelihood, prior samples vs the mean image; independent pixels; KL warm-up and free bits) | `09-two-collapses.ipynb` |
-//! | 8 | CVAE | the conditional VAE | *lessons issue* | `10-cvae.ipynb` |
+//! | 8 | CVAE | the conditional VAE | [`conditional`] (three models: VAE, CVAE with P(z\|c) = N(0, I), CVAE with learned P(z\|c); IS log P(x\|c) and log P(x) = log Σ_c P(c) P(x\|c); class grids) | `10-cvae.ipynb` |
 //!
 //! Every lesson experiment also runs from the command line: [`experiment`] (`vaelab experiment NAME
 //! --out DIR` writes the numbers as JSON and the plots as an offline HTML page).
@@ -69,6 +69,7 @@ pub mod channel;
 pub mod checkpoint;
 pub mod cli;
 pub mod collapse;
+pub mod conditional;
 pub mod data;
 pub mod error;
 pub mod eval;

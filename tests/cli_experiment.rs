@@ -149,3 +149,67 @@ fn collapses_bad_budget_is_one_line_and_exit_2() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("n_is = 900"), "stderr names the bad value: {err}");
 }
+
+#[test]
+fn cvae_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "cvae",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--n-train",
+        "300",
+        "--n-test",
+        "20",
+        "--hidden",
+        "16",
+        "--latent",
+        "2",
+        "--k",
+        "4",
+        "--columns",
+        "3",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("cvae.json"));
+    let models = v["models"].as_array().unwrap();
+    let kinds: Vec<&str> = models.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["unconditional", "fixed_prior", "learned_prior"]);
+    for m in models {
+        for key in ["elbo", "elbo_se", "kl", "log_px", "log_px_se"] {
+            assert!(m[key].as_f64().unwrap().is_finite(), "{key} in {}", m["kind"]);
+        }
+        assert_eq!(m["kl_per_example"].as_array().unwrap().len(), 20);
+    }
+    assert!(models[0]["log_px_given_c"].is_null(), "the VAE has no P(x|c)");
+    for m in &models[1..] {
+        // log P(x|c) − log P(x) = log P(c|x) − log P(c) ≤ −log P(c) = log 10 for balanced classes.
+        let told = m["label_information"].as_f64().unwrap();
+        assert!(told <= 10f64.ln() + 1e-9, "{told}");
+    }
+    assert_eq!(v["learned_prior"].as_array().unwrap().len(), 10, "one Gaussian per class");
+    let changes = v["grid_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "one per CVAE");
+    for g in changes {
+        assert!(g["by_class"].as_f64().unwrap() >= 0.0 && g["by_noise"].as_f64().unwrap() > 0.0, "{g}");
+    }
+    let html = std::fs::read_to_string(dir.path().join("cvae.html")).unwrap();
+    assert_eq!(
+        html.matches("class=\"vaelab-plot\"").count(),
+        4,
+        "two grids, the KL histogram, the prior means"
+    );
+}
+
+#[test]
+fn cvae_bad_size_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vaelab(&["experiment", "cvae", "--out", dir.path().to_str().unwrap(), "--n-test", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("n_test"), "stderr names the bad value: {err}");
+}

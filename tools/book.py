@@ -24,6 +24,9 @@ from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "build" / "book"
+# A link from one lesson to another, `[...](10-cvae.ipynb)` in markdown, must reach the page, not the
+# notebook: relative links to a .ipynb file (no folder, optionally #anchor) are rewritten to .html.
+IPYNB_LINK = re.compile(r'href="((?:\./)?[\w.-]+)\.ipynb(#[^"]*)?"')
 PLOTLY_JS_SCRIPT = re.compile(r'<script type="text/javascript" class="vaelab-plotly-js">.*?</script>\n?', re.S)
 CHROMIUM = "/usr/bin/chromium"
 # The flags this workplace's machines need for a quiet headless Chromium (no background connections).
@@ -56,6 +59,11 @@ def lesson_title(nb) -> str:
     return "(untitled)"
 
 
+def link_pages(body: str) -> str:
+    """Rewrites relative links to sibling notebooks (`href="10-cvae.ipynb"`) to their pages (`10-cvae.html`)."""
+    return IPYNB_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
+
+
 def render(executed: Path, book: Path = BOOK, prev: str | None = None, next_: str | None = None) -> Path:
     """Renders one executed notebook to book/<name>.html."""
     nb = nbformat.read(executed, as_version=4)
@@ -70,6 +78,7 @@ def render(executed: Path, book: Path = BOOK, prev: str | None = None, next_: st
     body, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": lesson_title(nb)}, "vaelab_prev": prev, "vaelab_next": next_}
     )
+    body = link_pages(body)
     book.mkdir(parents=True, exist_ok=True)
     page = book / f"{executed.stem}.html"
     page.write_text(body, encoding="utf-8")

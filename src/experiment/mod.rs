@@ -10,6 +10,7 @@
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
 //! | `vaelab experiment collapses` | `09-two-collapses.ipynb` | [`crate::collapse::collapse_runs`] |
+//! | `vaelab experiment cvae` | `10-cvae.ipynb` | [`crate::conditional::run`] |
 //!
 //! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
 //! `run(&Args) -> Result<Written>` that ends in [`write_outputs`]; one variant in [`Experiment`].
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 
 pub mod collapses;
 pub mod minibatch;
+pub mod cvae;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -56,6 +58,9 @@ pub enum Experiment {
     /// Lesson 09 (two collapses): β-sweep on digits (rate, active units, KL(q_agg ‖ p), IS
     /// log-likelihood, prior samples), independent pixels at β = 1, KL warm-up and free bits.
     Collapses(collapses::Args),
+    /// Lesson 10 (CVAE): a VAE, a CVAE with P(z|c) = N(0, I) and one with a learned P(z|c) on the
+    /// digits; ELBO, KL, IS log P(x|c) and log P(x), class grids.
+    Cvae(cvae::Args),
 }
 
 /// What an experiment wrote, and a few lines for the terminal.
@@ -79,6 +84,7 @@ pub fn run(args: &ExperimentArgs) -> Result<Written> {
         Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
         Experiment::Collapses(a) => collapses::run(a),
+        Experiment::Cvae(a) => cvae::run(a),
     }
 }
 

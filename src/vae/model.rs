@@ -888,17 +888,42 @@ impl<F: NdFloat> Vae<F> {
     {
         self.check_labels(n, labels)?;
         let mut z = Array2::from_shape_simple_fn((n, self.config.latent_dim), || StandardNormal.sample(rng));
-        if let (Some(labels), Some(pm), Some(pv)) =
-            (labels, &self.params.prior_mean_head, &self.params.prior_log_var_head)
-        {
+        if let Some(labels) = labels {
             let half: F = cast(0.5);
             for (i, &l) in labels.iter().enumerate() {
+                let (m, v) = self.prior_params(l)?;
                 for u in 0..self.config.latent_dim {
-                    let (m, v) = (pm.weight[(l, u)] + pm.bias[u], pv.weight[(l, u)] + pv.bias[u]);
-                    z[(i, u)] = m + (half * v).exp() * z[(i, u)];
+                    z[(i, u)] = m[u] + (half * v[u]).exp() * z[(i, u)];
                 }
             }
         }
         Ok(self.decode_mean(z.view(), labels))
+    }
+
+    /// The prior p(z|c) = N(μ_c, diag exp(v_c)) of class `label`: (μ_c, v_c).
+    ///
+    /// ```text
+    /// learned:        μ_c = W_μ[c, :] + b_μ,  v_c = W_v[c, :] + b_v   (the heads applied to one-hot c)
+    /// standard normal or plain VAE:  μ_c = 0,  v_c = 0
+    /// ```
+    ///
+    /// # Shapes
+    /// → (`Z`, `Z`).
+    ///
+    /// # Errors
+    /// `InvalidParameter` if the model is a CVAE and `label ≥ C`.
+    pub fn prior_params(&self, label: usize) -> Result<(Array1<F>, Array1<F>)> {
+        let zd = self.config.latent_dim;
+        if let Some(c) = self.config.condition
+            && label >= c.classes
+        {
+            return Err(Error::invalid("label", label, format!("must be < classes = {}", c.classes)));
+        }
+        match (&self.params.prior_mean_head, &self.params.prior_log_var_head) {
+            (Some(pm), Some(pv)) => {
+                Ok((&pm.weight.row(label) + &pm.bias, &pv.weight.row(label) + &pv.bias)) // Z + Z
+            }
+            _ => Ok((Array1::zeros(zd), Array1::zeros(zd))),
+        }
     }
 }

@@ -196,3 +196,39 @@ def test_plot_is_drawn_in_jupyterlab_offline(tmp_path):
         server.terminate()
         server.wait(timeout=30)
     assert not external, f"JupyterLab page tried to reach the network: {external}"
+
+
+def test_links_between_lessons_reach_the_pages(tmp_path):
+    """A markdown link `[...](10-cvae.ipynb)` becomes `href="10-cvae.html"` on the book page."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"}})
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        "# Links\n\n[lesson 10](10-cvae.ipynb), [its step 2](10-cvae.ipynb#Step-2), "
+        "[a page elsewhere](https://example.org/a.ipynb), [a folder](../notebooks/10-cvae.ipynb)"
+    )]
+    path = tmp_path / "links.ipynb"
+    nbformat.write(nb, path)
+    text = book.render(path, tmp_path / "book").read_text()
+    assert 'href="10-cvae.html"' in text
+    assert 'href="10-cvae.html#Step-2"' in text
+    # Only sibling notebooks are pages of the book; other links are left as they are.
+    assert 'href="https://example.org/a.ipynb"' in text
+    assert 'href="../notebooks/10-cvae.ipynb"' in text
+
+
+# Lessons written in parallel branches, linked from the course map before they are merged. Remove a
+# name once its notebook is in notebooks/ (the test then checks it like the others).
+PENDING_LESSONS = {"08-minimal-representation.ipynb"}
+
+
+def test_course_map_links_every_lesson():
+    """00-course-map links every lesson in notebooks/, and every link it holds names a lesson that
+    exists (or one of PENDING_LESSONS)."""
+    import re
+
+    course_map = nbformat.read(ROOT / "notebooks" / "00-course-map.ipynb", as_version=4)
+    text = "\n".join(c.source for c in course_map.cells if c.cell_type == "markdown")
+    linked = set(re.findall(r"\]\(([\w.-]+\.ipynb)\)", text))
+    lessons = {p.name for p in NOTEBOOKS} - {"00-course-map.ipynb"}
+    assert lessons <= linked, f"lessons missing from the course map: {sorted(lessons - linked)}"
+    unknown = linked - lessons - PENDING_LESSONS
+    assert not unknown, f"course map links to notebooks that do not exist: {sorted(unknown)}"
