@@ -168,6 +168,7 @@ impl Trainer {
         config.validate()?;
         let mut init_rng = ChaCha8Rng::seed_from_u64(config.seed);
         let vae = Vae::new(vae_config, &mut init_rng)?;
+        vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;
         let optimizer = Optimizer::new(config.optimizer, &vae.params)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(1);
