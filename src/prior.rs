@@ -447,6 +447,43 @@ pub struct MixturePriorGrads {
     pub d_log_vars: Array2<f64>,
 }
 
+/// The three tensors `logits`, `means`, `log_vars`, in that order (what Adam and checkpoints walk
+/// when the prior is part of a [`crate::vae::VaeParams`]).
+impl<F: NdFloat> crate::nn::Parameters<F> for MixturePrior<F> {
+    fn tensor_count(&self) -> usize {
+        3
+    }
+    fn tensor_name(&self, i: usize) -> String {
+        ["logits", "means", "log_vars"][i].to_string()
+    }
+    fn tensor_shape(&self, i: usize) -> Vec<usize> {
+        match i {
+            0 => vec![self.logits.len()],
+            1 => self.means.shape().to_vec(),
+            _ => self.log_vars.shape().to_vec(),
+        }
+    }
+    fn tensor(&self, i: usize) -> &[F] {
+        match i {
+            0 => self.logits.as_slice(),
+            1 => self.means.as_slice(),
+            _ => self.log_vars.as_slice(),
+        }
+        .expect("standard-layout parameters")
+    }
+    fn tensor_mut(&mut self, i: usize) -> &mut [F] {
+        match i {
+            0 => self.logits.as_slice_mut(),
+            1 => self.means.as_slice_mut(),
+            _ => self.log_vars.as_slice_mut(),
+        }
+        .expect("standard-layout parameters")
+    }
+    fn zeros_like(&self) -> Self {
+        MixturePrior::zeros_like(self)
+    }
+}
+
 impl MixturePrior<f64> {
     /// A mixture from its parameters.
     ///
@@ -458,7 +495,9 @@ impl MixturePrior<f64> {
             return Err(Error::shape("logits (K)", means.nrows(), logits.len()));
         }
         ensure_finite("logits", logits.iter())?;
-        Ok(MixturePrior { logits, means, log_vars })
+        // Standard (row-major) layout, so each tensor is one slice in its shape's order.
+        let standard = |a: Array2<f64>| a.as_standard_layout().into_owned();
+        Ok(MixturePrior { logits, means: standard(means), log_vars: standard(log_vars) })
     }
 
     /// π = softmax(α), the mixture weights, `K`.

@@ -218,18 +218,19 @@ impl<F: NdFloat> VaeParams<F> {
     }
 }
 
-const PRIOR_TENSORS: [&str; 3] = ["prior.logits", "prior.means", "prior.log_vars"];
-
 impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     fn tensor_count(&self) -> usize {
-        self.prior_start() + if self.prior.is_some() { PRIOR_TENSORS.len() } else { 0 }
+        self.prior_start() + self.prior.as_ref().map_or(0, |p| p.tensor_count())
     }
     fn tensor_name(&self, i: usize) -> String {
         if i < 2 * self.linear_count() {
             let (name, l) = self.linears().nth(i / 2).expect("index in range");
             format!("{name}.{}", l.tensor_name(i % 2))
         } else if i >= self.prior_start() {
-            PRIOR_TENSORS[i - self.prior_start()].to_string()
+            format!(
+                "prior.{}",
+                self.prior.as_ref().expect("index in range").tensor_name(i - self.prior_start())
+            )
         } else {
             "obs_log_var".to_string()
         }
@@ -238,12 +239,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
         if i < 2 * self.linear_count() {
             self.linears().nth(i / 2).expect("index in range").1.tensor_shape(i % 2)
         } else if i >= self.prior_start() {
-            let p = self.prior.as_ref().expect("index in range");
-            match i - self.prior_start() {
-                0 => vec![p.logits.len()],
-                1 => p.means.shape().to_vec(),
-                _ => p.log_vars.shape().to_vec(),
-            }
+            self.prior.as_ref().expect("index in range").tensor_shape(i - self.prior_start())
         } else {
             vec![self.obs_log_var.as_ref().expect("index in range").len()]
         }
@@ -252,29 +248,17 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
         if i < 2 * self.linear_count() {
             self.linears().nth(i / 2).expect("index in range").1.tensor(i % 2)
         } else if i >= self.prior_start() {
-            let p = self.prior.as_ref().expect("index in range");
-            match i - self.prior_start() {
-                0 => p.logits.as_slice(),
-                1 => p.means.as_slice(),
-                _ => p.log_vars.as_slice(),
-            }
-            .expect("owned prior tensors are contiguous")
+            self.prior.as_ref().expect("index in range").tensor(i - self.prior_start())
         } else {
             self.obs_log_var.as_ref().and_then(|v| v.as_slice()).expect("index in range")
         }
     }
     fn tensor_mut(&mut self, i: usize) -> &mut [F] {
+        let start = self.prior_start();
         if i < 2 * self.linear_count() {
             self.linears_mut().nth(i / 2).expect("index in range").tensor_mut(i % 2)
-        } else if i >= self.prior_start() {
-            let j = i - self.prior_start();
-            let p = self.prior.as_mut().expect("index in range");
-            match j {
-                0 => p.logits.as_slice_mut(),
-                1 => p.means.as_slice_mut(),
-                _ => p.log_vars.as_slice_mut(),
-            }
-            .expect("owned prior tensors are contiguous")
+        } else if i >= start {
+            self.prior.as_mut().expect("index in range").tensor_mut(i - start)
         } else {
             self.obs_log_var.as_mut().and_then(|v| v.as_slice_mut()).expect("index in range")
         }
