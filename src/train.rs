@@ -203,7 +203,8 @@ impl Trainer {
     }
 
     /// One step on the rows `rows` of `data`: gather (and binarise), draw ε, forward, backward,
-    /// check, update. Allocates nothing.
+    /// check, update. Allocates nothing with the N(0, I) or a conditional prior (a mixture prior's
+    /// KL allocates its `f64` scratch, O(B · K · Z), per step).
     fn train_step(
         &mut self,
         rows: &[usize],
