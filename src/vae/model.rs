@@ -196,6 +196,11 @@ impl<F: NdFloat> VaeParams<F> {
             + self.prior_log_var_head.is_some() as usize
     }
 
+    /// Index of the learned prior's first tensor (after the linears and `obs_log_var`).
+    fn prior_start(&self) -> usize {
+        2 * self.linear_count() + self.obs_log_var.is_some() as usize
+    }
+
     /// The parameters in another float type.
     pub fn cast<G: NdFloat>(&self) -> VaeParams<G> {
         VaeParams {
@@ -208,13 +213,6 @@ impl<F: NdFloat> VaeParams<F> {
             obs_log_var: self.obs_log_var.as_ref().map(|v| v.mapv(|x| cast(x.to_f64().expect("float")))),
             prior: self.prior.as_ref().map(|p| p.cast()),
         }
-    }
-}
-
-impl<F: NdFloat> VaeParams<F> {
-    /// Index of the learned prior's first tensor (after the linears and `obs_log_var`).
-    fn prior_start(&self) -> usize {
-        2 * self.linear_count() + self.obs_log_var.is_some() as usize
     }
 }
 
