@@ -168,3 +168,19 @@ fn unsupported_combinations_are_errors() {
     let c: VaeConfig = serde_json::from_str(old).unwrap();
     assert_eq!(c.prior, LatentPrior::StandardNormal);
 }
+
+#[test]
+fn prior_samples_come_from_the_mixture() {
+    // One component at (5, −3) with σ = e^(−20): every draw is that point to within 1e-6, so the
+    // decoded samples equal the decoder mean there (N(0, I) draws would scatter around 0).
+    let (mut mixture, _, _) = twin_models();
+    mixture.params.prior =
+        Some(MixturePrior::new(array![0.0], array![[5.0, -3.0]], array![[-40.0, -40.0]]).unwrap());
+    let samples = mixture.sample_prior_means(4, None, &mut StdRng::seed_from_u64(5)).unwrap();
+    let at_point = mixture.decode_mean(array![[5.0, -3.0]].view(), None);
+    for row in samples.rows() {
+        for (a, b) in row.iter().zip(at_point.row(0)) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+}
