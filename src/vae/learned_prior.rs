@@ -13,8 +13,10 @@
 //! −H(q)       = −½ Σ_u (ln 2π + 1 + v_u)                              (v = log σ², exact)
 //! KL̂          = −½ Σ_u (ln 2π + 1 + v_u) − log p_θ(z),   z = μ + exp(½ v) ⊙ ε   (one draw)
 //! ```
-//! The alternative log q(z|x) − log p_θ(z) at the same z (Tomczak & Welling 2018, VampPrior, eq. 3
-//! and their code) differs from KL̂ by log q(z|x) + H(q) = −½ Σ_u (ε_u² − 1): zero mean, variance
+//! The plain one-sample estimate log q(z|x) − log p_θ(z) at the same z (Kingma & Welling 2014's
+//! generic estimator, eq. 6, restricted to the KL; learned priors such as Tomczak & Welling 2018's
+//! VampPrior are trained with one-sample KL estimates too) differs from KL̂ by
+//! log q(z|x) + H(q) = −½ Σ_u (ε_u² − 1): zero mean, variance
 //! Z/2 per example, independent of the prior and of the data. Taking the entropy exactly removes
 //! that noise from the reported rate and from the loss (the same idea as Kingma & Welling 2014,
 //! eq. 7: integrate analytically what has a closed form, sample only the rest), so we use it. Both
