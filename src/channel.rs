@@ -193,6 +193,7 @@ impl RateDistortionConfig {
             activation: Activation::Tanh,
             likelihood: Likelihood::GaussianLearned,
             condition: None,
+            prior: crate::vae::LatentPrior::StandardNormal,
         }
     }
 
@@ -473,6 +474,13 @@ pub struct ChannelNoise {
 /// ```
 pub fn channel_noise(vae: &Vae<f32>, x: ArrayView2<f32>) -> Result<ChannelNoise> {
     crate::eval::check_input(vae, "x", x, None)?;
+    if let Some(p) = &vae.params.prior {
+        return Err(Error::invalid(
+            "vae.config.prior",
+            format!("mixture of {}", p.components()),
+            "the per-unit KL is defined against N(0, I); a mixture prior's KL does not split by unit",
+        ));
+    }
     let (mean, log_var) = vae.encode(x, None);
     let n = x.nrows() as f64;
     let zd = vae.config.latent_dim;

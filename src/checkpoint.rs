@@ -2,7 +2,8 @@
 //!
 //! Layout (format `vaelab-checkpoint`, version 1):
 //! - tensors, all `f32`, little-endian: `params/<name>` for every parameter tensor
-//!   (`params/trunk.0.weight`, …), and for Adam `adam_m/<name>`, `adam_v/<name>`;
+//!   (`params/trunk.0.weight`, …, and for a learned mixture prior `params/prior.logits`,
+//!   `params/prior.means`, `params/prior.log_vars`), and for Adam `adam_m/<name>`, `adam_v/<name>`;
 //! - metadata (string → string): `format`, `version`, `vae_config` and `train_config` (JSON),
 //!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON).
 //!
@@ -171,11 +172,15 @@ mod tests {
     use crate::train::TrainSet;
 
     fn setup(epochs: usize) -> (Trainer, ndarray::Array2<f32>) {
+        setup_with(epochs, VaeConfig::bernoulli(16, vec![12], 2))
+    }
+
+    fn setup_with(epochs: usize, config: VaeConfig) -> (Trainer, ndarray::Array2<f32>) {
         let grey = crate::train::tests::prototypes(40, 16, 9);
         let mut tc = TrainConfig::anchor(epochs, 11);
         tc.batch_size = 16;
         tc.optimizer = OptimizerConfig::adam(1e-2);
-        (Trainer::new(VaeConfig::bernoulli(16, vec![12], 2), tc).unwrap(), grey)
+        (Trainer::new(config, tc).unwrap(), grey)
     }
 
     fn bits(t: &Trainer) -> Vec<u32> {
@@ -201,6 +206,47 @@ mod tests {
         assert_eq!(bits(&resumed), bits(&straight));
         assert_eq!(resumed.optimizer, straight.optimizer);
         assert_eq!(resumed.step, straight.step);
+    }
+
+    #[test]
+    fn a_learned_mixture_prior_is_trained_saved_and_resumed_bit_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mog.safetensors");
+        let config = || {
+            VaeConfig::bernoulli(16, vec![12], 2)
+                .with_prior(crate::vae::LatentPrior::Mixture { components: 3 })
+        };
+        let (mut straight, grey) = setup_with(3, config());
+        let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+        let initial = straight.vae.params.prior.clone().unwrap();
+        straight.fit(&data, None, |_| {}).unwrap();
+        // Adam moved every prior tensor.
+        let trained = straight.vae.params.prior.clone().unwrap();
+        assert!(trained.logits != initial.logits && trained.means != initial.means);
+        assert!(trained.log_vars != initial.log_vars);
+
+        let (mut first, _) = setup_with(3, config());
+        first.train_epoch(&data).unwrap();
+        first.save(&path).unwrap();
+        let mut resumed = Trainer::load(&path).unwrap();
+        assert_eq!(resumed.vae.params.prior, first.vae.params.prior);
+        resumed.fit(&data, None, |_| {}).unwrap();
+        assert_eq!(bits(&resumed), bits(&straight));
+        assert_eq!(resumed.optimizer, straight.optimizer);
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_learned_priors_still_loads() {
+        // Version-1 files from before the `prior` field: no such key in `vae_config`.
+        let (t, _) = setup(1);
+        let old = encode(&t, |m| {
+            let mut c: serde_json::Value = serde_json::from_str(&m["vae_config"]).unwrap();
+            c.as_object_mut().unwrap().remove("prior").unwrap();
+            m.insert("vae_config".into(), c.to_string());
+        })
+        .unwrap();
+        let loaded = decode(&old, "old").unwrap();
+        assert_eq!(loaded.vae, t.vae);
     }
 
     #[test]

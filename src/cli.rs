@@ -18,7 +18,7 @@ use crate::eval::{
 };
 use crate::nn::OptimizerConfig;
 use crate::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
-use crate::vae::{KlSchedule, Vae, VaeConfig};
+use crate::vae::{KlSchedule, LatentPrior, Vae, VaeConfig};
 
 /// Which digits to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -60,6 +60,22 @@ fn load_data(source: DataSource, mnist_dir: Option<&PathBuf>, seed: u64) -> Resu
     Ok(Loaded { train: split.train.images, test: binarize_fixed(split.test.images.view()) })
 }
 
+/// Parses `--prior`: `normal` or `mog:K` with K ≥ 1.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_prior(s: &str) -> std::result::Result<LatentPrior, String> {
+    let bad = || format!("`{s}`: expected `normal` or `mog:K` with K >= 1 (e.g. mog:10)");
+    match s.split_once(':') {
+        None if s == "normal" => Ok(LatentPrior::StandardNormal),
+        Some(("mog", k)) => match k.parse::<usize>() {
+            Ok(components) if components >= 1 => Ok(LatentPrior::Mixture { components }),
+            _ => Err(bad()),
+        },
+        _ => Err(bad()),
+    }
+}
+
 /// `vaelab train`: train a Bernoulli VAE and write metrics, checkpoint and an HTML report.
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -87,6 +103,9 @@ pub struct TrainArgs {
     /// Free bits λ, nats per latent unit.
     #[arg(long)]
     pub free_bits: Option<f64>,
+    /// The prior p(z): `normal` (N(0, I)) or `mog:K`, a learned mixture of K Gaussians (lesson 05).
+    #[arg(long, default_value = "normal", value_parser = parse_prior)]
+    pub prior: LatentPrior,
     /// Mini-batch size B.
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
@@ -309,7 +328,8 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
         kl_batch_weights: Default::default(),
         seed: args.seed,
     };
-    let mut trainer = Trainer::new(VaeConfig::bernoulli(d, args.hidden.clone(), args.latent), config)?;
+    let vae_config = VaeConfig::bernoulli(d, args.hidden.clone(), args.latent).with_prior(args.prior);
+    let mut trainer = Trainer::new(vae_config, config)?;
     let set = TrainSet { x: data.train.view(), labels: None, binarize: true };
     let history = trainer.fit(&set, Some((data.test.view(), None)), progress)?;
 
@@ -352,10 +372,11 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
     let samples = trainer.vae.sample_prior_means(16, None, &mut rng)?;
     let last = history.last().expect("epochs >= 1");
     let text = format!(
-        "{} epochs, 784-{:?}-{} Bernoulli VAE, Adam lr {}, batch {}, β {}, seed {}\nlast epoch: {}",
+        "{} epochs, 784-{:?}-{} Bernoulli VAE, prior {:?}, Adam lr {}, batch {}, β {}, seed {}\nlast epoch: {}",
         args.epochs,
         args.hidden,
         args.latent,
+        args.prior,
         args.lr,
         args.batch,
         args.beta,

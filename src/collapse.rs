@@ -545,9 +545,11 @@ pub fn collapse_runs(
         let (rate, rate_se) = mean_se(&stats.rate);
         let (distortion, distortion_se) = mean_se(&stats.distortion);
         let encoder_sigma = stats.log_var.mapv(|v| (0.5 * v).exp()).mean().expect("non-empty");
+        let prior = vae.mixture_prior();
         let surgery = crate::prior::elbo_surgery(
             stats.mean.view(),
             stats.log_var.view(),
+            prior.as_ref(),
             config.surgery_samples,
             256,
             &mut rng,

@@ -28,7 +28,8 @@ pub fn mean_se(values: &[f64]) -> (f64, f64) {
 pub struct ElboStats {
     /// ELBO_n = −(distortion_n + rate_n).
     pub elbo: Vec<f64>,
-    /// rate_n = KL(q(z|x_n) ‖ p(z)), analytic.
+    /// rate_n = KL(q(z|x_n) ‖ p(z)): analytic for Gaussian priors; for a learned mixture prior
+    /// −H(q) exactly minus log p(z) averaged over the same S draws as the distortion.
     pub rate: Vec<f64>,
     /// distortion_n = −E_q log p(x_n|z), averaged over the drawn z.
     pub distortion: Vec<f64>,
@@ -36,7 +37,8 @@ pub struct ElboStats {
     pub mean: Array2<f64>,
     /// log σ²(x_n), `N × Z`.
     pub log_var: Array2<f64>,
-    /// Mean over the data of each unit's KL, `Z` (sums to the mean rate).
+    /// Mean over the data of each unit's KL, `Z` (sums to the mean rate); empty for a mixture
+    /// prior, whose KL does not split by unit.
     pub kl_per_unit: Vec<f64>,
 }
 
@@ -125,8 +127,10 @@ fn f64_of<F: NdFloat>(v: F) -> f64 {
 ///
 /// ```text
 /// ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≈ (1/S) Σ_s log p(x|z_s) − KL,   z_s = μ + σ ⊙ ε_s
+/// mixture prior:  KL ≈ −½ Σ_u (ln 2π + 1 + v_u) − (1/S) Σ_s log p_θ(z_s)      (same z_s)
 /// ```
-/// (the anchor's evaluation with S = 10).
+/// (the anchor's evaluation with S = 10; the mixture's rate is the estimator of
+/// [`crate::vae::learned_prior`], unbiased, so the ELBO stays unbiased).
 ///
 /// # Shapes
 /// `x`: `N × D`; `labels`: `N` (CVAE).
@@ -163,6 +167,10 @@ where
     };
     let mut rows = vec![0.0; chunk.min(n)];
     let half: F = crate::nn::cast(0.5);
+    let mixture = vae.mixture_prior();
+    if mixture.is_some() {
+        stats.kl_per_unit.clear();
+    }
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let b = end - start;
@@ -176,6 +184,10 @@ where
                 stats.mean[(start + i, u)] = f64_of(m);
                 stats.log_var[(start + i, u)] = f64_of(v);
                 let (m, v) = (f64_of(m), f64_of(v));
+                if mixture.is_some() {
+                    stats.rate[start + i] += -0.5 * (LOG_2PI + 1.0 + v); // −H(q), unit u
+                    continue;
+                }
                 let kl = if learned {
                     kl_diag_elem(m, v, f64_of(ws.prior_mean[(i, u)]), f64_of(ws.prior_log_var[(i, u)])).0
                 } else {
@@ -192,6 +204,12 @@ where
                 let e: F = StandardNormal.sample(rng);
                 m + (half * v).exp() * e
             });
+            if let Some(p) = &mixture {
+                let (log_p, _) = p.log_density_and_responsibilities(z.mapv(f64_of).view());
+                for (rate, lp) in stats.rate[start..end].iter_mut().zip(&log_p) {
+                    *rate -= lp / samples as f64;
+                }
+            }
             vae.decode_into(z.view(), lc, &mut ws);
             nll_rows(vae, &ws, xc, &mut rows[..b]);
             for (dist, row) in stats.distortion[start..end].iter_mut().zip(&rows[..b]) {
@@ -226,6 +244,8 @@ pub struct IsEstimate {
 /// log p̂(x) = log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),     z_k ~ q(z|x) i.i.d.
 ///          = logmeanexp_k [ log p(x|z_k) + log p(z_k) − log q(z_k|x) ]
 /// ```
+/// log p(z) is the model's prior: N(0, I), a CVAE's p(z|c), or the learned mixture
+/// ([`crate::prior::MixturePrior::log_density_and_responsibilities`]).
 /// The log-mean-exp runs over the K samples of ONE data point ([`crate::prob::log_mean_exp_1d`]),
 /// in `f64`. The K samples are decoded `chunk_rows` at a time, so memory is O(chunk_rows · D)
 /// whatever K. E[p̂] = p(x), so E[log p̂] ≤ log p(x), with equality as K → ∞; K = 1 is a
@@ -279,6 +299,7 @@ where
     let mut rows = vec![0.0; s_per];
     let mut label_rows = vec![0usize; s_per];
     let mut est = IsEstimate { k, per_example: vec![0.0; n], mean: 0.0, se: 0.0, ess: vec![0.0; n] };
+    let mixture = vae.mixture_prior();
     for i in 0..n {
         let x_i = x.slice(s![i..i + 1, ..]);
         for k0 in (0..k).step_by(s_per) {
@@ -296,6 +317,9 @@ where
             vae.decode_into(z.slice(s![..sn, ..]), lc, &mut ws);
             let xb = x_i.broadcast((sn, x.ncols())).expect("one row broadcasts");
             nll_rows(vae, &ws, xb, &mut rows[..sn]);
+            let log_p_mixture = mixture
+                .as_ref()
+                .map(|p| p.log_density_and_responsibilities(z.slice(s![..sn, ..]).mapv(f64_of).view()).0);
             for r in 0..sn {
                 let (mut log_p, mut log_q) = (0.0, 0.0);
                 for u in 0..zd {
@@ -309,6 +333,9 @@ where
                         }
                         None => -0.5 * (LOG_2PI + zu * zu),
                     };
+                }
+                if let Some(lp) = &log_p_mixture {
+                    log_p = lp[r]; // the N(0, I) sum above is replaced by the mixture's log density
                 }
                 lw[k0 + r] = -rows[r] + log_p - log_q;
             }

@@ -13,7 +13,7 @@
 //! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`prob`] (log-densities, KL, log-sum-exp), [`toy`] (models with exact log P(x)), [`bounds`] (ELBO, IS, IWAE estimators) | `02-derivation-1-jensen.ipynb` |
 //! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | [`bounds`] (KL(Q‖P(z\|x)) vs the gap, fitted q), [`toy`] (exact posteriors) | `03-derivation-2-kl-gap.ipynb` |
 //! | – | (engine) | the VAE from scratch, backprop by hand | [`nn`], [`vae`], [`train`], [`eval`], [`checkpoint`], [`report`], [`cli`] | `04-vae-from-scratch.ipynb` |
-//! | 4 | 先验分布 | the prior and the aggregate posterior | [`prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p)), [`eval::aggregate_posterior`] (its moments) | `05-prior-and-aggregate-posterior.ipynb` |
+//! | 4 | 先验分布 | the prior and the aggregate posterior | [`prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p), the mixture prior [`prior::MixturePrior`]), [`eval::aggregate_posterior`] (its moments), [`vae::learned_prior`] (a learned mixture p_θ(z) trained with the VAE, one-sample KL) | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | [`minibatch`] (per-batch KL coefficients: per-example, uniform 1/M, Blundell's 2^(M−i)/(2^M−1); noise of both terms' batch means and gradients vs (σ²/B)(N−B)/(N−1); training with each scheme), [`train::TrainConfig`] (`kl_batch_weights`) | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
 //! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |

@@ -27,13 +27,13 @@
 //! | the two terms of the decomposition, Monte Carlo with standard errors | [`elbo_surgery`] |
 //! | one posterior as a k-σ ellipse, for plots | [`posterior_ellipse`] |
 //! | the aggregate's mean and covariance | [`crate::eval::aggregate_posterior`] |
-//! | a learnable mixture-of-Gaussians prior, log-density and hand-written gradients | [`MixturePrior`] |
+//! | a learnable mixture-of-Gaussians prior, log-density, hand-written gradients, draws | [`MixturePrior`] (trained inside a VAE: [`crate::vae::LatentPrior::Mixture`]) |
 //!
 //! # Shapes
 //! `N` data points (posteriors), `Z` latent dimension; the encoder outputs `mean` and `log_var`
 //! are `N × Z` (e.g. [`crate::eval::ElboStats::mean`] and [`crate::eval::ElboStats::log_var`]).
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip, s};
+use ndarray::{Array1, Array2, ArrayView2, Axis, NdFloat, Zip, s};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -188,7 +188,9 @@ pub struct ElboSurgery {
     pub sum: f64,
     /// Its standard error.
     pub sum_se: f64,
-    /// (1/N) Σ_n KL(q(z|x_n) ‖ N(0, I)) in closed form.
+    /// (1/N) Σ_n KL(q(z|x_n) ‖ p(z)): in closed form for p = N(0, I); for a mixture prior
+    /// (no closed form) −H(q_n) exactly plus the cross-entropy −log p(z_ns) averaged over the same
+    /// draws.
     pub mean_kl: f64,
     /// log N, the upper bound of I(n; z).
     pub log_n: f64,
@@ -202,14 +204,16 @@ impl ElboSurgery {
     }
 
     /// (Î + KL̂ − mean KL) / SE: how many standard errors the Monte-Carlo sum is from the exact
-    /// average KL.
+    /// average KL. With a mixture prior `mean_kl` shares the draws' cross-entropy, so the gap is
+    /// only the noise of log q(z|x_n) around −H(q_n) (zero mean): the score is then indicative.
     pub fn sum_z_score(&self) -> f64 {
         (self.sum - self.mean_kl) / self.sum_se
     }
 }
 
-/// ELBO surgery (Hoffman & Johnson 2016, eq. 3): the average KL to the prior N(0, I) is the
-/// mutual information between the data index and z plus the KL of the aggregate to the prior.
+/// ELBO surgery (Hoffman & Johnson 2016, eq. 3): the average KL to the prior is the mutual
+/// information between the data index and z plus the KL of the aggregate to the prior. The prior
+/// is N(0, I) (`prior = None`) or a learned [`MixturePrior`] (e.g. [`crate::vae::Vae::mixture_prior`]).
 ///
 /// ```text
 /// (1/N) Σ_n KL(q(z|x_n) ‖ p(z)) = I_q(n; z) + KL(q_agg(z) ‖ p(z))
@@ -217,21 +221,21 @@ impl ElboSurgery {
 /// q(n, z)  = q(z|x_n) / N            the joint of a uniform data index n and its code z
 /// q_agg(z) = (1/N) Σ_m q(z|x_m)      its z-marginal, the aggregate posterior
 /// I_q(n; z) = E_q(n,z) [ log q(z|x_n) − log q_agg(z) ]      0 ≤ I ≤ log N
-/// KL(q_agg ‖ p) = E_q(n,z) [ log q_agg(z) − log p(z) ],     p(z) = N(0, I)
+/// KL(q_agg ‖ p) = E_q(n,z) [ log q_agg(z) − log p(z) ],     p(z) = N(0, I) or Σ_k π_k N(m_k, e^(s_k))
 /// ```
 /// Estimated by Monte Carlo: for each n, S draws z_ns ~ q(z|x_n); log q_agg(z_ns) is computed
 /// exactly by [`log_aggregate_posterior`] over all N posteriors, `chunk` draws at a time
 /// (memory O(chunk · N)). Per data point the S summands are averaged, and each estimate is the
 /// mean over n with standard error sd/√N ([`crate::eval::mean_se`]). Both estimators are unbiased;
 /// their sum is, draw by draw, log q(z|x_n) − log p(z), the Monte-Carlo estimate of the average
-/// KL, which is also given in closed form (`mean_kl`). Draw order: n = 0..N, then s = 0..S, then
+/// KL, which is also given in closed form (`mean_kl`; see there for a mixture prior). Draw order: n = 0..N, then s = 0..S, then
 /// the Z values of ε.
 ///
 /// # Shapes
-/// `mean`, `log_var`: `N × Z`.
+/// `mean`, `log_var`: `N × Z`; the prior's means `K × Z`.
 ///
 /// # Errors
-/// Empty, mis-shaped or non-finite posteriors; `samples` or `chunk` of 0.
+/// Empty, mis-shaped or non-finite posteriors; a prior of another Z; `samples` or `chunk` of 0.
 ///
 /// ```
 /// use vaelab::ndarray::array;
@@ -240,7 +244,7 @@ impl ElboSurgery {
 /// // Two unit-variance posteriors 2000 apart: z tells the index for certain, I = log 2.
 /// let m = array![[-1000.0], [1000.0]];
 /// let v = array![[0.0], [0.0]];
-/// let s = elbo_surgery(m.view(), v.view(), 10, 64, &mut StdRng::seed_from_u64(1)).unwrap();
+/// let s = elbo_surgery(m.view(), v.view(), None, 10, 64, &mut StdRng::seed_from_u64(1)).unwrap();
 /// assert!((s.mutual_information - 2f64.ln()).abs() < 1e-12);
 /// // Each KL to N(0, 1) is ½ μ² = 500 000 exactly.
 /// assert_eq!(s.mean_kl, 500_000.0);
@@ -248,11 +252,17 @@ impl ElboSurgery {
 pub fn elbo_surgery<R: Rng + ?Sized>(
     mean: ArrayView2<f64>,
     log_var: ArrayView2<f64>,
+    prior: Option<&MixturePrior>,
     samples: usize,
     chunk: usize,
     rng: &mut R,
 ) -> Result<ElboSurgery> {
     check_posteriors(mean, log_var)?;
+    if let Some(p) = prior
+        && p.means.ncols() != mean.ncols()
+    {
+        return Err(Error::shape("prior latent dimension (Z)", mean.ncols(), p.means.ncols()));
+    }
     if samples == 0 {
         return Err(Error::invalid("samples", 0, "must be >= 1"));
     }
@@ -272,21 +282,32 @@ pub fn elbo_surgery<R: Rng + ?Sized>(
     }
     let mut info = vec![0.0; n]; // per data point: mean over s of log q(z|x_n) − log q_agg(z)
     let mut marg = vec![0.0; n]; // per data point: mean over s of log q_agg(z) − log p(z)
+    let mut cross = vec![0.0; n]; // per data point: mean over s of −log p(z)
     let inv_s = 1.0 / samples as f64;
     for start in (0..total).step_by(chunk) {
         let end = (start + chunk).min(total);
         let zc = z.slice(s![start..end, ..]);
         let log_q = log_q_matrix(zc, mean, log_var); // chunk × N
         let log_agg = crate::prob::log_mean_exp(log_q.view(), Axis(1)); // chunk
+        let log_p: Array1<f64> = match prior {
+            Some(p) => p.log_density_and_responsibilities(zc).0,
+            None => zc.rows().into_iter().map(|z| -0.5 * (zd as f64 * LN_2PI + z.dot(&z))).collect(),
+        };
         for (c, r) in (start..end).enumerate() {
             let i = r / samples;
-            let log_p = -0.5 * (zd as f64 * LN_2PI + zc.row(c).iter().map(|z| z * z).sum::<f64>());
             info[i] += (log_q[(c, i)] - log_agg[c]) * inv_s;
-            marg[i] += (log_agg[c] - log_p) * inv_s;
+            marg[i] += (log_agg[c] - log_p[c]) * inv_s;
+            cross[i] -= log_p[c] * inv_s;
         }
     }
     let both: Vec<f64> = info.iter().zip(&marg).map(|(a, b)| a + b).collect();
-    let kl = crate::prob::kl_diag_gaussian_std_normal(mean, log_var);
+    let kl: Array1<f64> = match prior {
+        // KL = −H(q) + E_q[−log p]: the entropy exactly, the cross-entropy from the same draws.
+        Some(_) => (0..n)
+            .map(|i| -0.5 * log_var.row(i).iter().map(|v| LN_2PI + 1.0 + v).sum::<f64>() + cross[i])
+            .collect(),
+        None => crate::prob::kl_diag_gaussian_std_normal(mean, log_var),
+    };
     let (mutual_information, mutual_information_se) = mean_se(&info);
     let (marginal_kl, marginal_kl_se) = mean_se(&marg);
     let (sum, sum_se) = mean_se(&both);
@@ -351,17 +372,68 @@ pub fn posterior_ellipse(
 
 /// A learnable mixture-of-Gaussians prior p_θ(z) = Σ_k π_k N(z; m_k, diag e^(s_k)) (the text: "P(z)
 /// may be chosen freely, even with learnable parameters"), with the gradients of its log-density
-/// written by hand. A building block: it is not yet wired into [`crate::vae::Vae`]'s training.
+/// written by hand. A [`crate::vae::Vae`] with [`crate::vae::LatentPrior::Mixture`] keeps one in
+/// [`crate::vae::VaeParams::prior`] and trains it with the rest of the model (in the VAE's float
+/// type `F`; the maths below runs in `f64`, see [`MixturePrior::cast`]).
 ///
 /// Parameters: `logits` α (K), π = softmax(α); `means` m (K × Z); `log_vars` s = log σ² (K × Z).
 #[derive(Clone, Debug, PartialEq)]
-pub struct MixturePrior {
+pub struct MixturePrior<F = f64> {
     /// α, the unnormalised log-weights, `K`.
-    pub logits: Array1<f64>,
+    pub logits: Array1<F>,
     /// m_k, `K × Z`.
-    pub means: Array2<f64>,
+    pub means: Array2<F>,
     /// s_k = log σ²_k, `K × Z`.
-    pub log_vars: Array2<f64>,
+    pub log_vars: Array2<F>,
+}
+
+impl<F: NdFloat> MixturePrior<F> {
+    /// K, the number of components.
+    pub fn components(&self) -> usize {
+        self.logits.len()
+    }
+
+    /// The same parameters in another float type (an `f32` prior evaluated in `f64`).
+    pub fn cast<G: NdFloat>(&self) -> MixturePrior<G> {
+        let c = |v: &F| -> G { crate::nn::cast(v.to_f64().expect("float")) };
+        MixturePrior { logits: self.logits.map(c), means: self.means.map(c), log_vars: self.log_vars.map(c) }
+    }
+
+    /// A zeroed copy (a gradient struct, an optimiser moment).
+    pub fn zeros_like(&self) -> Self {
+        MixturePrior {
+            logits: Array1::zeros(self.logits.len()),
+            means: Array2::zeros(self.means.dim()),
+            log_vars: Array2::zeros(self.log_vars.dim()),
+        }
+    }
+
+    /// The initial prior of a VAE: equal weights (α = 0), unit variances (s = 0) and means drawn
+    /// from N(0, I), K × Z values in row order (so the K components start spread over the region
+    /// the N(0, I) prior covers, and not all equal, which would keep them equal under training).
+    ///
+    /// ```text
+    /// α_k = 0,   m_ku ~ N(0, 1),   s_ku = 0
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidParameter` for K = 0 or Z = 0.
+    pub fn init<R: Rng + ?Sized>(components: usize, latent_dim: usize, rng: &mut R) -> Result<Self> {
+        if components == 0 {
+            return Err(Error::invalid("components", 0, "a mixture prior needs K >= 1"));
+        }
+        if latent_dim == 0 {
+            return Err(Error::invalid("latent_dim", 0, "must be >= 1"));
+        }
+        let means = Array2::from_shape_simple_fn((components, latent_dim), || {
+            crate::nn::cast::<F>(StandardNormal.sample(rng))
+        });
+        Ok(MixturePrior {
+            logits: Array1::zeros(components),
+            means,
+            log_vars: Array2::zeros((components, latent_dim)),
+        })
+    }
 }
 
 /// ∂L/∂θ of L = Σ_b log p_θ(z_b), shaped as the parameters.
@@ -375,7 +447,44 @@ pub struct MixturePriorGrads {
     pub d_log_vars: Array2<f64>,
 }
 
-impl MixturePrior {
+/// The three tensors `logits`, `means`, `log_vars`, in that order (what Adam and checkpoints walk
+/// when the prior is part of a [`crate::vae::VaeParams`]).
+impl<F: NdFloat> crate::nn::Parameters<F> for MixturePrior<F> {
+    fn tensor_count(&self) -> usize {
+        3
+    }
+    fn tensor_name(&self, i: usize) -> String {
+        ["logits", "means", "log_vars"][i].to_string()
+    }
+    fn tensor_shape(&self, i: usize) -> Vec<usize> {
+        match i {
+            0 => vec![self.logits.len()],
+            1 => self.means.shape().to_vec(),
+            _ => self.log_vars.shape().to_vec(),
+        }
+    }
+    fn tensor(&self, i: usize) -> &[F] {
+        match i {
+            0 => self.logits.as_slice(),
+            1 => self.means.as_slice(),
+            _ => self.log_vars.as_slice(),
+        }
+        .expect("standard-layout parameters")
+    }
+    fn tensor_mut(&mut self, i: usize) -> &mut [F] {
+        match i {
+            0 => self.logits.as_slice_mut(),
+            1 => self.means.as_slice_mut(),
+            _ => self.log_vars.as_slice_mut(),
+        }
+        .expect("standard-layout parameters")
+    }
+    fn zeros_like(&self) -> Self {
+        MixturePrior::zeros_like(self)
+    }
+}
+
+impl MixturePrior<f64> {
     /// A mixture from its parameters.
     ///
     /// # Errors
@@ -386,7 +495,94 @@ impl MixturePrior {
             return Err(Error::shape("logits (K)", means.nrows(), logits.len()));
         }
         ensure_finite("logits", logits.iter())?;
-        Ok(MixturePrior { logits, means, log_vars })
+        // Standard (row-major) layout, so each tensor is one slice in its shape's order.
+        let standard = |a: Array2<f64>| a.as_standard_layout().into_owned();
+        Ok(MixturePrior { logits, means: standard(means), log_vars: standard(log_vars) })
+    }
+
+    /// π = softmax(α), the mixture weights, `K`.
+    pub fn weights(&self) -> Array1<f64> {
+        let log_norm = crate::prob::log_sum_exp_1d(self.logits.view());
+        self.logits.mapv(|a| (a - log_norm).exp())
+    }
+
+    /// `n` draws z ~ p_θ by ancestral sampling.
+    ///
+    /// ```text
+    /// k ~ Categorical(π),   ε ~ N(0, I_Z),   z = m_k + exp(½ s_k) ⊙ ε
+    /// ```
+    /// k is the first index with u < π_0 + … + π_k for u ~ Uniform[0, 1) (the last index if
+    /// rounding leaves u above the total). Per draw: u first, then the Z values of ε.
+    ///
+    /// # Shapes
+    /// Returns `n × Z`.
+    ///
+    /// ```
+    /// use vaelab::ndarray::array;
+    /// use vaelab::prior::MixturePrior;
+    /// use vaelab::rand::{SeedableRng, rngs::StdRng};
+    /// // Weights (e^−40, ≈1): every draw comes from the second component, N(5, e^−40) ≈ the point 5.
+    /// let p = MixturePrior::new(array![-40.0, 0.0], array![[-5.0], [5.0]], array![[-40.0], [-40.0]]).unwrap();
+    /// let z = p.sample(50, &mut StdRng::seed_from_u64(3));
+    /// assert!(z.iter().all(|&z| (z - 5.0).abs() < 1e-6));
+    /// ```
+    pub fn sample<R: Rng + ?Sized>(&self, n: usize, rng: &mut R) -> Array2<f64> {
+        let pi = self.weights();
+        let (k_count, zd) = self.means.dim();
+        let mut z = Array2::<f64>::zeros((n, zd));
+        for i in 0..n {
+            let u: f64 = rng.random();
+            let mut acc = 0.0;
+            let mut k = k_count - 1;
+            for (j, &w) in pi.iter().enumerate() {
+                acc += w;
+                if u < acc {
+                    k = j;
+                    break;
+                }
+            }
+            for d in 0..zd {
+                let e: f64 = StandardNormal.sample(rng);
+                z[(i, d)] = self.means[(k, d)] + (0.5 * self.log_vars[(k, d)]).exp() * e;
+            }
+        }
+        z
+    }
+
+    /// log p_θ on the grid x × y of a 2-D latent, for contour plots
+    /// ([`crate::plot::Figure::density_contours`]): entry `[i, j]` is log p_θ((x_j, y_i)).
+    ///
+    /// # Shapes
+    /// `x`: nx, `y`: ny → `ny × nx`.
+    ///
+    /// # Errors
+    /// `Shape` unless Z = 2; `Empty` for an empty axis; `NonFinite` grid values.
+    ///
+    /// ```
+    /// use vaelab::ndarray::array;
+    /// use vaelab::prior::MixturePrior;
+    /// let p = MixturePrior::new(array![0.0], array![[0.0, 0.0]], array![[0.0, 0.0]]).unwrap();
+    /// let g = p.log_density_grid(&[0.0, 1.0], &[0.0]).unwrap();
+    /// assert!((g[[0, 1]] - (-1.837_877_066_409_345_5 - 0.5)).abs() < 1e-14); // log N((1, 0); 0, I)
+    /// ```
+    pub fn log_density_grid(&self, x: &[f64], y: &[f64]) -> Result<Array2<f64>> {
+        if self.means.ncols() != 2 {
+            return Err(Error::shape(
+                "mixture prior latent dimension (Z) for a 2-D grid",
+                2,
+                self.means.ncols(),
+            ));
+        }
+        if x.is_empty() || y.is_empty() {
+            return Err(Error::empty("grid axis", "value"));
+        }
+        ensure_finite("x", x.iter())?;
+        ensure_finite("y", y.iter())?;
+        let points = Array2::from_shape_fn((x.len() * y.len(), 2), |(r, c)| {
+            if c == 0 { x[r % x.len()] } else { y[r / x.len()] }
+        });
+        let (log_p, _) = self.log_density_and_responsibilities(points.view());
+        Ok(log_p.into_shape_with_order((y.len(), x.len())).expect("ny · nx values"))
     }
 
     /// log p_θ(z) per row and the responsibilities r_bk.

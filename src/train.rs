@@ -174,6 +174,7 @@ impl Trainer {
         config.validate()?;
         let mut init_rng = ChaCha8Rng::seed_from_u64(config.seed);
         let vae = Vae::new(vae_config, &mut init_rng)?;
+        vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;
         let optimizer = Optimizer::new(config.optimizer, &vae.params)?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         rng.set_stream(1);
@@ -208,7 +209,8 @@ impl Trainer {
     }
 
     /// One step on the rows `rows` of `data`: gather (and binarise), draw ε, forward, backward,
-    /// check, update. Allocates nothing.
+    /// check, update. Allocates nothing with the N(0, I) or a conditional prior (a mixture prior's
+    /// KL allocates its `f64` scratch, O(B · K · Z), per step).
     fn train_step(
         &mut self,
         rows: &[usize],

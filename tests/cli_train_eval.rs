@@ -76,6 +76,60 @@ fn train_then_eval_a_tiny_model() {
 }
 
 #[test]
+fn train_then_eval_with_a_learned_mixture_prior() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mog");
+    let out_s = out.to_str().unwrap();
+    let o = vaelab(&[
+        "train",
+        "--data",
+        "prototypes",
+        "--epochs",
+        "2",
+        "--latent",
+        "2",
+        "--hidden",
+        "16",
+        "--batch",
+        "64",
+        "--prior",
+        "mog:3",
+        "--seed",
+        "3",
+        "--out",
+        out_s,
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let ckpt = out.join("checkpoint.safetensors");
+    let o = vaelab(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        "prototypes",
+        "--k",
+        "20",
+        "--limit",
+        "30",
+        "--json",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
+    assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
+    // The mixture's KL does not split by unit.
+    assert_eq!(report["kl_per_unit"].as_array().unwrap().len(), 0, "{report}");
+    // Free bits with a mixture prior: refused, one line, exit code 2.
+    let o =
+        vaelab(&["train", "--data", "prototypes", "--prior", "mog:3", "--free-bits", "0.5", "--out", out_s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported with a learned mixture prior"));
+    let o = vaelab(&["train", "--prior", "mog:0", "--out", out_s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected `normal` or `mog:K`"));
+}
+
+#[test]
 fn bad_input_is_one_line_and_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.safetensors");

@@ -23,8 +23,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 
 pub mod collapses;
-pub mod minibatch;
 pub mod cvae;
+pub mod minibatch;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.

@@ -23,7 +23,7 @@ fn identical_posteriors_carry_no_information_and_the_aggregate_kl_is_the_common_
     let mean = Array2::from_shape_fn((n, 2), |(_, u)| [0.8, -0.5][u]);
     let log_var = Array2::from_shape_fn((n, 2), |(_, u)| [0.3f64.ln(), 2f64.ln()][u]);
     let exact = 0.5 * (0.64 + 0.3 - 1.0 - 0.3f64.ln()) + 0.5 * (0.25 + 2.0 - 1.0 - 2f64.ln());
-    let s = elbo_surgery(mean.view(), log_var.view(), 25, 97, &mut StdRng::seed_from_u64(50)).unwrap();
+    let s = elbo_surgery(mean.view(), log_var.view(), None, 25, 97, &mut StdRng::seed_from_u64(50)).unwrap();
     assert!(s.mutual_information.abs() < 1e-12, "I = {}", s.mutual_information);
     assert!((s.mean_kl - exact).abs() < 1e-12);
     // Monte Carlo over 1000 draws: within 4 standard errors of the closed form.
@@ -44,7 +44,7 @@ fn far_apart_posteriors_reach_the_bound_log_n() {
     let n = 6;
     let mean = Array2::from_shape_fn((n, 2), |(i, u)| if u == 0 { 100.0 * i as f64 - 250.0 } else { 1.0 });
     let log_var = Array2::zeros((n, 2));
-    let s = elbo_surgery(mean.view(), log_var.view(), 50, 64, &mut StdRng::seed_from_u64(51)).unwrap();
+    let s = elbo_surgery(mean.view(), log_var.view(), None, 50, 64, &mut StdRng::seed_from_u64(51)).unwrap();
     assert!((s.mutual_information - (n as f64).ln()).abs() < 1e-12, "I = {}", s.mutual_information);
     assert!(s.information_within_bound());
     let expected = s.mean_kl - (n as f64).ln();
@@ -78,7 +78,7 @@ fn both_terms_agree_with_quadrature_and_add_up_to_the_average_kl() {
         }
         marg += w * agg * (agg / normal_pdf(z, 0.0, 1.0)).ln();
     }
-    let s = elbo_surgery(mean.view(), log_var.view(), 40, 500, &mut StdRng::seed_from_u64(52)).unwrap();
+    let s = elbo_surgery(mean.view(), log_var.view(), None, 40, 500, &mut StdRng::seed_from_u64(52)).unwrap();
     assert!(info > 0.1 && info < (n as f64).ln() - 0.1, "a case strictly inside the bounds: I = {info}");
     // Each estimate within 4 of its standard errors (the SE across data points, which includes the
     // between-point spread and so overstates the error of enumerating n: a conservative test).
@@ -105,9 +105,10 @@ fn chunking_does_not_change_the_estimate() {
     let mut rng = StdRng::seed_from_u64(53);
     let mean = Array2::from_shape_simple_fn((30, 3), || StandardNormal.sample(&mut rng));
     let log_var = Array2::from_shape_simple_fn((30, 3), || -1.0 + 0.5 * rng.random::<f64>());
-    let a = elbo_surgery(mean.view(), log_var.view(), 3, 1, &mut StdRng::seed_from_u64(9)).unwrap();
-    let b = elbo_surgery(mean.view(), log_var.view(), 3, 7, &mut StdRng::seed_from_u64(9)).unwrap();
-    let c = elbo_surgery(mean.view(), log_var.view(), 3, 10_000, &mut StdRng::seed_from_u64(9)).unwrap();
+    let a = elbo_surgery(mean.view(), log_var.view(), None, 3, 1, &mut StdRng::seed_from_u64(9)).unwrap();
+    let b = elbo_surgery(mean.view(), log_var.view(), None, 3, 7, &mut StdRng::seed_from_u64(9)).unwrap();
+    let c =
+        elbo_surgery(mean.view(), log_var.view(), None, 3, 10_000, &mut StdRng::seed_from_u64(9)).unwrap();
     for s in [b, c] {
         assert!((s.mutual_information - a.mutual_information).abs() < 1e-12);
         assert!((s.marginal_kl - a.marginal_kl).abs() < 1e-12);
@@ -180,13 +181,13 @@ fn bad_input_is_an_error_naming_the_field_and_value() {
     let m = array![[0.0, 1.0]];
     let v = array![[0.0, f64::NAN]];
     let mut rng = StdRng::seed_from_u64(55);
-    let e = elbo_surgery(m.view(), v.view(), 1, 1, &mut rng).unwrap_err();
+    let e = elbo_surgery(m.view(), v.view(), None, 1, 1, &mut rng).unwrap_err();
     assert_eq!(e.to_string(), "non-finite value in log_var at index 1: NaN");
-    let e = elbo_surgery(m.view(), m.view(), 0, 1, &mut rng).unwrap_err();
+    let e = elbo_surgery(m.view(), m.view(), None, 0, 1, &mut rng).unwrap_err();
     assert_eq!(e.to_string(), "invalid samples = 0: must be >= 1");
-    let e = elbo_surgery(m.view(), m.view(), 1, 0, &mut rng).unwrap_err();
+    let e = elbo_surgery(m.view(), m.view(), None, 1, 0, &mut rng).unwrap_err();
     assert_eq!(e.to_string(), "invalid chunk = 0: must be >= 1");
-    let e = elbo_surgery(m.view(), array![[0.0]].view(), 1, 1, &mut rng).unwrap_err();
+    let e = elbo_surgery(m.view(), array![[0.0]].view(), None, 1, 1, &mut rng).unwrap_err();
     assert!(e.to_string().contains("log_var"), "{e}");
     let e = log_aggregate_posterior(array![[0.0]].view(), m.view(), m.view()).unwrap_err();
     assert!(e.to_string().contains("z columns"), "{e}");

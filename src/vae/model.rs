@@ -7,11 +7,13 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use super::Objective;
+use super::learned_prior::{LatentPrior, mixture_kl_backward, mixture_kl_rows};
 use crate::error::{Error, Result};
 use crate::nn::{
     Activation, Linear, Mlp, MlpConfig, Parameters, bernoulli_nll_grad_into, cast, gaussian_nll_grad_into,
     kl_diag_elem, kl_std_normal_elem, linear_backward_into, linear_forward_into,
 };
+use crate::prior::MixturePrior;
 
 /// The decoder's distribution p(x|z).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -66,6 +68,9 @@ pub struct VaeConfig {
     /// `Some` for a CVAE.
     #[serde(default)]
     pub condition: Option<Condition>,
+    /// p(z) of a plain VAE: N(0, I) (default) or a learned mixture ([`LatentPrior`]).
+    #[serde(default)]
+    pub prior: LatentPrior,
 }
 
 impl VaeConfig {
@@ -78,7 +83,14 @@ impl VaeConfig {
             activation: Activation::Relu,
             likelihood: Likelihood::Bernoulli,
             condition: None,
+            prior: LatentPrior::StandardNormal,
         }
+    }
+
+    /// The same with prior `prior` (e.g. `LatentPrior::Mixture { components: 10 }`).
+    pub fn with_prior(mut self, prior: LatentPrior) -> Self {
+        self.prior = prior;
+        self
     }
 
     /// The same with another likelihood.
@@ -126,7 +138,7 @@ impl VaeConfig {
         {
             return Err(Error::invalid("classes", 0, "a CVAE needs at least one class"));
         }
-        Ok(())
+        self.prior.validate(self.condition)
     }
 }
 
@@ -147,6 +159,9 @@ pub struct VaeParams<F> {
     pub prior_log_var_head: Option<Linear<F>>,
     /// Learned per-dimension log σ² of a Gaussian decoder, `D`.
     pub obs_log_var: Option<Array1<F>>,
+    /// The learned mixture prior p_θ(z) of [`LatentPrior::Mixture`] (tensors `prior.logits`,
+    /// `prior.means`, `prior.log_vars`, after every other tensor).
+    pub prior: Option<MixturePrior<F>>,
 }
 
 impl<F: NdFloat> VaeParams<F> {
@@ -181,6 +196,11 @@ impl<F: NdFloat> VaeParams<F> {
             + self.prior_log_var_head.is_some() as usize
     }
 
+    /// Index of the learned prior's first tensor (after the linears and `obs_log_var`).
+    fn prior_start(&self) -> usize {
+        2 * self.linear_count() + self.obs_log_var.is_some() as usize
+    }
+
     /// The parameters in another float type.
     pub fn cast<G: NdFloat>(&self) -> VaeParams<G> {
         VaeParams {
@@ -191,18 +211,24 @@ impl<F: NdFloat> VaeParams<F> {
             prior_mean_head: self.prior_mean_head.as_ref().map(|l| l.cast()),
             prior_log_var_head: self.prior_log_var_head.as_ref().map(|l| l.cast()),
             obs_log_var: self.obs_log_var.as_ref().map(|v| v.mapv(|x| cast(x.to_f64().expect("float")))),
+            prior: self.prior.as_ref().map(|p| p.cast()),
         }
     }
 }
 
 impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     fn tensor_count(&self) -> usize {
-        2 * self.linear_count() + self.obs_log_var.is_some() as usize
+        self.prior_start() + self.prior.as_ref().map_or(0, |p| p.tensor_count())
     }
     fn tensor_name(&self, i: usize) -> String {
         if i < 2 * self.linear_count() {
             let (name, l) = self.linears().nth(i / 2).expect("index in range");
             format!("{name}.{}", l.tensor_name(i % 2))
+        } else if i >= self.prior_start() {
+            format!(
+                "prior.{}",
+                self.prior.as_ref().expect("index in range").tensor_name(i - self.prior_start())
+            )
         } else {
             "obs_log_var".to_string()
         }
@@ -210,6 +236,8 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     fn tensor_shape(&self, i: usize) -> Vec<usize> {
         if i < 2 * self.linear_count() {
             self.linears().nth(i / 2).expect("index in range").1.tensor_shape(i % 2)
+        } else if i >= self.prior_start() {
+            self.prior.as_ref().expect("index in range").tensor_shape(i - self.prior_start())
         } else {
             vec![self.obs_log_var.as_ref().expect("index in range").len()]
         }
@@ -217,13 +245,18 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     fn tensor(&self, i: usize) -> &[F] {
         if i < 2 * self.linear_count() {
             self.linears().nth(i / 2).expect("index in range").1.tensor(i % 2)
+        } else if i >= self.prior_start() {
+            self.prior.as_ref().expect("index in range").tensor(i - self.prior_start())
         } else {
             self.obs_log_var.as_ref().and_then(|v| v.as_slice()).expect("index in range")
         }
     }
     fn tensor_mut(&mut self, i: usize) -> &mut [F] {
+        let start = self.prior_start();
         if i < 2 * self.linear_count() {
             self.linears_mut().nth(i / 2).expect("index in range").tensor_mut(i % 2)
+        } else if i >= start {
+            self.prior.as_mut().expect("index in range").tensor_mut(i - start)
         } else {
             self.obs_log_var.as_mut().and_then(|v| v.as_slice_mut()).expect("index in range")
         }
@@ -237,6 +270,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
             prior_mean_head: self.prior_mean_head.as_ref().map(|l| l.zeros_like()),
             prior_log_var_head: self.prior_log_var_head.as_ref().map(|l| l.zeros_like()),
             obs_log_var: self.obs_log_var.as_ref().map(|v| Array1::zeros(v.len())),
+            prior: self.prior.as_ref().map(|p| p.zeros_like()),
         }
     }
 }
@@ -246,7 +280,8 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
 pub struct LossParts {
     /// The minimised objective: distortion + β·rate (or its free-bits form, see [`Objective`]).
     pub loss: f64,
-    /// Rate R̄ = mean over the batch of KL(q(z|x) ‖ p(z)) (or p(z|c)).
+    /// Rate R̄ = mean over the batch of KL(q(z|x) ‖ p(z)) (or p(z|c)); with a mixture prior the
+    /// one-sample estimate of [`mixture_kl_rows`].
     pub rate: f64,
     /// Distortion D̄ = mean over the batch of −log p(x|z) at the sampled z.
     pub distortion: f64,
@@ -313,7 +348,7 @@ pub struct VaeWorkspace<F> {
     pub nll_rows: Vec<f64>,
     /// KL_b per row (summed over Z).
     pub kl_rows: Vec<f64>,
-    /// Σ_b KL_bu per unit.
+    /// Σ_b KL_bu per unit (left at 0 with a mixture prior, whose KL does not split by unit).
     pub kl_units: Vec<f64>,
     /// The KL gradient's weight per unit (β, or 0 for a unit held by free bits).
     pub kl_weight: Vec<F>,
@@ -348,7 +383,8 @@ impl<F: NdFloat> VaeWorkspace<F> {
 /// encoder   h = trunk([x, c]),  μ = mean_head(h),  log σ² = log_var_head(h),  q(z|x,c) = N(μ, diag σ²)
 /// sample    z = μ + exp(½ log σ²) ⊙ ε,  ε ~ N(0, I)                         (reparameterisation)
 /// decoder   out = decoder([z, c]);  Bernoulli: p(x_d = 1|z,c) = σ(out_d);  Gaussian: mean out
-/// prior     p(z|c) = N(0, I), or N(μ_c, diag exp(v_c)) learned
+/// prior     p(z|c) = N(0, I), or N(μ_c, diag exp(v_c)) learned; for a plain VAE optionally a learned
+///           mixture p_θ(z), whose KL is a one-sample estimate (see `learned_prior`)
 /// loss      L = (1/B) Σ_b [ −log p(x_b|z_b,c_b) + β KL(q(z|x_b,c_b) ‖ p(z|c_b)) ]
 /// ```
 /// `c` is absent for a plain VAE. The loss reduction (sum over dimensions, mean over the batch,
@@ -366,7 +402,8 @@ pub struct Vae<F> {
 
 impl<F: NdFloat> Vae<F> {
     /// A VAE with PyTorch-default initialisation, layers drawn from `rng` in the order trunk,
-    /// mean_head, log_var_head, decoder, prior heads.
+    /// mean_head, log_var_head, decoder, prior heads, then a mixture prior's means
+    /// ([`MixturePrior::init`]).
     ///
     /// # Errors
     /// `InvalidParameter` from [`VaeConfig::validate`].
@@ -405,6 +442,10 @@ impl<F: NdFloat> Vae<F> {
             (None, None)
         };
         let obs_log_var = matches!(config.likelihood, Likelihood::GaussianLearned).then(|| Array1::zeros(d));
+        let prior = match config.prior {
+            LatentPrior::StandardNormal => None,
+            LatentPrior::Mixture { components } => Some(MixturePrior::init(components, z, rng)?),
+        };
         let params = VaeParams {
             trunk,
             mean_head,
@@ -413,6 +454,7 @@ impl<F: NdFloat> Vae<F> {
             prior_mean_head,
             prior_log_var_head,
             obs_log_var,
+            prior,
         };
         Ok(Vae { config, params })
     }
@@ -678,6 +720,18 @@ impl<F: NdFloat> Vae<F> {
         let learned = !ws.prior_mean.is_empty();
         ws.kl_rows[..b].fill(0.0);
         ws.kl_units.fill(0.0);
+        if let Some(prior) = &self.params.prior {
+            // One-sample entropy-form estimate at the z above; no per-unit split (see learned_prior).
+            assert!(
+                objective.free_bits.is_none(),
+                "vae forward: free bits with a mixture prior (Vae::check_objective)"
+            );
+            let z = ws.decoder_input.slice(s![..b, ..zd]);
+            mixture_kl_rows(prior, ws.log_var.slice(s![..b, ..]), z, &mut ws.kl_rows[..b]);
+            ws.kl_weight.fill(cast(objective.beta));
+            let (rate, distortion) = (ws.kl_rows[..b].iter().sum::<f64>() / b as f64, nll_sum / b as f64);
+            return LossParts { loss: distortion + objective.beta * rate, rate, distortion };
+        }
         for i in 0..b {
             for u in 0..zd {
                 let (m, v) = (ws.mean[(i, u)], ws.log_var[(i, u)]);
@@ -716,7 +770,8 @@ impl<F: NdFloat> Vae<F> {
     /// ∂L/∂h      = (∂L/∂μ) W_μᵀ + (∂L/∂log σ²) W_σᵀ,   then the trunk backward (no ∂L/∂x)
     /// ```
     /// w_u = β, or 0 for a unit held by free bits; the KL partials are on [`kl_std_normal_elem`]
-    /// and [`kl_diag_elem`].
+    /// and [`kl_diag_elem`]. With a mixture prior the KL's z path is added to ∂L/∂z first and its
+    /// entropy term gives −½ w per log σ² ([`mixture_kl_backward`]).
     #[track_caller]
     pub fn backward(&self, ws: &mut VaeWorkspace<F>, grads: &mut VaeParams<F>) {
         let b = ws.batch;
@@ -739,6 +794,14 @@ impl<F: NdFloat> Vae<F> {
         }
 
         let learned = !ws.prior_mean.is_empty();
+        let mixture = self.params.prior.as_ref().zip(grads.prior.as_mut());
+        if let Some((prior, d_prior)) = mixture {
+            let w = ws.kl_weight[0] * scale;
+            let (z, d_z) =
+                (ws.decoder_input.slice(s![..b, ..zd]), ws.d_decoder_input.slice_mut(s![..b, ..zd]));
+            mixture_kl_backward(prior, z, w, d_z, d_prior); // ∂L/∂z += w ∂(−log p_θ)/∂z
+        }
+        let mixture = self.params.prior.is_some();
         for i in 0..b {
             for u in 0..zd {
                 let dz = ws.d_decoder_input[(i, u)];
@@ -752,6 +815,10 @@ impl<F: NdFloat> Vae<F> {
                     ws.d_log_var[(i, u)] = reparam_v + w * dvq;
                     ws.d_prior_mean[(i, u)] = w * dmp;
                     ws.d_prior_log_var[(i, u)] = w * dvp;
+                } else if mixture {
+                    // KL̂ = −H(q) − log p_θ(z): the z path is in dz; ∂(−H)/∂log σ² = −½.
+                    ws.d_mean[(i, u)] = dz;
+                    ws.d_log_var[(i, u)] = reparam_v - w * half;
                 } else {
                     let (_, dm, dv) = kl_std_normal_elem(m, v);
                     ws.d_mean[(i, u)] = dz + w * dm;
@@ -873,7 +940,8 @@ impl<F: NdFloat> Vae<F> {
         self.decode_mean(mean.view(), labels)
     }
 
-    /// Prior samples shown as decoder means: z ~ p(z|c), then E[x|z, c].
+    /// Prior samples shown as decoder means: z ~ p(z|c) (or the learned mixture p_θ(z), drawn by
+    /// [`MixturePrior::sample`]), then E[x|z, c].
     ///
     /// # Shapes
     /// → `n × D` (n = `labels.len()` for a CVAE).
@@ -887,6 +955,10 @@ impl<F: NdFloat> Vae<F> {
         StandardNormal: Distribution<F>,
     {
         self.check_labels(n, labels)?;
+        if let Some(prior) = self.mixture_prior() {
+            let z = prior.sample(n, rng).mapv(cast::<F>);
+            return Ok(self.decode_mean(z.view(), labels));
+        }
         let mut z = Array2::from_shape_simple_fn((n, self.config.latent_dim), || StandardNormal.sample(rng));
         if let Some(labels) = labels {
             let half: F = cast(0.5);
