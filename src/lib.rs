@@ -77,6 +77,7 @@ pub mod plot;
 pub mod prior;
 pub mod prob;
 pub mod report;
+pub mod representation;
 pub mod sampling;
 pub mod stats;
 pub mod toy;
