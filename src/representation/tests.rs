@@ -1,4 +1,5 @@
 use super::*;
+use crate::data::BlobConfig;
 
 #[test]
 #[ignore]
@@ -239,4 +240,50 @@ fn factor_correlation_agrees_with_a_direct_sum() {
     assert!(rho[[2, 1]] > 0.9);
     assert!(factor_correlation(mean.slice(s![..1, ..]), factors.slice(s![..1, ..])).is_err());
     assert!(factor_correlation(mean.view(), factors.slice(s![..49, ..])).is_err());
+}
+
+#[test]
+fn a_trained_model_leaves_the_units_it_does_not_need_at_the_prior() {
+    // Blobs with k = 2 known factors (the centre x, y), a model with Z = 6 units, 60 epochs,
+    // fixed seed (about 2 s here). What the claim predicts, each bound stated, none fitted:
+    let config = LatentSweepConfig {
+        blobs: BlobConfig::default(), // ThirdFactor::None: k = 2
+        ..LatentSweepConfig::small(vec![6], 60, 0)
+    };
+    assert_eq!(config.factors(), 2);
+    let (_, point) = train_blob_model(&config, 6, &mut |_| {}).unwrap();
+    let r = &point.report;
+    let (active, inactive) = r.split_active();
+    println!("{}", r.table());
+    // 1. At least k units are active: the images vary along two independent continuous factors,
+    //    and a decoder fed one varying unit can only produce a 1-D curve of images.
+    assert!(active.len() >= config.factors(), "{} active", active.len());
+    // 2. Not every unit is used: the claim itself (some units stay at the prior).
+    assert!(!inactive.is_empty(), "all {} units active", r.latent_dim);
+    for &u in &inactive {
+        // 3. An inactive unit is (nearly) the prior: KL_u < 0.01 nats, i.e. it tells the decoder
+        //    at most 0.01 nats about x (I(x; z_u) ≤ KL_u, lesson 07), 1% of a nat.
+        assert!(r.kl_per_unit[u] < 0.01, "inactive z{u} has KL {}", r.kl_per_unit[u]);
+        // 4. ... and the decoder ignores it: sweeping it over ±3 prior sds moves the image less than
+        //    a tenth as much as sweeping any of the k units with the largest KL.
+        let weakest_needed =
+            active[..config.factors()].iter().map(|&a| r.traversal_change[a]).fold(f64::INFINITY, f64::min);
+        assert!(
+            r.traversal_change[u] < 0.1 * weakest_needed,
+            "inactive z{u}: Δ {} vs {weakest_needed}",
+            r.traversal_change[u]
+        );
+    }
+    // 5. The k units with the largest KL each follow one factor: |ρ| > 0.8 (the factor explains
+    //    over 64% of the unit's variance), x and y one each.
+    let mut followed: Vec<usize> = active[..2]
+        .iter()
+        .map(|&u| {
+            let row = &point.factor_correlation[u];
+            assert!(row.iter().any(|v| v.abs() > 0.8), "z{u}: ρ = {row:?}");
+            if row[0].abs() > row[1].abs() { 0 } else { 1 }
+        })
+        .collect();
+    followed.sort();
+    assert_eq!(followed, vec![0, 1], "the top two units follow x and y");
 }
