@@ -16,7 +16,7 @@
 //! | 4 | 先验分布 | the prior and the aggregate posterior | [`prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p)), [`eval::aggregate_posterior`] (its moments) | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | *lessons issue* | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
-//! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
+//! | 6 | VAE解释2 | reading 2: a minimal representation | [`representation`] (latent-size sweep on blobs with known factors: active units, KL and σ per unit, traversals and how much they move the image), [`eval::active_units`] | `08-minimal-representation.ipynb` |
 //! | 7 | 两种collapse | the two collapses | *lessons issue* | `09-two-collapses.ipynb` |
 //! | 8 | CVAE | the conditional VAE | *lessons issue* | `10-cvae.ipynb` |
 //!

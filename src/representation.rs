@@ -284,6 +284,33 @@ pub fn traversal_grid(
     Ok(out)
 }
 
+/// The traversal grid of a measured model: one row per unit, first every active unit (largest KL
+/// first), then the first `inactive_shown` inactive ones; one column per value. Returns the plot
+/// ([`crate::report::image_grid`]) and the units in row order.
+///
+/// # Shapes
+/// `x`: D (D a perfect square for square images).
+///
+/// # Errors
+/// As [`traversal`]; a `report` of another latent size (`Shape`).
+pub fn traversal_plot(
+    vae: &Vae<f32>,
+    x: ArrayView1<f32>,
+    report: &UnitReport,
+    values: &[f64],
+    inactive_shown: usize,
+    title: &str,
+) -> Result<(plotly::Plot, Vec<usize>)> {
+    if report.latent_dim != vae.config.latent_dim {
+        return Err(Error::shape("report latent units", vae.config.latent_dim, report.latent_dim));
+    }
+    let (mut units, inactive) = report.split_active();
+    units.extend(inactive.into_iter().take(inactive_shown));
+    let images = traversal_grid(vae, x, &units, values)?;
+    let shape = crate::report::image_shape(vae.config.data_dim);
+    Ok((crate::report::image_grid(images.view(), shape, values.len(), title), units))
+}
+
 /// How much the decoded image moves when one unit alone is swept, per unit: the mean absolute
 /// change of a pixel from the reconstruction at the base code.
 ///

@@ -8,6 +8,7 @@
 //! | command | lesson | library function |
 //! |---|---|---|
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
+//! | `vaelab experiment minimal-representation` | `08-minimal-representation.ipynb` | [`crate::representation::train_blob_model`], [`crate::representation::unit_report`] |
 //!
 //! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
 //! `run(&Args) -> Result<Written>` that ends in [`write_outputs`]; one variant in [`Experiment`].
@@ -19,6 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 
+pub mod minimal_representation;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -46,6 +48,9 @@ pub enum Experiment {
     /// Lesson 07 (noisy channel): β-sweep on 8 Gaussians of known entropy; rate, distortion,
     /// H − D ≤ R, channel noise per unit.
     RateDistortion(rate_distortion::Args),
+    /// Lesson 08 (minimal representation): one model per latent size on blob images with known
+    /// factors; active units, KL per unit, traversals; the same on the digits.
+    MinimalRepresentation(minimal_representation::Args),
 }
 
 /// What an experiment wrote, and a few lines for the terminal.
@@ -67,6 +72,7 @@ pub struct Written {
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
         Experiment::RateDistortion(a) => rate_distortion::run(a),
+        Experiment::MinimalRepresentation(a) => minimal_representation::run(a),
     }
 }
 
