@@ -10,7 +10,7 @@
 //!
 //! and each term is 0 only at μ_u = 0, σ_u = 1, i.e. q(z_u|x) = p(z_u). A unit that carries
 //! nothing the decoder needs lowers the loss by going exactly there: it becomes *inactive*, its
-//! posterior mean no longer moves with x (Burda et al. 2016, §5.2: A_u = Var_x E_q[z_u] ≤ 0.01, see
+//! posterior mean no longer moves with x (Burda et al. 2016, §5.2: A_u = Var_x E_q\[z_u\] ≤ 0.01, see
 //! [`crate::eval::active_units`]), its KL is 0 and the decoder learns to ignore it. So a model with
 //! Z units trained on data made from k factors should keep about k active units, whatever Z ≥ k.
 //!
@@ -547,8 +547,88 @@ pub struct LatentSweep {
     pub points: Vec<LatentPoint>,
 }
 
+/// One blob model being trained, so that a notebook can spread its epochs over several cells:
+/// [`BlobTraining::new`], [`BlobTraining::train_epochs`] as often as needed, then
+/// [`BlobTraining::finish`]. [`train_blob_model`] is these three calls in a row.
+#[derive(Debug)]
+pub struct BlobTraining {
+    /// The configuration of the sweep.
+    pub config: LatentSweepConfig,
+    /// The model, its optimiser and generator.
+    pub trainer: Trainer,
+    /// The training images.
+    pub train: BlobImages,
+    /// Metrics of every epoch so far.
+    pub history: Vec<EpochMetrics>,
+}
+
+impl BlobTraining {
+    /// A fresh model of latent size `latent_dim` and the sweep's training images.
+    ///
+    /// # Errors
+    /// A bad configuration or `latent_dim` of 0.
+    pub fn new(config: &LatentSweepConfig, latent_dim: usize) -> Result<Self> {
+        config.validate()?;
+        if latent_dim == 0 {
+            return Err(Error::invalid("latent_dim", 0, "must be ≥ 1"));
+        }
+        Ok(BlobTraining {
+            config: config.clone(),
+            trainer: Trainer::new(config.vae_config(latent_dim), config.train_config())?,
+            train: config.train_set()?,
+            history: Vec::new(),
+        })
+    }
+
+    /// Trains up to `epochs` more epochs, never beyond `config.epochs`, calling `progress` after
+    /// each; returns the last epoch's metrics.
+    ///
+    /// # Errors
+    /// `Diverged` from training; `InvalidParameter` if no epoch is left to train.
+    pub fn train_epochs(
+        &mut self,
+        epochs: usize,
+        progress: &mut dyn FnMut(&EpochMetrics),
+    ) -> Result<EpochMetrics> {
+        let left = self.config.epochs - self.trainer.epoch.min(self.config.epochs);
+        if epochs == 0 || left == 0 {
+            return Err(Error::invalid(
+                "epochs",
+                epochs,
+                format!("must be ≥ 1, with {left} epochs left to train"),
+            ));
+        }
+        let set = TrainSet { x: self.train.images.view(), labels: None, binarize: false };
+        for _ in 0..epochs.min(left) {
+            let m = self.trainer.train_epoch(&set)?;
+            progress(&m);
+            self.history.push(m);
+        }
+        Ok(self.history.last().expect("trained ≥ 1 epoch").clone())
+    }
+
+    /// Trains any epochs left, then measures the model on the sweep's test images: the
+    /// [`unit_report`] and the [`factor_correlation`] of μ(x) with the true factors.
+    ///
+    /// # Errors
+    /// As [`BlobTraining::train_epochs`]; the measurement's errors.
+    pub fn finish(mut self) -> Result<(Vae<f32>, LatentPoint)> {
+        if self.trainer.epoch < self.config.epochs {
+            self.train_epochs(self.config.epochs, &mut |_| {})?;
+        }
+        let test = self.config.test_set()?;
+        let last_epoch = self.history.last().expect("epochs ≥ 1").clone();
+        let vae = self.trainer.vae;
+        let report = unit_report(&vae, test.images.view(), &self.config.measure)?;
+        let (mean, _) = vae.encode(test.images.view(), None);
+        let rho = factor_correlation(mean.mapv(f64::from).view(), test.factors.view())?;
+        let factor_correlation = rho.rows().into_iter().map(|r| r.to_vec()).collect();
+        Ok((vae, LatentPoint { latent_dim: report.latent_dim, report, factor_correlation, last_epoch }))
+    }
+}
+
 /// Trains one model of latent size `latent_dim` on the sweep's blob images and measures it on the
-/// test images. Returns the model too (for traversals).
+/// test images ([`BlobTraining`] start to finish). Returns the model too (for traversals).
 ///
 /// ```text
 /// maximise (1/N) Σ_n [ E_q log p(x_n|z) − KL(q(z|x_n) ‖ N(0, I)) ]     (the text's mini-batch objective, β = 1)
@@ -564,22 +644,9 @@ pub fn train_blob_model(
     latent_dim: usize,
     progress: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<(Vae<f32>, LatentPoint)> {
-    config.validate()?;
-    if latent_dim == 0 {
-        return Err(Error::invalid("latent_dim", 0, "must be ≥ 1"));
-    }
-    let train = config.train_set()?;
-    let test = config.test_set()?;
-    let set = TrainSet { x: train.images.view(), labels: None, binarize: false };
-    let mut trainer = Trainer::new(config.vae_config(latent_dim), config.train_config())?;
-    let history = trainer.fit(&set, None, |m| progress(m))?;
-    let last_epoch = history.last().expect("epochs ≥ 1").clone();
-    let vae = trainer.vae;
-    let report = unit_report(&vae, test.images.view(), &config.measure)?;
-    let (mean, _) = vae.encode(test.images.view(), None);
-    let rho = factor_correlation(mean.mapv(f64::from).view(), test.factors.view())?;
-    let factor_correlation = rho.rows().into_iter().map(|r| r.to_vec()).collect();
-    Ok((vae, LatentPoint { latent_dim, report, factor_correlation, last_epoch }))
+    let mut training = BlobTraining::new(config, latent_dim)?;
+    training.train_epochs(config.epochs, progress)?;
+    training.finish()
 }
 
 /// Trains one model per latent size of `config.latent_dims` on the same blob images, from the same

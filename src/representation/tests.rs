@@ -287,3 +287,24 @@ fn a_trained_model_leaves_the_units_it_does_not_need_at_the_prior() {
     followed.sort();
     assert_eq!(followed, vec![0, 1], "the top two units follow x and y");
 }
+
+#[test]
+fn training_in_steps_is_training_in_one_go() {
+    // BlobTraining split 1 + 2 epochs gives the model train_blob_model trains in 3, bit for bit
+    // (same seed, same generator stream, same data).
+    let config = LatentSweepConfig { n_train: 100, n_test: 20, ..LatentSweepConfig::small(vec![3], 3, 5) };
+    let (vae, point) = train_blob_model(&config, 3, &mut |_| {}).unwrap();
+    let mut training = BlobTraining::new(&config, 3).unwrap();
+    training.train_epochs(1, &mut |_| {}).unwrap();
+    training.train_epochs(2, &mut |_| {}).unwrap();
+    let err = training.train_epochs(1, &mut |_| {}).unwrap_err().to_string();
+    assert_eq!(err, "invalid epochs = 1: must be ≥ 1, with 0 epochs left to train");
+    let (vae_steps, point_steps) = training.finish().unwrap();
+    assert_eq!(vae.params, vae_steps.params);
+    // Everything but the wall-clock seconds of the last epoch.
+    let seconds = |mut p: LatentPoint| {
+        p.last_epoch.seconds = 0.0;
+        p
+    };
+    assert_eq!(seconds(point), seconds(point_steps));
+}
