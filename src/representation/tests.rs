@@ -1,37 +1,6 @@
 use super::*;
 use crate::data::BlobConfig;
 
-#[test]
-#[ignore]
-fn explore() {
-    let var = |k: &str, d: &str| std::env::var(k).unwrap_or(d.to_string());
-    let third = var("THIRD", "width");
-    let epochs: usize = var("EPOCHS", "30").parse().unwrap();
-    let hidden: usize = var("HIDDEN", "64").parse().unwrap();
-    let lr: f64 = var("LR", "0.003").parse().unwrap();
-    let dims: Vec<usize> = var("DIMS", "2,4,6,10").split(',').map(|s| s.parse().unwrap()).collect();
-    let mut c = LatentSweepConfig::small(dims, epochs, var("SEED", "0").parse().unwrap());
-    c.hidden = hidden;
-    c.lr = lr;
-    c.blobs.third = match third.as_str() {
-        "none" => ThirdFactor::None,
-        "int" => ThirdFactor::Intensity { min: 0.4, max: 1.0 },
-        _ => ThirdFactor::Width { min: 1.0, max: 2.0 },
-    };
-    let t = std::time::Instant::now();
-    let sweep = latent_sweep(&c, &mut |z, m| {
-        if m.epoch % 20 == 0 {
-            eprintln!("Z={z} {}", crate::train::epoch_line(m))
-        }
-    })
-    .unwrap();
-    println!("{}\n{}", sweep.table(), sweep.factor_table());
-    for p in &sweep.points {
-        println!("{}", p.report.table());
-    }
-    println!("{:.1} s", t.elapsed().as_secs_f64());
-}
-
 use crate::vae::{Vae, VaeConfig};
 use ndarray::{Array1, Array2};
 use rand::rngs::StdRng;
