@@ -16,7 +16,7 @@
 //! | 4 | 先验分布 | the prior and the aggregate posterior | [`prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p), the mixture prior [`prior::MixturePrior`]), [`eval::aggregate_posterior`] (its moments), [`vae::learned_prior`] (a learned mixture p_θ(z) trained with the VAE, one-sample KL) | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | mini-batches and the weight of the KL term | [`minibatch`] (per-batch KL coefficients: per-example, uniform 1/M, Blundell's 2^(M−i)/(2^M−1); noise of both terms' batch means and gradients vs (σ²/B)(N−B)/(N−1); training with each scheme), [`train::TrainConfig`] (`kl_batch_weights`) | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
-//! | 6 | VAE解释2 | reading 2: a minimal representation | *lessons issue* | `08-minimal-representation.ipynb` |
+//! | 6 | VAE解释2 | reading 2: a minimal representation | [`representation`] (latent-size sweep on blobs with known factors: active units, KL and σ per unit, traversals and how much they move the image), [`eval::active_units`] | `08-minimal-representation.ipynb` |
 //! | 7 | 两种collapse | the two collapses | [`collapse`] (β-sweep on digits: rate, active units, σ, I(n; z) and KL(q_agg‖p), IS log-likelihood, prior samples vs the mean image; independent pixels; KL warm-up and free bits) | `09-two-collapses.ipynb` |
 //! | 8 | CVAE | the conditional VAE | [`conditional`] (three models: VAE, CVAE with P(z\|c) = N(0, I), CVAE with learned P(z\|c); IS log P(x\|c) and log P(x) = log Σ_c P(c) P(x\|c); class grids) | `10-cvae.ipynb` |
 //!
@@ -80,6 +80,7 @@ pub mod plot;
 pub mod prior;
 pub mod prob;
 pub mod report;
+pub mod representation;
 pub mod sampling;
 pub mod stats;
 pub mod toy;

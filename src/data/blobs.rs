@@ -3,11 +3,13 @@
 
 use ndarray::Array2;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, ensure_positive};
 
 /// The optional third generative factor of [`blobs`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ThirdFactor {
     /// Two factors only: the position `(x, y)`.
     None,
@@ -34,7 +36,7 @@ pub enum ThirdFactor {
 /// let c = BlobConfig::default();
 /// assert_eq!((c.side, c.width, c.margin, c.third), (16, 1.5, 4.0, ThirdFactor::None));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BlobConfig {
     /// Image side in pixels; `D = side²`.
     pub side: usize,

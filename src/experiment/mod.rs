@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
+//! | `vaelab experiment minimal-representation` | `08-minimal-representation.ipynb` | [`crate::representation::train_blob_model`], [`crate::representation::unit_report`] |
 //! | `vaelab experiment collapses` | `09-two-collapses.ipynb` | [`crate::collapse::collapse_runs`] |
 //! | `vaelab experiment cvae` | `10-cvae.ipynb` | [`crate::conditional::run`] |
 //!
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 pub mod collapses;
 pub mod cvae;
 pub mod minibatch;
+pub mod minimal_representation;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -61,6 +63,9 @@ pub enum Experiment {
     /// Lesson 10 (CVAE): a VAE, a CVAE with P(z|c) = N(0, I) and one with a learned P(z|c) on the
     /// digits; ELBO, KL, IS log P(x|c) and log P(x), class grids.
     Cvae(cvae::Args),
+    /// Lesson 08 (minimal representation): one model per latent size on blob images with known
+    /// factors; active units, KL per unit, traversals; the same on the digits.
+    MinimalRepresentation(minimal_representation::Args),
 }
 
 /// What an experiment wrote, and a few lines for the terminal.
@@ -85,6 +90,7 @@ pub fn run(args: &ExperimentArgs) -> Result<Written> {
         Experiment::RateDistortion(a) => rate_distortion::run(a),
         Experiment::Collapses(a) => collapses::run(a),
         Experiment::Cvae(a) => cvae::run(a),
+        Experiment::MinimalRepresentation(a) => minimal_representation::run(a),
     }
 }
 
