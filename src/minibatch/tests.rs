@@ -138,6 +138,7 @@ fn tiny_vae() -> Vae<f64> {
         activation: Activation::Tanh,
         likelihood: Likelihood::Bernoulli,
         condition: None,
+        prior: crate::vae::LatentPrior::StandardNormal,
     };
     Vae::new(config, &mut StdRng::seed_from_u64(3)).unwrap()
 }
