@@ -293,7 +293,7 @@ fn run_toy(args: &BenchArgs) -> Result<BenchReport> {
     let (_, xs) = model.sample(1, &mut rng);
     let x = xs.row(0);
     let q = prior_q(&crate::toy::Model::LinearGaussian(model.clone()));
-    draw(&model, x, &q, args.k.min(1000).max(2), &mut rng)?;
+    draw(&model, x, &q, args.k.clamp(2, 1000), &mut rng)?;
     let mut runs = Vec::with_capacity(args.repeats);
     let mut value = f64::NAN;
     for _ in 0..args.repeats {

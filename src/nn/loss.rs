@@ -63,7 +63,7 @@ pub fn bernoulli_nll_grad_into<F: NdFloat>(
         if rows_ok {
             let mut d_logits = d_logits;
             let want_grad = d_logits.is_some();
-            for b in 0..logits.nrows() {
+            for (b, nll) in nll_rows.iter_mut().enumerate() {
                 let l = super::simd::as_f32(logits.row(b).to_slice().expect("checked")).expect("f32");
                 let xr = super::simd::as_f32(x.row(b).to_slice().expect("checked")).expect("f32");
                 let mut d_row = d_logits.as_mut().map(|d| d.row_mut(b));
@@ -74,7 +74,7 @@ pub fn bernoulli_nll_grad_into<F: NdFloat>(
                     logits.dim()
                 );
                 let row = super::simd::bernoulli_row(l, xr, scale32, d);
-                nll_rows[b] += row;
+                *nll += row;
                 total += row;
             }
             return total;
