@@ -118,6 +118,9 @@ pub struct TrainArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// Threads for the matrix products (see `vaelab::parallel`; the result does not depend on it).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// `vaelab eval`: evaluate a checkpoint on the test digits.
@@ -151,6 +154,10 @@ pub struct EvalArgs {
     /// Adam steps of each per-point fit (16 draws of z per step, step size 0.02).
     #[arg(long, default_value_t = 500)]
     pub amortisation_steps: usize,
+    /// Threads for the importance-sampled estimate and the matrix products (the estimate does not
+    /// depend on it).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
 }
 
 /// What `vaelab eval` reports, in nats per test point.
@@ -277,6 +284,7 @@ impl std::fmt::Display for EvalReport {
 /// # Errors
 /// Missing or corrupt checkpoint, data that does not fit the model, bad arguments.
 pub fn run_eval(args: &EvalArgs) -> Result<String> {
+    crate::bench::set_threads(args.threads)?;
     let (vae, config, epochs) = load_model(&args.checkpoint)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), config.seed)?;
     let n = args.limit.unwrap_or(data.test.nrows()).min(data.test.nrows());
@@ -311,6 +319,7 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
     if args.epochs == 0 {
         return Err(Error::invalid("epochs", 0, "must be >= 1"));
     }
+    crate::bench::set_threads(args.threads)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), args.seed)?;
     let d = data.train.ncols();
     let steps_per_epoch = data.train.nrows().div_ceil(args.batch.max(1));

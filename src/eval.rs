@@ -246,10 +246,19 @@ pub struct IsEstimate {
 /// ```
 /// log p(z) is the model's prior: N(0, I), a CVAE's p(z|c), or the learned mixture
 /// ([`crate::prior::MixturePrior::log_density_and_responsibilities`]).
-/// The log-mean-exp runs over the K samples of ONE data point ([`crate::prob::log_mean_exp_1d`]),
-/// in `f64`. The K samples are decoded `chunk_rows` at a time, so memory is O(chunk_rows · D)
-/// whatever K. E[p̂] = p(x), so E[log p̂] ≤ log p(x), with equality as K → ∞; K = 1 is a
-/// single-sample ELBO. Per data point, ε is drawn K × Z in order.
+/// The log-mean-exp runs over the K samples of ONE data point, in `f64`. The K samples are
+/// decoded `chunk_rows` at a time (f32 matrix products); each chunk keeps only its log-sum-exp
+/// (max m_c, Σ e^(lw − m_c), Σ e^(2(lw − m_c))), and the chunks of a point combine exactly:
+///
+/// ```text
+/// M = max_c m_c,   S = Σ_c e^(m_c − M) Σ_{k∈c} e^(lw_k − m_c),   log p̂ = M + log S − log K
+/// ESS = 1 / Σ_k w̃_k² = S² / Σ_c e^(2(m_c − M)) Σ_{k∈c} e^(2(lw_k − m_c))
+/// ```
+/// so memory is O(chunk_rows · D) per thread whatever K. With [`crate::parallel::threads`] > 1
+/// the chunks run on that many threads, each with its own buffers; ε is still drawn from `rng`
+/// in one sequence (per data point, K × Z in order) before the chunks are handed out, so the
+/// result does not depend on the thread count. E[p̂] = p(x), so E[log p̂] ≤ log p(x), with
+/// equality as K → ∞; K = 1 is a single-sample ELBO.
 ///
 /// # Shapes
 /// `x`: `N × D`; `labels`: `N` (CVAE).
@@ -276,78 +285,189 @@ where
     }
     let (n, zd) = (x.nrows(), vae.config.latent_dim);
     let s_per = k.min(chunk_rows);
-    let mut ws = vae.workspace(s_per.max(1).max(n.min(chunk_rows)));
+    let threads = crate::parallel::threads();
+    let mut slots: Vec<IsChunk<F>> = (0..threads)
+        .map(|t| {
+            // Slot 0's workspace also runs the encoder, in chunks of up to `chunk_rows` points.
+            let cap = if t == 0 { s_per.max(n.min(chunk_rows)) } else { s_per };
+            IsChunk {
+                ws: vae.workspace(cap),
+                eps: Array2::zeros((s_per, zd)),
+                z: Array2::zeros((s_per, zd)),
+                rows: vec![0.0; s_per],
+                labels: vec![0; s_per],
+                point: 0,
+                len: 0,
+                sums: LseSums::EMPTY,
+            }
+        })
+        .collect();
     // Encoder outputs for every data point, chunk by chunk.
     let mut mean = Array2::<F>::zeros((n, zd));
     let mut log_var = Array2::<F>::zeros((n, zd));
     let mut prior = None;
-    for start in (0..n).step_by(ws.capacity()) {
-        let end = (start + ws.capacity()).min(n);
-        vae.encode_into(x.slice(s![start..end, ..]), labels.map(|l| &l[start..end]), &mut ws);
-        mean.slice_mut(s![start..end, ..]).assign(&ws.mean.slice(s![..end - start, ..]));
-        log_var.slice_mut(s![start..end, ..]).assign(&ws.log_var.slice(s![..end - start, ..]));
-        if !ws.prior_mean.is_empty() {
-            let (pm, pv) =
-                prior.get_or_insert_with(|| (Array2::<F>::zeros((n, zd)), Array2::<F>::zeros((n, zd))));
-            pm.slice_mut(s![start..end, ..]).assign(&ws.prior_mean.slice(s![..end - start, ..]));
-            pv.slice_mut(s![start..end, ..]).assign(&ws.prior_log_var.slice(s![..end - start, ..]));
+    {
+        let ws = &mut slots[0].ws;
+        for start in (0..n).step_by(ws.capacity()) {
+            let end = (start + ws.capacity()).min(n);
+            vae.encode_into(x.slice(s![start..end, ..]), labels.map(|l| &l[start..end]), ws);
+            mean.slice_mut(s![start..end, ..]).assign(&ws.mean.slice(s![..end - start, ..]));
+            log_var.slice_mut(s![start..end, ..]).assign(&ws.log_var.slice(s![..end - start, ..]));
+            if !ws.prior_mean.is_empty() {
+                let (pm, pv) =
+                    prior.get_or_insert_with(|| (Array2::<F>::zeros((n, zd)), Array2::<F>::zeros((n, zd))));
+                pm.slice_mut(s![start..end, ..]).assign(&ws.prior_mean.slice(s![..end - start, ..]));
+                pv.slice_mut(s![start..end, ..]).assign(&ws.prior_log_var.slice(s![..end - start, ..]));
+            }
         }
     }
-    let half: F = crate::nn::cast(0.5);
-    let mut z = Array2::<F>::zeros((s_per, zd));
-    let mut lw = Array1::<f64>::zeros(k);
-    let mut rows = vec![0.0; s_per];
-    let mut label_rows = vec![0usize; s_per];
-    let mut est = IsEstimate { k, per_example: vec![0.0; n], mean: 0.0, se: 0.0, ess: vec![0.0; n] };
     let mixture = vae.mixture_prior();
-    for i in 0..n {
-        let x_i = x.slice(s![i..i + 1, ..]);
-        for k0 in (0..k).step_by(s_per) {
-            let sn = s_per.min(k - k0);
-            for r in 0..sn {
-                for u in 0..zd {
-                    let e: F = StandardNormal.sample(rng);
-                    z[(r, u)] = mean[(i, u)] + (half * log_var[(i, u)]).exp() * e;
-                }
+    let ctx = IsContext {
+        vae,
+        x,
+        labels,
+        mean: &mean,
+        log_var: &log_var,
+        prior: prior.as_ref(),
+        mixture: mixture.as_ref(),
+    };
+    let mut totals = vec![LseSums::EMPTY; n];
+    // Work items (point, first sample) in the order ε is drawn; `threads` of them at a time.
+    let mut items = (0..n).flat_map(|i| (0..k).step_by(s_per).map(move |k0| (i, (k - k0).min(s_per))));
+    loop {
+        let mut filled = 0;
+        for slot in slots.iter_mut() {
+            let Some((i, len)) = items.next() else { break };
+            (slot.point, slot.len) = (i, len);
+            for e in slot.eps.slice_mut(s![..len, ..]).iter_mut() {
+                *e = StandardNormal.sample(rng);
             }
-            let lc = labels.map(|l| {
-                label_rows[..sn].fill(l[i]);
-                &label_rows[..sn]
-            });
-            vae.decode_into(z.slice(s![..sn, ..]), lc, &mut ws);
-            let xb = x_i.broadcast((sn, x.ncols())).expect("one row broadcasts");
-            nll_rows(vae, &ws, xb, &mut rows[..sn]);
-            let log_p_mixture = mixture
-                .as_ref()
-                .map(|p| p.log_density_and_responsibilities(z.slice(s![..sn, ..]).mapv(f64_of).view()).0);
-            for r in 0..sn {
-                let (mut log_p, mut log_q) = (0.0, 0.0);
-                for u in 0..zd {
-                    let zu = f64_of(z[(r, u)]);
-                    let (m, v) = (f64_of(mean[(i, u)]), f64_of(log_var[(i, u)]));
-                    log_q += -0.5 * (LOG_2PI + v + (zu - m).powi(2) * (-v).exp());
-                    log_p += match &prior {
-                        Some((pm, pv)) => {
-                            let (m, v) = (f64_of(pm[(i, u)]), f64_of(pv[(i, u)]));
-                            -0.5 * (LOG_2PI + v + (zu - m).powi(2) * (-v).exp())
-                        }
-                        None => -0.5 * (LOG_2PI + zu * zu),
-                    };
-                }
-                if let Some(lp) = &log_p_mixture {
-                    log_p = lp[r]; // the N(0, I) sum above is replaced by the mixture's log density
-                }
-                lw[k0 + r] = -rows[r] + log_p - log_q;
-            }
+            filled += 1;
         }
-        let l = crate::prob::log_mean_exp_1d(lw.view());
-        est.per_example[i] = l;
-        // Normalised weights w̃_k = exp(lw_k − log Σ exp lw) = exp(lw_k − l − log K).
-        let log_k = (k as f64).ln();
-        est.ess[i] = 1.0 / lw.iter().map(|&w| (2.0 * (w - l - log_k)).exp()).sum::<f64>();
+        if filled == 0 {
+            break;
+        }
+        if filled == 1 {
+            ctx.run(&mut slots[0]);
+        } else {
+            use rayon::prelude::*;
+            slots[..filled].par_iter_mut().for_each(|slot| ctx.run(slot));
+        }
+        for slot in &slots[..filled] {
+            totals[slot.point].merge(slot.sums);
+        }
+    }
+    let log_k = (k as f64).ln();
+    let mut est = IsEstimate { k, per_example: vec![0.0; n], mean: 0.0, se: 0.0, ess: vec![0.0; n] };
+    for (i, t) in totals.iter().enumerate() {
+        est.per_example[i] = t.max + t.sum.ln() - log_k;
+        est.ess[i] = t.sum * t.sum / t.sum_sq;
     }
     (est.mean, est.se) = mean_se(&est.per_example);
     Ok(est)
+}
+
+/// A log-sum-exp kept as (max m, Σ e^(v − m), Σ e^(2(v − m))), mergeable in any grouping.
+#[derive(Clone, Copy, Debug)]
+struct LseSums {
+    max: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl LseSums {
+    const EMPTY: LseSums = LseSums { max: f64::NEG_INFINITY, sum: 0.0, sum_sq: 0.0 };
+
+    fn of(values: &[f64]) -> LseSums {
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (mut sum, mut sum_sq) = (0.0, 0.0);
+        for &v in values {
+            let e = (v - max).exp();
+            sum += e;
+            sum_sq += e * e;
+        }
+        LseSums { max, sum, sum_sq }
+    }
+
+    fn merge(&mut self, o: LseSums) {
+        if o.max == f64::NEG_INFINITY {
+            return;
+        }
+        let max = self.max.max(o.max);
+        let (a, b) = ((self.max - max).exp(), (o.max - max).exp());
+        *self =
+            LseSums { max, sum: self.sum * a + o.sum * b, sum_sq: self.sum_sq * a * a + o.sum_sq * b * b };
+    }
+}
+
+/// One chunk of importance samples of one point, with its own buffers.
+struct IsChunk<F> {
+    ws: VaeWorkspace<F>,
+    eps: Array2<F>,
+    z: Array2<F>,
+    rows: Vec<f64>,
+    labels: Vec<usize>,
+    point: usize,
+    len: usize,
+    sums: LseSums,
+}
+
+/// What every chunk reads.
+struct IsContext<'a, F> {
+    vae: &'a Vae<F>,
+    x: ArrayView2<'a, F>,
+    labels: Option<&'a [usize]>,
+    mean: &'a Array2<F>,
+    log_var: &'a Array2<F>,
+    prior: Option<&'a (Array2<F>, Array2<F>)>,
+    /// The learned mixture p(z), if the model has one (replaces the N(0, I) term).
+    mixture: Option<&'a crate::prior::MixturePrior>,
+}
+
+impl<F: NdFloat> IsContext<'_, F> {
+    /// log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for the chunk's samples, reduced to
+    /// their log-sum-exp.
+    fn run(&self, c: &mut IsChunk<F>) {
+        let (i, sn, zd) = (c.point, c.len, self.mean.ncols());
+        let half: F = crate::nn::cast(0.5);
+        for u in 0..zd {
+            let (m, sd) = (self.mean[(i, u)], (half * self.log_var[(i, u)]).exp());
+            for r in 0..sn {
+                c.z[(r, u)] = m + sd * c.eps[(r, u)];
+            }
+        }
+        let lc = self.labels.map(|l| {
+            c.labels[..sn].fill(l[i]);
+            &c.labels[..sn]
+        });
+        self.vae.decode_into(c.z.slice(s![..sn, ..]), lc, &mut c.ws);
+        let xb = self.x.slice(s![i..i + 1, ..]);
+        let xb = xb.broadcast((sn, self.x.ncols())).expect("one row broadcasts");
+        nll_rows(self.vae, &c.ws, xb, &mut c.rows[..sn]);
+        let log_p_mixture = self
+            .mixture
+            .map(|p| p.log_density_and_responsibilities(c.z.slice(s![..sn, ..]).mapv(f64_of).view()).0);
+        for r in 0..sn {
+            let (mut log_p, mut log_q) = (0.0, 0.0);
+            for u in 0..zd {
+                let zu = f64_of(c.z[(r, u)]);
+                let (m, v) = (f64_of(self.mean[(i, u)]), f64_of(self.log_var[(i, u)]));
+                log_q += -0.5 * (LOG_2PI + v + (zu - m).powi(2) * (-v).exp());
+                log_p += match self.prior {
+                    Some((pm, pv)) => {
+                        let (m, v) = (f64_of(pm[(i, u)]), f64_of(pv[(i, u)]));
+                        -0.5 * (LOG_2PI + v + (zu - m).powi(2) * (-v).exp())
+                    }
+                    None => -0.5 * (LOG_2PI + zu * zu),
+                };
+            }
+            if let Some(lp) = &log_p_mixture {
+                log_p = lp[r]; // the N(0, I) sum above is replaced by the mixture's log density
+            }
+            c.rows[r] = -c.rows[r] + log_p - log_q;
+        }
+        c.sums = LseSums::of(&c.rows[..sn]);
+    }
 }
 
 /// Units whose posterior mean moves with the data.

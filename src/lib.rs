@@ -64,6 +64,7 @@
 //! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
+pub mod bench;
 pub mod bounds;
 pub mod channel;
 pub mod checkpoint;
@@ -76,6 +77,7 @@ pub mod eval;
 pub mod experiment;
 pub mod minibatch;
 pub mod nn;
+pub mod parallel;
 pub mod plot;
 pub mod prior;
 pub mod prob;

@@ -28,6 +28,9 @@ enum Command {
     Eval(vaelab::cli::EvalArgs),
     /// Rerun a lesson's experiment: writes DIR/NAME.json (numbers) and DIR/NAME.html (plots).
     Experiment(vaelab::experiment::ExperimentArgs),
+    /// Time training (or `--eval`: importance-sampled evaluation; `--toy`: the toy estimators) on
+    /// synthetic data; prints samples/s, ms per step and matmul GFLOP/s (`--json`: one JSON line).
+    Bench(vaelab::bench::BenchArgs),
     /// Data tools.
     Data {
         #[command(subcommand)]
@@ -61,6 +64,16 @@ fn main() -> ExitCode {
         Command::Experiment(args) => vaelab::experiment::run(&args).map(|w| {
             println!("{}", w.summary);
             println!("wrote {} and {}", w.json.display(), w.html.display());
+        }),
+        Command::Bench(args) => vaelab::bench::run(&args).and_then(|r| {
+            if args.json {
+                let line =
+                    serde_json::to_string(&r).map_err(|e| vaelab::Error::format("bench", e.to_string()))?;
+                println!("{line}");
+            } else {
+                println!("{r}");
+            }
+            Ok(())
         }),
         Command::Bounds(args) => vaelab::bounds::cli::run(&args).map(|text| print!("{text}")),
     };

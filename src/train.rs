@@ -87,6 +87,11 @@ impl TrainSet<'_> {
         if self.x.ncols() != vae.config.data_dim {
             return Err(Error::shape("training data columns", vae.config.data_dim, self.x.ncols()));
         }
+        // Fast pass over all values; the indexed search below runs only to name a bad one.
+        let binarize = self.binarize;
+        if self.x.iter().all(|v| v.is_finite() && (!binarize || (0.0..=1.0).contains(v))) {
+            return vae.check_labels(self.x.nrows(), self.labels);
+        }
         for ((i, j), &v) in self.x.indexed_iter() {
             if !v.is_finite() {
                 return Err(Error::NonFinite {

@@ -93,11 +93,10 @@ impl Activation {
             d.dim()
         );
         match self {
-            Activation::Relu => Zip::from(d).and(output).for_each(|d, &a| {
-                if a <= F::zero() {
-                    *d = F::zero()
-                }
-            }),
+            // A select rather than a branch: vectorised, and no mispredictions on ~50% zeros.
+            Activation::Relu => {
+                Zip::from(d).and(output).for_each(|d, &a| *d = if a > F::zero() { *d } else { F::zero() })
+            }
             _ => Zip::from(d).and(output).for_each(|d, &a| *d *= self.derivative_from_output(a)),
         }
     }

@@ -1,6 +1,5 @@
 //! The affine layer y = x W + b.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, NdFloat, Zip};
 use rand::Rng;
 use rand_distr::{Distribution, Uniform};
@@ -141,7 +140,7 @@ pub fn linear_forward_into<F: NdFloat>(
     for mut row in y.outer_iter_mut() {
         row.assign(&bias); // B × O ← O, row by row
     }
-    general_mat_mul(F::one(), &x, &weight, F::one(), &mut y);
+    crate::parallel::gemm(F::one(), &x, &weight, F::one(), &mut y);
 }
 
 /// Kernel: d_W += xᵀ d_y, d_b += Σ_rows d_y, and (if asked) d_x ← d_y Wᵀ.
@@ -174,13 +173,13 @@ pub fn linear_backward_into<F: NdFloat>(
         d_weight.dim(),
         d_bias.len()
     );
-    general_mat_mul(F::one(), &x.t(), &d_y, F::one(), &mut d_weight); // I × O += (I × B)(B × O)
+    crate::parallel::gemm(F::one(), &x.t(), &d_y, F::one(), &mut d_weight); // I × O += (I × B)(B × O)
     for row in d_y.axis_iter(Axis(0)) {
         Zip::from(&mut d_bias).and(&row).for_each(|db, &g| *db += g);
     }
     if let Some(mut d_x) = d_x {
         assert_eq!(d_x.dim(), x.dim(), "linear backward: d_x {:?} vs x {:?}", d_x.dim(), x.dim());
-        general_mat_mul(F::one(), &d_y, &weight.t(), F::zero(), &mut d_x); // B × I = (B × O)(O × I)
+        crate::parallel::gemm(F::one(), &d_y, &weight.t(), F::zero(), &mut d_x); // B × I = (B × O)(O × I)
     }
 }
 

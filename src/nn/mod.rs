@@ -19,6 +19,7 @@ mod loss;
 mod mlp;
 mod optim;
 mod params;
+mod simd;
 
 pub use activation::{Activation, ActivationCache};
 pub use linear::{Linear, LinearCache, LinearGrads, linear_backward_into, linear_forward_into};

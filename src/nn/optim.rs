@@ -173,9 +173,28 @@ impl<F: NdFloat> Optimizer<F> {
                 let inv_sqrt_bc2: F = cast(1.0 / bias_correction2.sqrt());
                 let (b1, b2, eps): (F, F, F) = (cast(c.beta1), cast(c.beta2), cast(c.eps));
                 let (one_b1, one_b2) = (F::one() - b1, F::one() - b2);
+                let fast = super::simd::AdamStep {
+                    b1: c.beta1 as f32,
+                    b2: c.beta2 as f32,
+                    one_b1: 1.0 - c.beta1 as f32,
+                    one_b2: 1.0 - c.beta2 as f32,
+                    step_size: (c.lr / bias_correction1) as f32,
+                    inv_sqrt_bc2: (1.0 / bias_correction2.sqrt()) as f32,
+                    eps: c.eps as f32,
+                };
                 for i in 0..params.tensor_count() {
                     let (p, g) = (params.tensor_mut(i), grads.tensor_mut(i));
                     let (m, v) = (&mut a.m[i], &mut a.v[i]);
+                    if let (Some(p), Some(g), Some(m), Some(v)) = (
+                        super::simd::as_f32_mut(p),
+                        super::simd::as_f32_mut(&mut *g),
+                        super::simd::as_f32_mut(m),
+                        super::simd::as_f32_mut(v),
+                    ) {
+                        // f32: the same update, vectorised (bit-identical to the loop below).
+                        super::simd::adam(fast, p, g, m, v);
+                        continue;
+                    }
                     assert!(
                         p.len() == g.len() && p.len() == m.len() && p.len() == v.len(),
                         "adam step: tensor {i} params {}, grads {}, m {}, v {}",

@@ -39,10 +39,18 @@ pub trait Parameters<F> {
     /// The first tensor holding a NaN or an infinity: `(tensor index, element index, value)`.
     fn first_non_finite(&self) -> Option<(usize, usize, F)>
     where
-        F: num_traits::Float,
+        F: num_traits::Float + 'static,
     {
         for i in 0..self.tensor_count() {
             let t = self.tensor(i);
+            if let Some(t32) = super::simd::as_f32(t) {
+                // f32: the same probe in 16 independent lanes (vectorised).
+                if super::simd::all_finite(t32) {
+                    continue;
+                }
+                let j = t.iter().position(|g| !g.is_finite()).unwrap_or(0);
+                return Some((i, j, t[j]));
+            }
             // One fused pass: `g - g` is 0 for a finite g and NaN otherwise.
             #[allow(clippy::eq_op)]
             let probe = t.iter().fold(F::zero(), |acc, &g| acc + (g - g));

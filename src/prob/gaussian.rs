@@ -38,11 +38,25 @@ pub fn diag_gaussian_log_density<F: NdFloat>(
 ) -> Array1<F> {
     assert_row_broadcast("diag_gaussian_log_density", &z, "mean", &mean);
     assert_row_broadcast("diag_gaussian_log_density", &z, "log_var", &log_var);
-    let dims: F = c(z.ncols() as f64);
-    let diff = &z - &mean; // N × Z (mean broadcast over rows)
-    let inv_var = log_var.mapv(|v| (-v).exp()); // N × Z or 1 × Z
-    let terms = (&diff * &diff) * &inv_var + log_var; // N × Z
-    terms.sum_axis(Axis(1)).mapv(|s| c::<F>(-0.5) * (s + dims * c(LN_2PI)))
+    let (n, dims) = z.dim();
+    let constant: F = c::<F>(dims as f64) * c(LN_2PI);
+    // One pass, no N × Z temporaries: each row's Σ_j [(z − μ)² e^(−log σ²) + log σ²], left to right.
+    let shared_inv_var = (log_var.nrows() == 1).then(|| log_var.row(0).mapv(|v| (-v).exp()));
+    Array1::from_iter((0..n).map(|i| {
+        let zr = z.row(i);
+        let mr = mean.row(if mean.nrows() == 1 { 0 } else { i });
+        let vr = log_var.row(if log_var.nrows() == 1 { 0 } else { i });
+        let mut sum = F::zero();
+        for j in 0..dims {
+            let d = zr[j] - mr[j];
+            let inv_var = match &shared_inv_var {
+                Some(iv) => iv[j],
+                None => (-vr[j]).exp(),
+            };
+            sum += d * d * inv_var + vr[j];
+        }
+        c::<F>(-0.5) * (sum + constant)
+    }))
 }
 
 /// Draws `n` rows z = μ + σ ⊙ ε with ε ~ N(0, I) and returns `(z, ε)`.

@@ -1,7 +1,7 @@
 //! Toy 1: the linear-Gaussian model (probabilistic PCA), where everything has a closed form.
 
 use nalgebra::DVector;
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::Rng;
 use rand_distr::StandardNormal;
 use statrs::distribution::{Continuous, MultivariateNormal};
@@ -155,10 +155,24 @@ impl LatentModel for LinearGaussian {
 
     /// log N(x; W zₙ + b, σ² I) for each row zₙ.
     fn log_likelihood(&self, x: ArrayView1<f64>, z: ArrayView2<f64>) -> Array1<f64> {
-        let mean = z.dot(&self.w.t()) + &self.b; // N × D
-        let log_var = Array2::from_elem((1, self.data_dim()), 2.0 * self.sigma.ln());
-        // N(x; μₙ, σ²) = N(μₙ; x, σ²): evaluate at the N means around the one x (1 × D, broadcast).
-        diag_gaussian_log_density(mean.view(), x.insert_axis(Axis(0)), log_var.view())
+        // log N(x; μₙ, σ² I) = −½ [D log(2πσ²) + ‖x − μₙ‖² / σ²],  μₙ = W zₙ + b, one row at a
+        // time (no N × D temporaries: this is the inner loop of every toy estimator).
+        let (d, zd) = (self.data_dim(), self.latent_dim());
+        let constant = d as f64 * (crate::prob::LN_2PI + 2.0 * self.sigma.ln());
+        let inv_var = 1.0 / (self.sigma * self.sigma);
+        let (w, b) = (&self.w, &self.b);
+        Array1::from_iter(z.rows().into_iter().map(|zr| {
+            let mut sq = 0.0;
+            for j in 0..d {
+                let mut mean = b[j];
+                for k in 0..zd {
+                    mean += w[(j, k)] * zr[k];
+                }
+                let r = x[j] - mean;
+                sq += r * r;
+            }
+            -0.5 * (constant + sq * inv_var)
+        }))
     }
 
     /// log N(x; b, WWᵀ + σ²I) by statrs' `MultivariateNormal` (its own Cholesky).

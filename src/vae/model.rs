@@ -178,6 +178,18 @@ impl<F: NdFloat> VaeParams<F> {
         trunk.chain(heads).chain(decoder).chain(prior)
     }
 
+    /// The layers in [`Self::linears`]' order without their names (no allocation: what the
+    /// per-step tensor walks use).
+    fn linear_refs(&self) -> impl Iterator<Item = &Linear<F>> {
+        self.trunk
+            .layers
+            .iter()
+            .chain([&self.mean_head, &self.log_var_head])
+            .chain(self.decoder.layers.iter())
+            .chain(self.prior_mean_head.iter())
+            .chain(self.prior_log_var_head.iter())
+    }
+
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear<F>> {
         self.trunk
             .layers
@@ -235,7 +247,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     }
     fn tensor_shape(&self, i: usize) -> Vec<usize> {
         if i < 2 * self.linear_count() {
-            self.linears().nth(i / 2).expect("index in range").1.tensor_shape(i % 2)
+            self.linear_refs().nth(i / 2).expect("index in range").tensor_shape(i % 2)
         } else if i >= self.prior_start() {
             self.prior.as_ref().expect("index in range").tensor_shape(i - self.prior_start())
         } else {
@@ -244,7 +256,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     }
     fn tensor(&self, i: usize) -> &[F] {
         if i < 2 * self.linear_count() {
-            self.linears().nth(i / 2).expect("index in range").1.tensor(i % 2)
+            self.linear_refs().nth(i / 2).expect("index in range").tensor(i % 2)
         } else if i >= self.prior_start() {
             self.prior.as_ref().expect("index in range").tensor(i - self.prior_start())
         } else {

@@ -1,0 +1,133 @@
+//! Time per call of each hot kernel on the VAE's shapes: `cargo bench --bench kernels`.
+//!
+//! A plain timing loop (median of 7 batches of calls after a warm-up), printing one markdown
+//! table: the linear layer forward and backward, the plain matrix products they are made of
+//! (to set beside the anchors' `--gemm`, same shapes), the fused output layer + Bernoulli loss +
+//! gradient, the fused Adam step over all 648k parameters of the 784-400-20 VAE, and the
+//! log-mean-exp over K = 5000 weights. Arguments: `--threads T` (default 1), `--batch B`
+//! (default 128), `--hidden H` (default 400).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use vaelab::nn::{
+    Optimizer, OptimizerConfig, bernoulli_nll_grad_into, linear_backward_into, linear_forward_into,
+};
+use vaelab::vae::{Vae, VaeConfig};
+
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let start = Instant::now();
+    let mut reps = 0;
+    while start.elapsed().as_secs_f64() < 0.05 {
+        f();
+        reps += 1;
+    }
+    let reps = reps.max(1);
+    let mut per_call: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .collect();
+    per_call.sort_by(f64::total_cmp);
+    per_call[3]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn random(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Array2<f32> {
+    Array2::from_shape_simple_fn((rows, cols), || rng.random_range(-1.0..1.0))
+}
+
+fn row(kernel: &str, shape: &str, seconds: f64, flops: f64) {
+    let rate = if flops > 0.0 { format!("{:.1}", flops / seconds / 1e9) } else { "–".into() };
+    println!("| {kernel} | {shape} | {:.1} | {rate} |", seconds * 1e6);
+}
+
+fn main() {
+    let threads = arg("--threads", 1);
+    vaelab::parallel::set_threads(threads);
+    let (b, h, d, z) = (arg("--batch", 128), arg("--hidden", 400), 784, 20);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    println!("kernels at B = {b}, H = {h}, D = {d}, Z = {z}, {threads} thread(s)\n");
+    println!("| kernel | shape | µs per call | GFLOP/s |");
+    println!("|---|---|---|---|");
+
+    // Plain products, as the anchors' --gemm names them (MxKxN, :tA/:tB = operand transposed).
+    for (m, k, n, ta, tb) in
+        [(b, d, h, false, false), (b, h, d, false, false), (d, b, h, true, false), (b, d, h, false, true)]
+    {
+        let a = if ta { random(k, m, &mut rng).reversed_axes() } else { random(m, k, &mut rng) };
+        let bm = if tb { random(n, k, &mut rng).reversed_axes() } else { random(k, n, &mut rng) };
+        let mut c = Array2::<f32>::zeros((m, n));
+        let s = time(|| general_mat_mul(1.0, &a, &bm, 0.0, &mut c));
+        let name = format!("{m}x{k}x{n}{}{}", if ta { ":tA" } else { "" }, if tb { ":tB" } else { "" });
+        row("sgemm (matrixmultiply)", &name, s, 2.0 * (m * k * n) as f64);
+    }
+
+    // Linear layer forward and backward at the first layer's shape.
+    let x = random(b, d, &mut rng);
+    let w = random(d, h, &mut rng);
+    let bias = Array1::<f32>::zeros(h);
+    let mut y = Array2::<f32>::zeros((b, h));
+    let s = time(|| linear_forward_into(x.view(), w.view(), bias.view(), y.view_mut()));
+    row("linear forward (bias + x W)", &format!("{b}×{d} → {h}"), s, 2.0 * (b * d * h) as f64);
+    let (mut dw, mut db, mut dx) =
+        (Array2::<f32>::zeros((d, h)), Array1::<f32>::zeros(h), Array2::<f32>::zeros((b, d)));
+    let dy = random(b, h, &mut rng);
+    let s = time(|| {
+        linear_backward_into(x.view(), w.view(), dy.view(), dw.view_mut(), db.view_mut(), Some(dx.view_mut()))
+    });
+    row("linear backward (∂W, ∂b, ∂x)", &format!("{b}×{d} → {h}"), s, 4.0 * (b * d * h) as f64);
+
+    // Fused output layer: Bernoulli NLL + gradient over B × D logits.
+    let logits = random(b, d, &mut rng) * 4.0;
+    let target = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f32>() < 0.13));
+    let mut grad = Array2::<f32>::zeros((b, d));
+    let mut rows = vec![0.0; b];
+    let s = time(|| {
+        black_box(bernoulli_nll_grad_into(
+            logits.view(),
+            target.view(),
+            1.0 / b as f32,
+            Some(grad.view_mut()),
+            &mut rows,
+        ));
+    });
+    row("fused sigmoid + BCE + gradient", &format!("{b}×{d}"), s, 0.0);
+
+    // Fused Adam over every parameter of the VAE (one pass, gradients zeroed in the same pass).
+    let vae: Vae<f32> = Vae::new(VaeConfig::bernoulli(d, vec![h], z), &mut rng).unwrap();
+    let mut params = vae.params.clone();
+    let mut grads = vae.zero_grads();
+    let mut adam = Optimizer::new(OptimizerConfig::adam(1e-3), &params).unwrap();
+    let count = vaelab::nn::Parameters::scalar_count(&params);
+    let s = time(|| adam.step(&mut params, &mut grads));
+    row("fused Adam step", &format!("{count} parameters"), s, 0.0);
+    let s = time(|| {
+        black_box(vaelab::nn::Parameters::first_non_finite(&grads));
+    });
+    row("gradient finiteness check", &format!("{count} parameters"), s, 0.0);
+
+    // Log-mean-exp over the K = 5000 log-weights of one point (f64).
+    let lw = Array1::from_shape_simple_fn(5000, || rng.random_range(-100.0..-80.0f64));
+    let s = time(|| {
+        black_box(vaelab::prob::log_mean_exp_1d(lw.view()));
+    });
+    row("log-mean-exp", "K = 5000 (f64)", s, 0.0);
+}

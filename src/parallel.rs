@@ -1,0 +1,105 @@
+//! How many threads the heavy kernels use, and the one place that splits a matrix product across
+//! them.
+//!
+//! The default is **1 thread**: nothing is spawned, and every result is the same as a plain
+//! [`general_mat_mul`]. [`set_threads`] (the CLI's `--threads`) raises it; a product is then cut
+//! into `threads` blocks of columns (or rows) of its output, each computed by
+//! matrixmultiply on a rayon worker. Every output element is still one dot product in the same
+//! order, so the results do not depend on the thread count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, NdFloat};
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Products below this many multiply-adds are not split (a split costs a few microseconds).
+const SPLIT_MIN_MACS: usize = 1 << 20;
+
+/// Threads the kernels may use (1 unless [`set_threads`] was called).
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// Lets the kernels use `threads` threads (at least 1). The rayon pool is built on the first call
+/// with more than one thread and keeps its size (a later, larger count splits the work finer but
+/// runs it on the pool's threads).
+pub fn set_threads(threads: usize) {
+    let threads = threads.max(1);
+    if threads > 1 {
+        // Fails only if the global pool already exists; then it keeps its size.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    }
+    THREADS.store(threads, Ordering::Relaxed);
+}
+
+/// C ← α A B + β C, split across [`threads`] blocks of C's columns (or rows, when C is taller than
+/// wide) when the product is large enough.
+///
+/// # Shapes
+/// `a`: `M × K`, `b`: `K × N`, `c`: `M × N`.
+#[track_caller]
+pub fn gemm<F: NdFloat>(alpha: F, a: &ArrayView2<F>, b: &ArrayView2<F>, beta: F, c: &mut ArrayViewMut2<F>) {
+    // Already on a worker (e.g. one chunk of a parallel evaluation): do not split again.
+    let parts = if rayon::current_thread_index().is_some() { 1 } else { threads() };
+    gemm_split(parts, alpha, a.view(), b.view(), beta, c.view_mut());
+}
+
+fn gemm_split<F: NdFloat>(
+    parts: usize,
+    alpha: F,
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    beta: F,
+    mut c: ArrayViewMut2<F>,
+) {
+    let (m, n) = c.dim();
+    if parts <= 1 || m * n * a.ncols() < SPLIT_MIN_MACS || (m < 32 && n < 32) {
+        general_mat_mul(alpha, &a, &b, beta, &mut c);
+        return;
+    }
+    let left = parts / 2;
+    // Cut at a multiple of 16 so both halves keep whole micro-kernel panels.
+    let cut = |len: usize| (((len * left / parts) + 8) / 16 * 16).clamp(1, len - 1);
+    if n >= m {
+        let mid = cut(n);
+        let (b0, b1) = b.split_at(Axis(1), mid);
+        let (c0, c1) = c.split_at(Axis(1), mid);
+        rayon::join(
+            || gemm_split(left, alpha, a, b0, beta, c0),
+            || gemm_split(parts - left, alpha, a, b1, beta, c1),
+        );
+    } else {
+        let mid = cut(m);
+        let (a0, a1) = a.split_at(Axis(0), mid);
+        let (c0, c1) = c.split_at(Axis(0), mid);
+        rayon::join(
+            || gemm_split(left, alpha, a0, b, beta, c0),
+            || gemm_split(parts - left, alpha, a1, b, beta, c1),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn split_product_equals_the_plain_product_bit_for_bit() {
+        // Each output element is the same dot product whichever block computes it.
+        let a = Array2::from_shape_fn((130, 200), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        let b = Array2::from_shape_fn((200, 300), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.25);
+        let mut plain = Array2::from_elem((130, 300), 1.0f32);
+        general_mat_mul(1.0, &a, &b, 0.5, &mut plain);
+        for parts in [2, 3] {
+            for (aa, bb, cc) in [(a.view(), b.view(), (130, 300)), (b.t(), a.t(), (300, 130))] {
+                let mut split = Array2::from_elem(cc, 1.0f32);
+                gemm_split(parts, 1.0, aa, bb, 0.5, split.view_mut());
+                let expected = if cc == (130, 300) { plain.clone() } else { plain.t().to_owned() };
+                assert_eq!(split, expected, "{parts} parts, output {cc:?}");
+            }
+        }
+    }
+}
