@@ -261,3 +261,53 @@ fn zero_latent_size_is_one_line_and_exit_2() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("latent_dims[1]"), "stderr names the bad value: {err}");
 }
+
+#[test]
+fn prior_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "prior",
+        "--out",
+        out,
+        "--epochs",
+        "1",
+        "--components",
+        "3",
+        "--k",
+        "5",
+        "--test",
+        "50",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("prior.json"));
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models.len(), 2);
+    assert_eq!(models[1]["name"], "mixture K = 3");
+    for m in models {
+        for key in ["mutual_information", "marginal_kl", "log_n"] {
+            assert!(m["surgery"][key].as_f64().unwrap().is_finite(), "{key} in {m}");
+        }
+        // Î ≤ log N holds draw by draw (q_agg(z) ≥ q(z|x_n)/N), so with no tolerance beyond
+        // rounding (prior::ElboSurgery::information_within_bound allows 1e-12).
+        let (i, log_n) =
+            (m["surgery"]["mutual_information"].as_f64().unwrap(), m["surgery"]["log_n"].as_f64().unwrap());
+        assert!(i <= log_n + 1e-12, "I = {i} > log N = {log_n}");
+    }
+    let weights: Vec<f64> =
+        v["mixture_weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
+    assert_eq!(weights.len(), 3);
+    assert!((weights.iter().sum::<f64>() - 1.0).abs() < 1e-12, "softmax weights sum to 1: {weights:?}");
+    let html = std::fs::read_to_string(dir.path().join("prior.html")).unwrap();
+    assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 2, "two plots on the page");
+}
+
+#[test]
+fn prior_zero_components_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vaelab(&["experiment", "prior", "--out", dir.path().to_str().unwrap(), "--components", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("components"), "stderr names the bad value: {err}");
+}

@@ -7,6 +7,7 @@
 //!
 //! | command | lesson | library function |
 //! |---|---|---|
+//! | `vaelab experiment prior` | `05-prior-and-aggregate-posterior.ipynb` | [`crate::train::Trainer`] with [`crate::vae::LatentPrior`], [`crate::eval::elbo_stats`], [`crate::eval::importance_sampled_log_likelihood`], [`crate::prior::elbo_surgery`] |
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::channel::rate_distortion`] |
 //! | `vaelab experiment minimal-representation` | `08-minimal-representation.ipynb` | [`crate::representation::train_blob_model`], [`crate::representation::unit_report`] |
@@ -27,6 +28,7 @@ pub mod collapses;
 pub mod cvae;
 pub mod minibatch;
 pub mod minimal_representation;
+pub mod prior;
 pub mod rate_distortion;
 
 /// Arguments every experiment takes.
@@ -51,6 +53,9 @@ pub struct ExperimentArgs {
 /// The experiments, one per lesson that has one.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Experiment {
+    /// Lesson 05 (prior): the same 2-D model with N(0, I) and with a learned mixture prior; ELBO,
+    /// IS log-likelihood and ELBO surgery against each model's own prior.
+    Prior(prior::Args),
     /// Lesson 06 (mini-batch): noise of the two terms' batch estimates and gradients against B;
     /// training with per-example, uniform 1/M and Blundell's per-batch KL weights.
     Minibatch(minibatch::Args),
@@ -86,6 +91,7 @@ pub struct Written {
 /// be written.
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
+        Experiment::Prior(a) => prior::run(a),
         Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
         Experiment::Collapses(a) => collapses::run(a),
