@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::gaussians_on_circle;
 use crate::error::{Error, Result, ensure_positive};
 use crate::eval::{elbo_stats, mean_se};
-use crate::nn::{Activation, OptimizerConfig};
+use crate::nn::Activation;
 use crate::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::vae::{KlSchedule, Likelihood, Vae, VaeConfig};
 
@@ -200,13 +200,8 @@ impl RateDistortionConfig {
     /// The training configuration for one β.
     pub fn train_config(&self, beta: f64) -> TrainConfig {
         TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            optimizer: OptimizerConfig::adam(self.lr),
             kl_schedule: KlSchedule::Constant { beta },
-            free_bits: None,
-            kl_batch_weights: Default::default(),
-            seed: self.seed,
+            ..TrainConfig::adam(self.epochs, self.batch_size, self.lr, self.seed)
         }
     }
 

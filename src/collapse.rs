@@ -34,10 +34,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed};
+use crate::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, evenly_spaced};
 use crate::error::{Error, Result};
 use crate::eval::{active_units, elbo_stats, importance_sampled_log_likelihood, mean_se};
-use crate::nn::OptimizerConfig;
 use crate::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::vae::{KlSchedule, VaeConfig};
 
@@ -322,13 +321,9 @@ impl CollapseConfig {
     /// The training configuration of one variant.
     pub fn train_config(&self, variant: &Variant) -> TrainConfig {
         TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            optimizer: OptimizerConfig::adam(self.lr),
             kl_schedule: variant.kl_schedule,
             free_bits: variant.free_bits,
-            kl_batch_weights: Default::default(),
-            seed: self.seed,
+            ..TrainConfig::adam(self.epochs, self.batch_size, self.lr, self.seed)
         }
     }
 
@@ -454,10 +449,6 @@ struct Prepared {
     reference: Array2<f32>,
     test: Array2<f32>,
     pixel_means: Array1<f32>,
-}
-
-fn evenly_spaced(total: usize, n: usize) -> Vec<usize> {
-    (0..n).map(|i| i * total / n).collect()
 }
 
 fn prepare(digits: &DigitSplit, config: &CollapseConfig) -> Prepared {

@@ -38,12 +38,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{CLASSES, DigitSplit, binarize_fixed};
+use crate::data::{CLASSES, DigitSplit, binarize_fixed, evenly_spaced};
 use crate::error::{Error, Result};
 use crate::eval::{elbo_stats, importance_sampled_log_likelihood, mean_se};
-use crate::nn::OptimizerConfig;
 use crate::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
-use crate::vae::{KlSchedule, PriorKind, Vae, VaeConfig};
+use crate::vae::{PriorKind, Vae, VaeConfig};
 
 /// Which of the three models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,15 +133,7 @@ impl CvaeConfig {
 
     /// Training: Adam, β = 1 (the bound itself), the shared seed.
     pub fn train_config(&self) -> TrainConfig {
-        TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            optimizer: OptimizerConfig::adam(self.lr),
-            kl_schedule: KlSchedule::Constant { beta: 1.0 },
-            free_bits: None,
-            kl_batch_weights: Default::default(),
-            seed: self.seed,
-        }
+        TrainConfig::adam(self.epochs, self.batch_size, self.lr, self.seed)
     }
 
     /// Checks every field.
@@ -164,12 +155,6 @@ impl CvaeConfig {
         self.vae_config(ModelKind::LearnedPrior).validate()?;
         self.train_config().validate()
     }
-}
-
-/// Rows `0, step, 2·step, …` (n of them) of `total`, step = total / n: an even subset of a
-/// class-ordered set keeps every class's share.
-fn evenly_spaced(total: usize, n: usize) -> Vec<usize> {
-    (0..n).map(|i| i * total / n).collect()
 }
 
 /// The digits as the experiment uses them.

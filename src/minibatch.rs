@@ -39,9 +39,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::eval::{ElboSummary, elbo_stats, mean_se};
-use crate::nn::{OptimizerConfig, Parameters};
+use crate::nn::Parameters;
 use crate::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
-use crate::vae::{KlSchedule, Objective, Vae, VaeConfig, VaeParams};
+use crate::vae::{Objective, Vae, VaeConfig, VaeParams};
 
 /// How the KL term of each mini-batch is weighted within an epoch of M batches.
 ///
@@ -757,13 +757,8 @@ impl KlWeightConfig {
     /// The training configuration of one run.
     pub fn train_config(&self, weights: KlBatchWeights, batch_size: usize) -> TrainConfig {
         TrainConfig {
-            epochs: self.epochs,
-            batch_size,
-            optimizer: OptimizerConfig::adam(self.lr),
-            kl_schedule: KlSchedule::Constant { beta: 1.0 },
-            free_bits: None,
             kl_batch_weights: weights,
-            seed: self.seed,
+            ..TrainConfig::adam(self.epochs, batch_size, self.lr, self.seed)
         }
     }
 

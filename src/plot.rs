@@ -335,8 +335,7 @@ pub fn html_fragment(plot: &Plot, include_plotly_js: bool) -> String {
 /// The first call in a kernel session also sends plotly.js (about 4.6 MB, once). Outside a
 /// notebook this prints the HTML to stdout.
 pub fn show(plot: &Plot) {
-    let first = !JS_SENT.swap(true, Ordering::Relaxed);
-    println!("EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT", html_fragment(plot, first));
+    show_all(&[plot]);
 }
 
 /// Shows several plots, in order, as the one output of the current notebook cell.

@@ -27,9 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::{BlobConfig, BlobImages, ThirdFactor, blobs};
 use crate::error::{Error, Result};
 use crate::eval::{ActiveUnits, active_units, elbo_stats};
-use crate::nn::{Activation, OptimizerConfig};
+use crate::nn::Activation;
 use crate::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
-use crate::vae::{KlSchedule, Vae, VaeConfig};
+use crate::vae::{Vae, VaeConfig};
 
 /// How [`unit_report`] measures a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -468,15 +468,7 @@ impl LatentSweepConfig {
 
     /// The training configuration (β = 1: the plain ELBO, the text's objective).
     pub fn train_config(&self) -> TrainConfig {
-        TrainConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            optimizer: OptimizerConfig::adam(self.lr),
-            kl_schedule: KlSchedule::Constant { beta: 1.0 },
-            free_bits: None,
-            kl_batch_weights: Default::default(),
-            seed: self.seed,
-        }
+        TrainConfig::adam(self.epochs, self.batch_size, self.lr, self.seed)
     }
 
     /// The training images (seed `seed`).

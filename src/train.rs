@@ -38,10 +38,16 @@ pub struct TrainConfig {
 impl TrainConfig {
     /// The anchor's settings: Adam 1e-3, B = 128, β = 1, `epochs` epochs.
     pub fn anchor(epochs: usize, seed: u64) -> Self {
+        Self::adam(epochs, 128, 1e-3, seed)
+    }
+
+    /// Adam with learning rate `lr` at batch size B, β = 1 throughout, no free bits, the KL
+    /// weighted per example: the plain ELBO. Lessons change one field with `..` from here.
+    pub fn adam(epochs: usize, batch_size: usize, lr: f64, seed: u64) -> Self {
         TrainConfig {
             epochs,
-            batch_size: 128,
-            optimizer: OptimizerConfig::adam(1e-3),
+            batch_size,
+            optimizer: OptimizerConfig::adam(lr),
             kl_schedule: KlSchedule::Constant { beta: 1.0 },
             free_bits: None,
             kl_batch_weights: KlBatchWeights::PerExample,

@@ -42,6 +42,16 @@ pub use idx::{IdxImages, load_mnist_dir, read_idx_images, read_idx_labels};
 pub use mnist10k::{ConvertSummary, Mnist10k};
 pub use toys::{Toy2d, gaussians_on_circle, rings, two_moons};
 
+/// Row indices ⌊i·total/n⌋ for i = 0 … n − 1: an even subset of `total` rows. The shipped digits
+/// are stored in class order, so an even subset keeps every class's share (a prefix would not).
+///
+/// ```
+/// assert_eq!(vaelab::data::evenly_spaced(10, 4), vec![0, 2, 5, 7]);
+/// ```
+pub fn evenly_spaced(total: usize, n: usize) -> Vec<usize> {
+    (0..n).map(|i| i * total / n).collect()
+}
+
 /// Number of digit classes, `C = 10`.
 pub const CLASSES: usize = 10;
 
