@@ -14,10 +14,10 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vaelab::nn::{
+use vaelab::engine::nn::{
     Optimizer, OptimizerConfig, bernoulli_nll_grad_into, linear_backward_into, linear_forward_into,
 };
-use vaelab::vae::{Vae, VaeConfig};
+use vaelab::engine::vae::{Vae, VaeConfig};
 
 fn time(mut f: impl FnMut()) -> f64 {
     f();
@@ -61,7 +61,7 @@ fn row(kernel: &str, shape: &str, seconds: f64, flops: f64) {
 
 fn main() {
     let threads = arg("--threads", 1);
-    vaelab::parallel::set_threads(threads);
+    vaelab::base::parallel::set_threads(threads);
     let (b, h, d, z) = (arg("--batch", 128), arg("--hidden", 400), 784, 20);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     println!("kernels at B = {b}, H = {h}, D = {d}, Z = {z}, {threads} thread(s)\n");
@@ -116,18 +116,18 @@ fn main() {
     let mut params = vae.params.clone();
     let mut grads = vae.zero_grads();
     let mut adam = Optimizer::new(OptimizerConfig::adam(1e-3), &params).unwrap();
-    let count = vaelab::nn::Parameters::scalar_count(&params);
+    let count = vaelab::engine::nn::Parameters::scalar_count(&params);
     let s = time(|| adam.step(&mut params, &mut grads));
     row("fused Adam step", &format!("{count} parameters"), s, 0.0);
     let s = time(|| {
-        black_box(vaelab::nn::Parameters::first_non_finite(&grads));
+        black_box(vaelab::engine::nn::Parameters::first_non_finite(&grads));
     });
     row("gradient finiteness check", &format!("{count} parameters"), s, 0.0);
 
     // Log-mean-exp over the K = 5000 log-weights of one point (f64).
     let lw = Array1::from_shape_simple_fn(5000, || rng.random_range(-100.0..-80.0f64));
     let s = time(|| {
-        black_box(vaelab::prob::log_mean_exp_1d(lw.view()));
+        black_box(vaelab::base::prob::log_mean_exp_1d(lw.view()));
     });
     row("log-mean-exp", "K = 5000 (f64)", s, 0.0);
 }

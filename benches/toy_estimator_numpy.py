@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-LOG_2PI = math.log(2.0 * math.pi)
+LN_2PI = math.log(2.0 * math.pi)
 
 
 def log_evidence(rng, w, b, sigma, x, k):
@@ -24,9 +24,9 @@ def log_evidence(rng, w, b, sigma, x, k):
     z = rng.standard_normal((k, z_dim))                      # K x Z draws from q = N(0, I)
     resid = x[None, :] - (z @ w.T + b[None, :])              # K x D
     d = x.shape[0]
-    log_lik = -0.5 * (d * (LOG_2PI + 2.0 * math.log(sigma)) + (resid * resid).sum(1) / sigma**2)
-    log_prior = -0.5 * (z_dim * LOG_2PI + (z * z).sum(1))
-    log_q = -0.5 * (z_dim * LOG_2PI + (z * z).sum(1))        # q's own density (here the prior)
+    log_lik = -0.5 * (d * (LN_2PI + 2.0 * math.log(sigma)) + (resid * resid).sum(1) / sigma**2)
+    log_prior = -0.5 * (z_dim * LN_2PI + (z * z).sum(1))
+    log_q = -0.5 * (z_dim * LN_2PI + (z * z).sum(1))        # q's own density (here the prior)
     log_w = log_lik + log_prior - log_q
     m = log_w.max()
     return m + math.log(np.exp(log_w - m).mean())

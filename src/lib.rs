@@ -5,29 +5,38 @@
 //! notebook in `notebooks/` that derives the section's claim and then checks it with numbers
 //! computed by these modules. Notebooks `:dep` this crate and never paste its code.
 //!
+//! ## The layers
+//!
+//! Five folders, each using only those above it in this list (`tests/layers.rs` enforces it):
+//!
+//! | layer | what it holds |
+//! |---|---|
+//! | [`base`] | errors, atomic file writes, named seed streams, threads, probability blocks, quadrature, statistics (one [`base::stats::Estimate`] for a mean with its standard error) |
+//! | [`engine`] | the VAE from scratch: layers and optimisers, the VAE and CVAE with their priors and objective, training, checkpoints, evaluation, data |
+//! | [`plot`] | plots that work offline in JupyterLab and in the HTML book; the training report |
+//! | [`lessons`] | one module per section of the text, in its order: each section's experiment |
+//! | [`cli`] | the `vaelab` command (`main.rs` only dispatches) |
+//!
 //! ## Course map
 //!
 //! | § | section of the text | course name | module(s) | notebook |
 //! |---|---|---|---|---|
-//! | 1 | 逆变换采样 | inverse-transform sampling | [`sampling`], [`stats`] | `01-inverse-transform-sampling.ipynb` |
-//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`prob`] (log-densities, KL, log-sum-exp), [`toy`] (models with exact log P(x)), [`bounds`] (ELBO, IS, IWAE estimators) | `02-derivation-1-jensen.ipynb` |
-//! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | [`bounds`] (KL(Q‖P(z\|x)) vs the gap, fitted q), [`toy`] (exact posteriors) | `03-derivation-2-kl-gap.ipynb` |
-//! | – | (engine) | the VAE from scratch, backprop by hand | [`nn`], [`vae`], [`train`], [`eval`], [`checkpoint`], [`report`], [`cli`] | `04-vae-from-scratch.ipynb` |
-//! | 4 | 先验分布 | the prior and the aggregate posterior | [`prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p), the mixture prior [`prior::MixturePrior`]), [`eval::aggregate_posterior`] (its moments), [`vae::learned_prior`] (a learned mixture p_θ(z) trained with the VAE, one-sample KL) | `05-prior-and-aggregate-posterior.ipynb` |
-//! | 5 | mini-batch | mini-batches and the weight of the KL term | [`minibatch`] (per-batch KL coefficients: per-example, uniform 1/M, Blundell's 2^(M−i)/(2^M−1); noise of both terms' batch means and gradients vs (σ²/B)(N−B)/(N−1); training with each scheme), [`train::TrainConfig`] (`kl_batch_weights`) | `06-minibatch-kl-weight.ipynb` |
-//! | 6 | VAE解释1 | reading 1: a noisy channel | [`channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
-//! | 6 | VAE解释2 | reading 2: a minimal representation | [`representation`] (latent-size sweep on blobs with known factors: active units, KL and σ per unit, traversals and how much they move the image), [`eval::active_units`] | `08-minimal-representation.ipynb` |
-//! | 7 | 两种collapse | the two collapses | [`collapse`] (β-sweep on digits: rate, active units, σ, I(n; z) and KL(q_agg‖p), IS log-likelihood, prior samples vs the mean image; independent pixels; KL warm-up and free bits) | `09-two-collapses.ipynb` |
-//! | 8 | CVAE | the conditional VAE | [`conditional`] (three models: VAE, CVAE with P(z\|c) = N(0, I), CVAE with learned P(z\|c); IS log P(x\|c) and log P(x) = log Σ_c P(c) P(x\|c); class grids) | `10-cvae.ipynb` |
+//! | 1 | 逆变换采样 | inverse-transform sampling | [`lessons::sampling`], [`base::stats`] (KS and χ² tests) | `01-inverse-transform-sampling.ipynb` |
+//! | 2 | VAE推导方法1 | derivation 1: Jensen's inequality | [`base::prob`] (log-densities, KL, log-sum-exp), [`lessons::toy`] (models with exact log P(x)), [`lessons::bounds`] (ELBO, IS, IWAE estimators) | `02-derivation-1-jensen.ipynb` |
+//! | 3 | VAE推导方法2 | derivation 2: the KL decomposition and the gap | [`lessons::bounds`] (KL(Q‖P(z\|x)) vs the gap, fitted q), [`lessons::toy`] (exact posteriors), [`lessons::amortisation`] (the encoder's q against the best q) | `03-derivation-2-kl-gap.ipynb` |
+//! | – | (the engine) | the VAE from scratch, backprop by hand | [`engine`] ([`engine::nn`], [`engine::vae`], [`engine::train`], [`engine::eval`], [`engine::checkpoint`], [`engine::data`]) | `04-vae-from-scratch.ipynb` |
+//! | 4 | 先验分布 | the prior and the aggregate posterior | [`lessons::prior`] (log q_agg, ELBO surgery: I(n; z) + KL(q_agg‖p), N(0, I) against a learned mixture prior) | `05-prior-and-aggregate-posterior.ipynb` |
+//! | 5 | mini-batch | mini-batches and the weight of the KL term | [`lessons::minibatch`] (per-batch KL coefficients: per-example, uniform 1/M, Blundell's 2^(M−i)/(2^M−1); noise of both terms' batch means and gradients vs (σ²/B)(N−B)/(N−1); training with each scheme) | `06-minibatch-kl-weight.ipynb` |
+//! | 6 | VAE解释1 | reading 1: a noisy channel | [`lessons::channel`] (β-sweep: rate, distortion, channel noise; entropy of the toy data) | `07-noisy-channel.ipynb` |
+//! | 6 | VAE解释2 | reading 2: a minimal representation | [`lessons::representation`] (latent-size sweep on blobs with known factors: active units, KL and σ per unit, traversals and how much they move the image) | `08-minimal-representation.ipynb` |
+//! | 7 | 两种collapse | the two collapses | [`lessons::collapse`] (β-sweep on digits: rate, active units, σ, I(n; z) and KL(q_agg‖p), IS log-likelihood, prior samples vs the mean image; independent pixels; KL warm-up and free bits) | `09-two-collapses.ipynb` |
+//! | 8 | CVAE | the conditional VAE | [`lessons::conditional`] (three models: VAE, CVAE with P(z\|c) = N(0, I), CVAE with learned P(z\|c); IS log P(x\|c) and log P(x) = log Σ_c P(c) P(x\|c); class grids) | `10-cvae.ipynb` |
 //!
-//! Every lesson experiment also runs from the command line: [`experiment`] (`vaelab experiment NAME
-//! --out DIR` writes the numbers as JSON and the plots as an offline HTML page).
+//! Every lesson's experiment also runs from the command line: [`cli::experiment`] (`vaelab
+//! experiment NAME --out DIR` writes the numbers as JSON and the plots as an offline HTML page).
 //!
-//! Shared by every notebook: [`plot`] (plots that work offline in JupyterLab and in the HTML
-//! book) and [`error`] (what a function says when its input is wrong).
-//!
-//! Data: [`data`] holds 10,000 real MNIST digits shipped with the repo (split 8,000 train / 2,000
-//! test, binarised dynamically for training and by `x > 0.5` for testing), a reader for the
+//! Data: [`engine::data`] holds 10,000 real MNIST digits shipped with the repo (split 8,000 train /
+//! 2,000 test, binarised dynamically for training and by `x > 0.5` for testing), a reader for the
 //! standard MNIST IDX files, 2-D toys (two moons, rings, 8 Gaussians) and blob images with known
 //! generative factors.
 //!
@@ -37,13 +46,16 @@
 //!
 //! | letter | meaning |
 //! |---|---|
-//! | `N` | number of samples drawn (Monte-Carlo draws, sampler output length) |
+//! | `N` | a number of rows: data points (a data set in [`engine::eval`], the posteriors of [`lessons::prior`]) or draws (the output of a sampler in [`lessons::sampling`], Monte-Carlo draws of a toy estimator in [`lessons::bounds`]); each `# Shapes` section says which |
+//! | `S` | Monte-Carlo draws of z per data point (the ELBO's inner expectation) |
+//! | `K` | importance samples per data point (IS, IWAE); the components of a mixture prior |
 //! | `B` | batch size (data points in a mini-batch) |
+//! | `M` | batches in an epoch, M = ⌈N/B⌉ |
 //! | `D` | data dimension (784 for 28×28 digits) |
 //! | `H` | hidden width of an MLP layer |
+//! | `I`, `O` | input and output width of one linear layer |
 //! | `Z` | latent dimension |
-//! | `K` | importance samples per data point |
-//! | `C` | number of classes (conditions of a CVAE) |
+//! | `C` | number of classes (conditions of a CVAE); in [`lessons::prior::log_aggregate_posterior`], query points |
 //!
 //! Symbols: `x` a data point, `z` a latent, `P(z)` the prior, `P(x|z)` the decoder,
 //! `Q(z|x)` the encoder (approximate posterior), `F` a CDF and `F⁻¹` its inverse, `U ~ Uniform(0, 1)`,
@@ -64,32 +76,13 @@
 //! bring rand 0.10). The re-exports below are the versions this crate is built with, so a notebook
 //! needs a single `:dep vaelab = { path = ".." }` line and never meets two `Rng` traits.
 
-pub mod bench;
-pub mod bounds;
-pub mod channel;
-pub mod checkpoint;
+pub mod base;
 pub mod cli;
-pub mod collapse;
-pub mod conditional;
-pub mod data;
-pub mod error;
-pub mod eval;
-pub mod experiment;
-pub mod minibatch;
-pub mod nn;
-pub mod parallel;
+pub mod engine;
+pub mod lessons;
 pub mod plot;
-pub mod prior;
-pub mod prob;
-pub mod report;
-pub mod representation;
-pub mod sampling;
-pub mod stats;
-pub mod toy;
-pub mod train;
-pub mod vae;
 
-pub use error::{Error, Result};
+pub use base::error::{Error, Result};
 
 pub use ndarray;
 pub use ndarray_rand;

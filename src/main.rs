@@ -21,16 +21,16 @@ enum Command {
         out: PathBuf,
     },
     /// Derivations 1 and 2 on a toy model: log p(x), ELBO (both forms), IWAE, KL(q ‖ p(z|x)), gap.
-    Bounds(vaelab::bounds::cli::BoundsArgs),
+    Bounds(vaelab::cli::bounds::BoundsArgs),
     /// Train a Bernoulli VAE; writes metrics (CSV, JSON), a checkpoint and an HTML report.
     Train(vaelab::cli::TrainArgs),
     /// Evaluate a checkpoint: test ELBO, importance-sampled log-likelihood ± SE, active units.
     Eval(vaelab::cli::EvalArgs),
     /// Rerun a lesson's experiment: writes DIR/NAME.json (numbers) and DIR/NAME.html (plots).
-    Experiment(vaelab::experiment::ExperimentArgs),
+    Experiment(vaelab::cli::experiment::ExperimentArgs),
     /// Time training (or `--eval`: importance-sampled evaluation; `--toy`: the toy estimators) on
     /// synthetic data; prints samples/s, ms per step and matmul GFLOP/s (`--json`: one JSON line).
-    Bench(vaelab::bench::BenchArgs),
+    Bench(vaelab::cli::bench::BenchArgs),
     /// Data tools.
     Data {
         #[command(subcommand)]
@@ -61,11 +61,11 @@ fn main() -> ExitCode {
         Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
             convert_mnist_json(&digits_dir, &out)
         }
-        Command::Experiment(args) => vaelab::experiment::run(&args).map(|w| {
+        Command::Experiment(args) => vaelab::cli::experiment::run(&args).map(|w| {
             println!("{}", w.summary);
             println!("wrote {} and {}", w.json.display(), w.html.display());
         }),
-        Command::Bench(args) => vaelab::bench::run(&args).and_then(|r| {
+        Command::Bench(args) => vaelab::cli::bench::run(&args).and_then(|r| {
             if args.json {
                 let line =
                     serde_json::to_string(&r).map_err(|e| vaelab::Error::format("bench", e.to_string()))?;
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
             }
             Ok(())
         }),
-        Command::Bounds(args) => vaelab::bounds::cli::run(&args).map(|text| print!("{text}")),
+        Command::Bounds(args) => vaelab::cli::bounds::run(&args).map(|text| print!("{text}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -97,7 +97,7 @@ fn book_assets(out: &std::path::Path) -> vaelab::Result<()> {
 }
 
 fn convert_mnist_json(digits_dir: &std::path::Path, out: &std::path::Path) -> vaelab::Result<()> {
-    let summary = vaelab::data::Mnist10k::convert_json(digits_dir, out)?;
+    let summary = vaelab::engine::data::Mnist10k::convert_json(digits_dir, out)?;
     let total: usize = summary.class_counts.iter().sum();
     println!("digits per class 0-9: {:?} (total {total})", summary.class_counts);
     println!("grey levels checked to be exactly k/255 rounded to 3 decimals: {}", summary.values_checked);
@@ -121,7 +121,7 @@ fn train(args: &vaelab::cli::TrainArgs) -> vaelab::Result<()> {
     bar.finish();
     let history = history?;
     if let Some(last) = history.last() {
-        println!("{}", vaelab::train::epoch_line(last));
+        println!("{}", vaelab::engine::train::epoch_line(last));
     }
     println!("wrote {}", args.out.display());
     Ok(())

@@ -10,9 +10,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use rand::SeedableRng;
-use vaelab::bench::synthetic_binary;
-use vaelab::train::{TrainConfig, TrainSet, Trainer};
-use vaelab::vae::VaeConfig;
+use vaelab::cli::bench::synthetic_binary;
+use vaelab::engine::train::{TrainConfig, TrainSet, Trainer};
+use vaelab::engine::vae::VaeConfig;
 
 struct Counting;
 

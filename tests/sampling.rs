@@ -8,15 +8,15 @@
 //! power). The KS p-value is conservative for targets with jumps (the ECDF), see `stats::ks_test`.
 
 use vaelab::Error;
-use vaelab::ndarray::{Array1, array};
-use vaelab::rand::SeedableRng;
-use vaelab::rand::rngs::StdRng;
-use vaelab::sampling::{
+use vaelab::base::stats::{category_counts, chi_square_test, ks_test};
+use vaelab::lessons::sampling::{
     DEFAULT_X_TOL, Discrete, EmpiricalCdf, GaussianMixture1d, GaussianToTarget, InverseCdf, NumericInverse,
     STATRS_PHI_REL_ERR, StatrsInverse,
 };
+use vaelab::ndarray::{Array1, array};
+use vaelab::rand::SeedableRng;
+use vaelab::rand::rngs::StdRng;
 use vaelab::statrs::distribution::{Continuous, ContinuousCDF, Exp, Normal};
-use vaelab::stats::{category_counts, chi_square_test, ks_test};
 
 const ALPHA: f64 = 1e-3;
 const N: usize = 100_000;

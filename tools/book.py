@@ -7,7 +7,7 @@ check of each page in headless Chromium with the network blocked.
 
 Pages load only files next to them: assets/plotly.min.js and assets/tex-svg.js (MathJax 3), both
 copied from the `plotly` crate by `vaelab book-assets`. A plot's output carries plotly.js inline the
-first time in a kernel session (see src/plot.rs); the page drops that copy and loads the shared one.
+first time in a kernel session (see src/plot/mod.rs); the page drops that copy and loads the shared one.
 """
 from __future__ import annotations
 

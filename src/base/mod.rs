@@ -1,0 +1,19 @@
+//! # The base layer: what every other layer stands on
+//!
+//! Nothing here knows about VAEs. Errors and their one-line messages ([`error`]), file output that
+//! never leaves a torn file behind ([`io`]), the named seed streams of every experiment
+//! ([`seeds`]), the thread pool ([`parallel`]), the probability blocks — log-densities, KL
+//! divergences, the reparameterisation, log-sum-exp ([`prob`]) — adaptive quadrature for the independent checks ([`quadrature`]), and statistics: one
+//! [`stats::Estimate`] type for a mean with its standard error, paired differences, and the
+//! goodness-of-fit tests ([`stats`]).
+//!
+//! Layering: `base` imports nothing from the crate above it (`engine`, `plot`, `lessons`, `cli`);
+//! `tests/layers.rs` enforces it.
+
+pub mod error;
+pub mod io;
+pub mod parallel;
+pub mod prob;
+pub mod quadrature;
+pub mod seeds;
+pub mod stats;

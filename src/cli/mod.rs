@@ -1,0 +1,423 @@
+//! # The command line: every `vaelab` command's arguments and what it does
+//!
+//! `main.rs` only parses and dispatches. This layer is the only one that depends on `clap`; it may
+//! use every layer below it (`base`, `engine`, `plot`, `lessons`), and nothing imports it.
+//!
+//! | command | module |
+//! |---|---|
+//! | `vaelab train`, `vaelab eval` | this module ([`TrainArgs`], [`EvalArgs`]) |
+//! | `vaelab bounds` | [`bounds`] |
+//! | `vaelab experiment NAME` | [`experiment`] |
+//! | `vaelab bench` | [`bench`] |
+
+pub mod bench;
+pub mod bounds;
+pub mod experiment;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use ndarray::{Array2, s};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::base::error::{Error, Result};
+use crate::engine::checkpoint::load_model;
+use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir};
+use crate::engine::eval::{ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood};
+use crate::engine::nn::OptimizerConfig;
+use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
+use crate::engine::vae::{KlSchedule, LatentPrior, Vae, VaeConfig};
+use crate::lessons::amortisation::{AmortisationGap, amortisation_gap};
+use crate::lessons::bounds::FitConfig;
+
+/// Which digits to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum DataSource {
+    /// The 10,000 shipped MNIST digits, split 8,000 / 2,000 as the anchor.
+    Mnist10k,
+    /// The standard MNIST IDX files in `--mnist-dir`.
+    MnistDir,
+    /// A small synthetic set (1,000 + 200 images of 784 pixels around 10 random binary
+    /// prototypes, grey level 0.85 inside, 0.02 outside), for quick checks.
+    Prototypes,
+}
+
+/// Train and test grey levels (train binarised dynamically, test by x > 0.5).
+struct Loaded {
+    train: Array2<f32>,
+    test: Array2<f32>,
+}
+
+fn load_data(source: DataSource, mnist_dir: Option<&PathBuf>, seed: u64) -> Result<Loaded> {
+    let split = match source {
+        DataSource::Mnist10k => Mnist10k::load()?,
+        DataSource::MnistDir => {
+            let dir = mnist_dir.ok_or_else(|| {
+                Error::invalid("mnist-dir", "(none)", "--data mnist-dir needs --mnist-dir DIR")
+            })?;
+            load_mnist_dir(dir)?
+        }
+        DataSource::Prototypes => {
+            let mut rng = ChaCha8Rng::seed_from_u64(1_000_000 + seed);
+            let protos =
+                Array2::from_shape_simple_fn((10, 784), || rand::Rng::random::<f32>(&mut rng) < 0.15);
+            let make = |n: usize| {
+                Array2::from_shape_fn((n, 784), |(i, j)| if protos[(i % 10, j)] { 0.85 } else { 0.02 })
+            };
+            return Ok(Loaded { train: make(1000), test: binarize_fixed(make(200).view()) });
+        }
+    };
+    Ok(Loaded { train: split.train.images, test: binarize_fixed(split.test.images.view()) })
+}
+
+/// Parses `--prior`: `normal` or `mog:K` with K ≥ 1.
+///
+/// # Errors
+/// A message naming the accepted forms.
+pub fn parse_prior(s: &str) -> std::result::Result<LatentPrior, String> {
+    let bad = || format!("`{s}`: expected `normal` or `mog:K` with K >= 1 (e.g. mog:10)");
+    match s.split_once(':') {
+        None if s == "normal" => Ok(LatentPrior::StandardNormal),
+        Some(("mog", k)) => match k.parse::<usize>() {
+            Ok(components) if components >= 1 => Ok(LatentPrior::Mixture { components }),
+            _ => Err(bad()),
+        },
+        _ => Err(bad()),
+    }
+}
+
+/// `vaelab train`: train a Bernoulli VAE and write metrics, checkpoint and an HTML report.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Data set.
+    #[arg(long, value_enum, default_value = "mnist10k")]
+    pub data: DataSource,
+    /// Folder with the MNIST IDX files (for `--data mnist-dir`).
+    #[arg(long)]
+    pub mnist_dir: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Latent dimension Z.
+    #[arg(long, default_value_t = 20)]
+    pub latent: usize,
+    /// Hidden widths, comma-separated (encoder order; the decoder mirrors them).
+    #[arg(long, value_delimiter = ',', default_value = "400")]
+    pub hidden: Vec<usize>,
+    /// KL weight β.
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f64,
+    /// Linear warm-up of β over this many epochs (0: constant β).
+    #[arg(long, default_value_t = 0)]
+    pub warmup_epochs: usize,
+    /// Free bits λ, nats per latent unit.
+    #[arg(long)]
+    pub free_bits: Option<f64>,
+    /// The prior p(z): `normal` (N(0, I)) or `mog:K`, a learned mixture of K Gaussians (lesson 05).
+    #[arg(long, default_value = "normal", value_parser = parse_prior)]
+    pub prior: LatentPrior,
+    /// Mini-batch size B.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed (initialisation, shuffling, binarisation, ε).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Threads for the matrix products (see `vaelab::base::parallel`; the result does not depend on it).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// `vaelab eval`: evaluate a checkpoint on the test digits.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// A checkpoint written by `vaelab train`.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Importance samples per test point.
+    #[arg(long, default_value_t = 5000)]
+    pub k: usize,
+    /// Data set (must be the one trained on).
+    #[arg(long, value_enum, default_value = "mnist10k")]
+    pub data: DataSource,
+    /// Folder with the MNIST IDX files (for `--data mnist-dir`).
+    #[arg(long)]
+    pub mnist_dir: Option<PathBuf>,
+    /// Evaluate only the first N test points.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Seed of the evaluation draws (ELBO: 10000 + seed, IS: 20000 + seed, as the anchor).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also measure the amortisation gap on the first N test points (0: skip). Each point gets
+    /// its own fitted q, so this costs about a second per point per 100 steps.
+    #[arg(long, default_value_t = 0)]
+    pub amortisation_points: usize,
+    /// Adam steps of each per-point fit (16 draws of z per step, step size 0.02).
+    #[arg(long, default_value_t = 500)]
+    pub amortisation_steps: usize,
+    /// Threads for the importance-sampled estimate and the matrix products (the estimate does not
+    /// depend on it).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// What `vaelab eval` reports, in nats per test point.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvalReport {
+    /// The checkpoint.
+    pub checkpoint: String,
+    /// Epochs the model was trained.
+    pub epochs: usize,
+    /// Test points.
+    pub n: usize,
+    /// ELBO with 10 draws of z per point, rate, distortion.
+    pub test: ElboSummary,
+    /// K.
+    pub k: usize,
+    /// Mean importance-sampled log p(x).
+    pub log_likelihood: f64,
+    /// Its standard error across test points.
+    pub log_likelihood_se: f64,
+    /// log p̂(x) − ELBO.
+    pub gap: f64,
+    /// Median effective sample size.
+    pub ess_median: f64,
+    /// Active units (Var_x E_q\[z_u\] > 0.01).
+    pub active_units: usize,
+    /// Z.
+    pub latent_dim: usize,
+    /// Mean KL per latent unit.
+    pub kl_per_unit: Vec<f64>,
+    /// Seconds for the importance-sampled estimate.
+    pub is_seconds: f64,
+    /// The amortisation gap on the first test points (`--amortisation-points`).
+    pub amortisation: Option<AmortisationGap>,
+}
+
+/// Evaluates `vae` on test points as the anchor does.
+///
+/// # Errors
+/// Bad data or arguments, named.
+pub fn evaluate(vae: &Vae<f32>, test: ndarray::ArrayView2<f32>, k: usize, seed: u64) -> Result<EvalReport> {
+    let mut rng = ChaCha8Rng::seed_from_u64(10_000 + seed);
+    let stats = elbo_stats(vae, test, None, 10, 1000, &mut rng)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(20_000 + seed);
+    let start = std::time::Instant::now();
+    let is = importance_sampled_log_likelihood(vae, test, None, k, 1000, &mut rng)?;
+    let is_seconds = start.elapsed().as_secs_f64();
+    let mut ess = is.ess.clone();
+    ess.sort_by(f64::total_cmp);
+    let summary = stats.summary();
+    Ok(EvalReport {
+        checkpoint: String::new(),
+        epochs: 0,
+        n: test.nrows(),
+        test: summary,
+        k,
+        log_likelihood: is.mean,
+        log_likelihood_se: is.se,
+        gap: is.mean - summary.elbo,
+        ess_median: ess[ess.len() / 2],
+        active_units: active_units(stats.mean.view(), 0.01).count,
+        latent_dim: vae.config.latent_dim,
+        kl_per_unit: stats.kl_per_unit,
+        is_seconds,
+        amortisation: None,
+    })
+}
+
+/// Draws of z for each ELBO of the amortisation gap.
+pub const AMORTISATION_ELBO_SAMPLES: usize = 1000;
+
+/// The amortisation gap of `vae` on the rows of `points`: per-point fits of `steps` Adam steps of
+/// 16 draws (step size 0.02), both ELBOs with [`AMORTISATION_ELBO_SAMPLES`] shared draws; the
+/// rng is seeded with 30000 + seed.
+///
+/// # Errors
+/// Bad data or `steps` = 0, named; a diverging fit.
+pub fn evaluate_amortisation(
+    vae: &Vae<f32>,
+    points: ndarray::ArrayView2<f32>,
+    steps: usize,
+    seed: u64,
+) -> Result<AmortisationGap> {
+    let fit = FitConfig { steps, samples_per_step: 16, ..FitConfig::default() };
+    let mut rng = ChaCha8Rng::seed_from_u64(30_000 + seed);
+    amortisation_gap(vae, points, &fit, AMORTISATION_ELBO_SAMPLES, &mut rng)
+}
+
+impl std::fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "checkpoint       {} ({} epochs), {} test points", self.checkpoint, self.epochs, self.n)?;
+        writeln!(
+            f,
+            "test ELBO        {:.3} ± {:.3} nats (10 z per point)",
+            self.test.elbo, self.test.elbo_se
+        )?;
+        writeln!(f, "  rate (KL)      {:.3}", self.test.rate)?;
+        writeln!(f, "  distortion     {:.3}", self.test.distortion)?;
+        writeln!(
+            f,
+            "log p(x), IS     {:.3} ± {:.3} nats (K = {}, SE across points)",
+            self.log_likelihood, self.log_likelihood_se, self.k
+        )?;
+        writeln!(f, "log p(x) − ELBO  {:.3}", self.gap)?;
+        writeln!(f, "median ESS       {:.1} of {}", self.ess_median, self.k)?;
+        write!(f, "active units     {} / {}", self.active_units, self.latent_dim)?;
+        if let Some(a) = &self.amortisation {
+            write!(
+                f,
+                "\namortisation    fitted q {:.3} − encoder q {:.3} = {:.3} ± {:.3} nats ({} points, {} steps)",
+                a.fitted_elbo,
+                a.encoder_elbo,
+                a.gap,
+                a.gap_se,
+                a.points.len(),
+                a.fit_steps
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `vaelab eval` and returns what it prints.
+///
+/// # Errors
+/// Missing or corrupt checkpoint, data that does not fit the model, bad arguments.
+pub fn run_eval(args: &EvalArgs) -> Result<String> {
+    crate::cli::bench::set_threads(args.threads)?;
+    let (vae, config, epochs) = load_model(&args.checkpoint)?;
+    let data = load_data(args.data, args.mnist_dir.as_ref(), config.seed)?;
+    let n = args.limit.unwrap_or(data.test.nrows()).min(data.test.nrows());
+    if n == 0 {
+        return Err(Error::invalid("limit", 0, "must be >= 1"));
+    }
+    let mut report = evaluate(&vae, data.test.slice(s![..n, ..]), args.k, args.seed)?;
+    if args.amortisation_points > 0 {
+        let m = args.amortisation_points.min(n);
+        report.amortisation = Some(evaluate_amortisation(
+            &vae,
+            data.test.slice(s![..m, ..]),
+            args.amortisation_steps,
+            args.seed,
+        )?);
+    }
+    report.checkpoint = args.checkpoint.display().to_string();
+    report.epochs = epochs;
+    Ok(if args.json {
+        serde_json::to_string(&report).map_err(|e| Error::format("report", e.to_string()))?
+    } else {
+        report.to_string()
+    })
+}
+
+/// Runs `vaelab train`, calling `progress` after each epoch. Writes into `args.out`:
+/// `metrics.csv`, `metrics.json`, `checkpoint.safetensors`, `report.html`.
+///
+/// # Errors
+/// Bad arguments or data (named), `Diverged`, or files that cannot be written.
+pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Result<Vec<EpochMetrics>> {
+    if args.epochs == 0 {
+        return Err(Error::invalid("epochs", 0, "must be >= 1"));
+    }
+    crate::cli::bench::set_threads(args.threads)?;
+    let data = load_data(args.data, args.mnist_dir.as_ref(), args.seed)?;
+    let d = data.train.ncols();
+    let steps_per_epoch = data.train.nrows().div_ceil(args.batch.max(1));
+    let kl_schedule = if args.warmup_epochs > 0 {
+        KlSchedule::LinearWarmup { beta: args.beta, warmup_steps: args.warmup_epochs * steps_per_epoch }
+    } else {
+        KlSchedule::Constant { beta: args.beta }
+    };
+    let config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch,
+        optimizer: OptimizerConfig::adam(args.lr),
+        kl_schedule,
+        free_bits: args.free_bits,
+        kl_batch_weights: Default::default(),
+        seed: args.seed,
+    };
+    let vae_config = VaeConfig::bernoulli(d, args.hidden.clone(), args.latent).with_prior(args.prior);
+    let mut trainer = Trainer::new(vae_config, config)?;
+    let set = TrainSet { x: data.train.view(), labels: None, binarize: true };
+    let history = trainer.fit(&set, Some((data.test.view(), None)), progress)?;
+
+    let out = &args.out;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut csv = String::from(
+        "epoch,train_loss,train_elbo,train_rate,train_distortion,beta,test_elbo,test_rate,test_distortion,seconds\n",
+    );
+    for m in &history {
+        let t = m.test.expect("fit was given a test set");
+        writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{},{}",
+            m.epoch,
+            m.train_loss,
+            m.train_elbo,
+            m.train_rate,
+            m.train_distortion,
+            m.beta,
+            t.elbo,
+            t.rate,
+            t.distortion,
+            m.seconds
+        )
+        .expect("write to String");
+    }
+    crate::base::io::write_atomically(&out.join("metrics.csv"), csv.as_bytes())?;
+    let json = serde_json::to_string_pretty(&history).map_err(|e| Error::format("metrics", e.to_string()))?;
+    crate::base::io::write_atomically(&out.join("metrics.json"), json.as_bytes())?;
+    trainer.save(out.join("checkpoint.safetensors"))?;
+
+    let shape = crate::plot::report::image_shape(d);
+    let shown = data.test.nrows().min(8);
+    let originals = data.test.slice(s![..shown, ..]);
+    let recon = trainer.vae.reconstruct(originals, None);
+    let mut pairs = Array2::zeros((2 * shown, d));
+    pairs.slice_mut(s![..shown, ..]).assign(&originals);
+    pairs.slice_mut(s![shown.., ..]).assign(&recon);
+    let mut rng = ChaCha8Rng::seed_from_u64(30_000 + args.seed);
+    let samples = trainer.vae.sample_prior_means(16, None, &mut rng)?;
+    let last = history.last().expect("epochs >= 1");
+    let text = format!(
+        "{} epochs, 784-{:?}-{} Bernoulli VAE, prior {:?}, Adam lr {}, batch {}, β {}, seed {}\nlast epoch: {}",
+        args.epochs,
+        args.hidden,
+        args.latent,
+        args.prior,
+        args.lr,
+        args.batch,
+        args.beta,
+        args.seed,
+        crate::engine::train::epoch_line(last)
+    );
+    crate::plot::report::write_page(
+        out.join("report.html"),
+        "vaelab train",
+        &text,
+        &[
+            crate::plot::report::image_grid(
+                pairs.view(),
+                shape,
+                shown,
+                "Test digits (top) and reconstructions (bottom)",
+            ),
+            crate::plot::report::image_grid(samples.view(), shape, 8, "Prior samples (decoder means)"),
+            crate::plot::report::learning_curves(&history),
+        ],
+    )?;
+    Ok(history)
+}

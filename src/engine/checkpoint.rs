@@ -1,0 +1,285 @@
+//! Checkpoints: a training run's full state in one safetensors file, written atomically.
+//!
+//! Layout (format `vaelab-checkpoint`, version 1):
+//! - tensors, all `f32`, little-endian: `params/<name>` for every parameter tensor
+//!   (`params/trunk.0.weight`, …, and for a learned mixture prior `params/prior.logits`,
+//!   `params/prior.means`, `params/prior.log_vars`), and for Adam `adam_m/<name>`, `adam_v/<name>`;
+//! - metadata (string → string): `format`, `version`, `vae_config` and `train_config` (JSON),
+//!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON).
+//!
+//! Loading checks the format name, the version, every tensor's presence, dtype and shape: a
+//! corrupt or mismatched file is a typed [`Error`], never a panic.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand_chacha::ChaCha8Rng;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::base::error::{Error, Result};
+use crate::engine::nn::{Optimizer, Parameters};
+use crate::engine::train::{TrainConfig, Trainer};
+use crate::engine::vae::{Vae, VaeConfig};
+
+/// The format name stored in every checkpoint.
+pub const FORMAT: &str = "vaelab-checkpoint";
+/// The version this crate writes and reads.
+pub const VERSION: u32 = 1;
+
+fn to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) -> Result<Vec<u8>> {
+    let json = |what: &str, r: serde_json::Result<String>| r.map_err(|e| Error::format(what, e.to_string()));
+    let p = &trainer.vae.params;
+    let mut names = Vec::new();
+    let mut blobs: Vec<(Vec<usize>, Vec<u8>)> = Vec::new();
+    for i in 0..p.tensor_count() {
+        names.push(format!("params/{}", p.tensor_name(i)));
+        blobs.push((p.tensor_shape(i), to_bytes(p.tensor(i))));
+    }
+    let mut adam_step = 0;
+    if let Optimizer::Adam(a) = &trainer.optimizer {
+        adam_step = a.step;
+        for (prefix, moments) in [("adam_m", &a.m), ("adam_v", &a.v)] {
+            for (i, moment) in moments.iter().enumerate() {
+                names.push(format!("{prefix}/{}", p.tensor_name(i)));
+                blobs.push((p.tensor_shape(i), to_bytes(moment)));
+            }
+        }
+    }
+    let mut meta = HashMap::from([
+        ("format".to_string(), FORMAT.to_string()),
+        ("version".to_string(), VERSION.to_string()),
+        ("vae_config".to_string(), json("vae_config", serde_json::to_string(&trainer.vae.config))?),
+        ("train_config".to_string(), json("train_config", serde_json::to_string(&trainer.config))?),
+        ("epoch".to_string(), trainer.epoch.to_string()),
+        ("step".to_string(), trainer.step.to_string()),
+        ("adam_step".to_string(), adam_step.to_string()),
+        ("rng".to_string(), json("rng", serde_json::to_string(&trainer.rng))?),
+    ]);
+    edit(&mut meta);
+    let views: Vec<(String, TensorView)> = names
+        .into_iter()
+        .zip(&blobs)
+        .map(|(n, (shape, bytes))| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map_err(|e| Error::format(&n, e.to_string()))?;
+            Ok((n, view))
+        })
+        .collect::<Result<_>>()?;
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::format("checkpoint", e.to_string()))
+}
+
+impl Trainer {
+    /// Writes the run's full state to `path` (temporary file + rename).
+    ///
+    /// # Errors
+    /// `Io` if the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::base::io::write_atomically(path.as_ref(), &encode(self, |_| {})?)
+    }
+
+    /// Reads a run saved by [`Trainer::save`]; training continues exactly where it stopped.
+    ///
+    /// # Errors
+    /// `Io` (unreadable), `Format` (not a safetensors file, truncated, another format or version,
+    /// missing field or tensor, wrong dtype), `Shape` (a tensor that does not fit the config).
+    pub fn load(path: impl AsRef<Path>) -> Result<Trainer> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        decode(&bytes, &path.display().to_string())
+    }
+}
+
+/// Reads only the model (and its training configuration and epoch) from a checkpoint.
+///
+/// # Errors
+/// As [`Trainer::load`].
+pub fn load_model(path: impl AsRef<Path>) -> Result<(Vae<f32>, TrainConfig, usize)> {
+    let t = Trainer::load(path)?;
+    Ok((t.vae, t.config, t.epoch))
+}
+
+fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
+    let bad = |detail: String| Error::format(what, detail);
+    let st =
+        SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata has no `{k}`")));
+    if field("format")? != FORMAT {
+        return Err(bad(format!("format `{}` is not `{FORMAT}`", field("format")?)));
+    }
+    let version = field("version")?;
+    if version != &VERSION.to_string() {
+        return Err(bad(format!("checkpoint version {version}; this build reads version {VERSION}")));
+    }
+    let parse_json = |k: &str| -> Result<serde_json::Value> {
+        serde_json::from_str(field(k)?).map_err(|e| bad(format!("`{k}` is not valid JSON: {e}")))
+    };
+    let vae_config: VaeConfig =
+        serde_json::from_value(parse_json("vae_config")?).map_err(|e| bad(format!("`vae_config`: {e}")))?;
+    let config: TrainConfig = serde_json::from_value(parse_json("train_config")?)
+        .map_err(|e| bad(format!("`train_config`: {e}")))?;
+    let rng: ChaCha8Rng =
+        serde_json::from_value(parse_json("rng")?).map_err(|e| bad(format!("`rng`: {e}")))?;
+    let number =
+        |k: &str| -> Result<u64> { field(k)?.parse().map_err(|_| bad(format!("`{k}` is not a number"))) };
+    let (epoch, step, adam_step) = (number("epoch")? as usize, number("step")?, number("adam_step")?);
+
+    // A model of the right shape (values overwritten below).
+    let mut trainer = Trainer::new(vae_config, config)?;
+    let read = |name: &str, shape: &[usize], dst: &mut [f32]| -> Result<()> {
+        let t = st.tensor(name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(bad(format!("tensor `{name}` is {:?}, not F32", t.dtype())));
+        }
+        if t.shape() != shape {
+            return Err(Error::shape(
+                format!("checkpoint tensor {name}"),
+                format!("{shape:?}"),
+                format!("{:?}", t.shape()),
+            ));
+        }
+        for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        Ok(())
+    };
+    let n = trainer.vae.params.tensor_count();
+    for i in 0..n {
+        let (name, shape) = (trainer.vae.params.tensor_name(i), trainer.vae.params.tensor_shape(i));
+        read(&format!("params/{name}"), &shape, trainer.vae.params.tensor_mut(i))?;
+    }
+    if let Optimizer::Adam(a) = &mut trainer.optimizer {
+        a.step = adam_step;
+        for i in 0..n {
+            let (name, shape) = (trainer.vae.params.tensor_name(i), trainer.vae.params.tensor_shape(i));
+            read(&format!("adam_m/{name}"), &shape, &mut a.m[i])?;
+            read(&format!("adam_v/{name}"), &shape, &mut a.v[i])?;
+        }
+    }
+    let (vae, optimizer, config) = (trainer.vae, trainer.optimizer, trainer.config);
+    Ok(Trainer::from_parts(vae, optimizer, config, epoch, step, rng))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::nn::OptimizerConfig;
+    use crate::engine::train::TrainSet;
+
+    fn setup(epochs: usize) -> (Trainer, ndarray::Array2<f32>) {
+        setup_with(epochs, VaeConfig::bernoulli(16, vec![12], 2))
+    }
+
+    fn setup_with(epochs: usize, config: VaeConfig) -> (Trainer, ndarray::Array2<f32>) {
+        let grey = crate::engine::train::tests::prototypes(40, 16, 9);
+        let mut tc = TrainConfig::anchor(epochs, 11);
+        tc.batch_size = 16;
+        tc.optimizer = OptimizerConfig::adam(1e-2);
+        (Trainer::new(config, tc).unwrap(), grey)
+    }
+
+    fn bits(t: &Trainer) -> Vec<u32> {
+        let p = &t.vae.params;
+        (0..p.tensor_count()).flat_map(|i| p.tensor(i).iter().map(|v| v.to_bits())).collect()
+    }
+
+    #[test]
+    fn save_load_continue_is_bit_identical_to_not_stopping() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.safetensors");
+        let (mut straight, grey) = setup(3);
+        let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+        straight.fit(&data, None, |_| {}).unwrap();
+
+        let (mut first, _) = setup(3);
+        first.train_epoch(&data).unwrap();
+        first.save(&path).unwrap();
+        drop(first);
+        let mut resumed = Trainer::load(&path).unwrap();
+        assert_eq!(resumed.epoch, 1);
+        resumed.fit(&data, None, |_| {}).unwrap();
+        assert_eq!(bits(&resumed), bits(&straight));
+        assert_eq!(resumed.optimizer, straight.optimizer);
+        assert_eq!(resumed.step, straight.step);
+    }
+
+    #[test]
+    fn a_learned_mixture_prior_is_trained_saved_and_resumed_bit_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mog.safetensors");
+        let config = || {
+            VaeConfig::bernoulli(16, vec![12], 2)
+                .with_prior(crate::engine::vae::LatentPrior::Mixture { components: 3 })
+        };
+        let (mut straight, grey) = setup_with(3, config());
+        let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+        let initial = straight.vae.params.prior.clone().unwrap();
+        straight.fit(&data, None, |_| {}).unwrap();
+        // Adam moved every prior tensor.
+        let trained = straight.vae.params.prior.clone().unwrap();
+        assert!(trained.logits != initial.logits && trained.means != initial.means);
+        assert!(trained.log_vars != initial.log_vars);
+
+        let (mut first, _) = setup_with(3, config());
+        first.train_epoch(&data).unwrap();
+        first.save(&path).unwrap();
+        let mut resumed = Trainer::load(&path).unwrap();
+        assert_eq!(resumed.vae.params.prior, first.vae.params.prior);
+        resumed.fit(&data, None, |_| {}).unwrap();
+        assert_eq!(bits(&resumed), bits(&straight));
+        assert_eq!(resumed.optimizer, straight.optimizer);
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_learned_priors_still_loads() {
+        // Version-1 files from before the `prior` field: no such key in `vae_config`.
+        let (t, _) = setup(1);
+        let old = encode(&t, |m| {
+            let mut c: serde_json::Value = serde_json::from_str(&m["vae_config"]).unwrap();
+            c.as_object_mut().unwrap().remove("prior").unwrap();
+            m.insert("vae_config".into(), c.to_string());
+        })
+        .unwrap();
+        let loaded = decode(&old, "old").unwrap();
+        assert_eq!(loaded.vae, t.vae);
+    }
+
+    #[test]
+    fn corrupt_or_mismatched_files_are_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, _) = setup(1);
+        let good = encode(&t, |_| {}).unwrap();
+
+        let truncated = dir.path().join("truncated.safetensors");
+        std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
+        let e = Trainer::load(&truncated).unwrap_err();
+        assert!(matches!(e, Error::Format { .. }), "{e}");
+
+        let future = encode(&t, |m| {
+            m.insert("version".into(), "99".into());
+        })
+        .unwrap();
+        let e = decode(&future, "future").unwrap_err();
+        assert_eq!(e.to_string(), "future: checkpoint version 99; this build reads version 1");
+
+        // The config says hidden width 10; the tensors were saved for width 12.
+        let narrower = encode(&t, |m| {
+            let c = serde_json::to_string(&VaeConfig::bernoulli(16, vec![10], 2)).unwrap();
+            m.insert("vae_config".into(), c);
+        })
+        .unwrap();
+        let e = decode(&narrower, "narrow").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "shape mismatch in checkpoint tensor params/trunk.0.weight: expected [16, 10], got [16, 12]"
+        );
+
+        let e = Trainer::load(dir.path().join("missing.safetensors")).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e}");
+    }
+}

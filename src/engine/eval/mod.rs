@@ -1,0 +1,540 @@
+//! Evaluation: ELBO / rate / distortion, importance-sampled log-likelihood, active units,
+//! per-unit KL, the aggregate posterior's moments and the amortisation gap. Accumulation in `f64`
+//! throughout.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, NdFloat, s};
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::{Error, Result};
+use crate::base::prob::LN_2PI;
+use crate::engine::nn::{bernoulli_nll_grad_into, gaussian_nll_grad_into, kl_diag_elem, kl_std_normal_elem};
+use crate::engine::vae::{Likelihood, Vae, VaeWorkspace};
+
+/// Mean over data points and the standard error of that mean, sd/√n (sample sd, n − 1).
+///
+/// With fewer than two values the standard error is undefined and returned as NaN (kept from the
+/// first version; see the note on issue 4 — it should become an error).
+pub fn mean_se(values: &[f64]) -> (f64, f64) {
+    if values.len() < 2 {
+        return (values.iter().sum::<f64>() / values.len() as f64, f64::NAN);
+    }
+    let est = crate::lessons::bounds::Estimate::from_values(ndarray::ArrayView1::from(values));
+    (est.mean, est.stderr)
+}
+
+/// Per-example ELBO terms and the encoder's outputs over a data set.
+#[derive(Clone, Debug)]
+pub struct ElboStats {
+    /// ELBO_n = −(distortion_n + rate_n).
+    pub elbo: Vec<f64>,
+    /// rate_n = KL(q(z|x_n) ‖ p(z)): analytic for Gaussian priors; for a learned mixture prior
+    /// −H(q) exactly minus log p(z) averaged over the same S draws as the distortion.
+    pub rate: Vec<f64>,
+    /// distortion_n = −E_q log p(x_n|z), averaged over the drawn z.
+    pub distortion: Vec<f64>,
+    /// μ(x_n), `N × Z`.
+    pub mean: Array2<f64>,
+    /// log σ²(x_n), `N × Z`.
+    pub log_var: Array2<f64>,
+    /// Mean over the data of each unit's KL, `Z` (sums to the mean rate); empty for a mixture
+    /// prior, whose KL does not split by unit.
+    pub kl_per_unit: Vec<f64>,
+}
+
+/// Data-set means of the ELBO terms, in nats per example.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElboSummary {
+    /// Mean ELBO.
+    pub elbo: f64,
+    /// Its standard error across data points.
+    pub elbo_se: f64,
+    /// Mean rate (KL).
+    pub rate: f64,
+    /// Mean distortion.
+    pub distortion: f64,
+    /// Data points.
+    pub n: usize,
+}
+
+impl ElboStats {
+    /// Means over the data set.
+    pub fn summary(&self) -> ElboSummary {
+        let (elbo, elbo_se) = mean_se(&self.elbo);
+        let n = self.elbo.len() as f64;
+        ElboSummary {
+            elbo,
+            elbo_se,
+            rate: self.rate.iter().sum::<f64>() / n,
+            distortion: self.distortion.iter().sum::<f64>() / n,
+            n: self.elbo.len(),
+        }
+    }
+}
+
+pub(crate) fn check_data<F: NdFloat>(vae: &Vae<F>, x: ArrayView2<F>, labels: Option<&[usize]>) -> Result<()> {
+    check_input(vae, "evaluation data", x, labels)
+}
+
+/// Validates data `x` (named `what` in errors) for `vae`: at least one row, `D` columns, finite,
+/// and labels iff the model is a CVAE.
+pub(crate) fn check_input<F: NdFloat>(
+    vae: &Vae<F>,
+    what: &str,
+    x: ArrayView2<F>,
+    labels: Option<&[usize]>,
+) -> Result<()> {
+    if x.nrows() == 0 {
+        return Err(Error::empty(what, "row"));
+    }
+    if x.ncols() != vae.config.data_dim {
+        return Err(Error::shape(format!("{what} columns"), vae.config.data_dim, x.ncols()));
+    }
+    if let Some(i) = x.iter().position(|v| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            name: "x".into(),
+            index: i,
+            value: x.iter().nth(i).and_then(|v| v.to_f64()).unwrap_or(f64::NAN),
+        });
+    }
+    vae.check_labels(x.nrows(), labels)
+}
+
+/// −log p(x|z) per row of the decoder output in `ws` (rows paired with the rows of `x`).
+pub(crate) fn nll_rows<F: NdFloat>(vae: &Vae<F>, ws: &VaeWorkspace<F>, x: ArrayView2<F>, rows: &mut [f64]) {
+    rows.fill(0.0);
+    let out = ws.output();
+    match vae.config.likelihood {
+        Likelihood::Bernoulli => {
+            bernoulli_nll_grad_into(out, x, F::one(), None, rows);
+        }
+        Likelihood::GaussianFixed { .. } => {
+            gaussian_nll_grad_into(out, ws.fixed_obs_log_var.view(), x, F::one(), None, None, rows);
+        }
+        Likelihood::GaussianLearned => {
+            let s = vae.params.obs_log_var.as_ref().expect("learned variance").view();
+            gaussian_nll_grad_into(out, s, x, F::one(), None, None, rows);
+        }
+    }
+}
+
+fn f64_of<F: NdFloat>(v: F) -> f64 {
+    v.to_f64().expect("float")
+}
+
+/// ELBO, rate and distortion per example, with `samples` draws of z per example for the
+/// distortion and the KL in closed form; processed `chunk` rows at a time.
+///
+/// ```text
+/// ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≈ (1/S) Σ_s log p(x|z_s) − KL,   z_s = μ + σ ⊙ ε_s
+/// mixture prior:  KL ≈ −½ Σ_u (ln 2π + 1 + v_u) − (1/S) Σ_s log p_θ(z_s)      (same z_s)
+/// ```
+/// (the anchor's evaluation with S = 10; the mixture's rate is the estimator of
+/// [`crate::engine::vae::learned_prior`], unbiased, so the ELBO stays unbiased).
+///
+/// # Shapes
+/// `x`: `N × D`; `labels`: `N` (CVAE).
+///
+/// # Errors
+/// Empty or mis-shaped data, non-finite values, bad labels, `samples` or `chunk` of 0.
+pub fn elbo_stats<F: NdFloat, R: Rng + ?Sized>(
+    vae: &Vae<F>,
+    x: ArrayView2<F>,
+    labels: Option<&[usize]>,
+    samples: usize,
+    chunk: usize,
+    rng: &mut R,
+) -> Result<ElboStats>
+where
+    StandardNormal: Distribution<F>,
+{
+    check_data(vae, x, labels)?;
+    if samples == 0 {
+        return Err(Error::invalid("samples", 0, "must be >= 1"));
+    }
+    if chunk == 0 {
+        return Err(Error::invalid("chunk", 0, "must be >= 1"));
+    }
+    let (n, zd) = (x.nrows(), vae.config.latent_dim);
+    let mut ws = vae.workspace(chunk.min(n));
+    let mut stats = ElboStats {
+        elbo: vec![0.0; n],
+        rate: vec![0.0; n],
+        distortion: vec![0.0; n],
+        mean: Array2::zeros((n, zd)),
+        log_var: Array2::zeros((n, zd)),
+        kl_per_unit: vec![0.0; zd],
+    };
+    let mut rows = vec![0.0; chunk.min(n)];
+    let half: F = crate::engine::nn::cast(0.5);
+    let mixture = vae.mixture_prior();
+    if mixture.is_some() {
+        stats.kl_per_unit.clear();
+    }
+    for start in (0..n).step_by(chunk) {
+        let end = (start + chunk).min(n);
+        let b = end - start;
+        let xc = x.slice(s![start..end, ..]);
+        let lc = labels.map(|l| &l[start..end]);
+        vae.encode_into(xc, lc, &mut ws);
+        let learned = !ws.prior_mean.is_empty();
+        for i in 0..b {
+            for u in 0..zd {
+                let (m, v) = (ws.mean[(i, u)], ws.log_var[(i, u)]);
+                stats.mean[(start + i, u)] = f64_of(m);
+                stats.log_var[(start + i, u)] = f64_of(v);
+                let (m, v) = (f64_of(m), f64_of(v));
+                if mixture.is_some() {
+                    stats.rate[start + i] += -0.5 * (LN_2PI + 1.0 + v); // −H(q), unit u
+                    continue;
+                }
+                let kl = if learned {
+                    kl_diag_elem(m, v, f64_of(ws.prior_mean[(i, u)]), f64_of(ws.prior_log_var[(i, u)])).0
+                } else {
+                    kl_std_normal_elem(m, v).0
+                };
+                stats.rate[start + i] += kl;
+                stats.kl_per_unit[u] += kl / n as f64;
+            }
+        }
+        let (mean, log_var) =
+            (ws.mean.slice(s![..b, ..]).to_owned(), ws.log_var.slice(s![..b, ..]).to_owned());
+        for _ in 0..samples {
+            let z = ndarray::Zip::from(&mean).and(&log_var).map_collect(|&m, &v| {
+                let e: F = StandardNormal.sample(rng);
+                m + (half * v).exp() * e
+            });
+            if let Some(p) = &mixture {
+                let (log_p, _) = p.log_density_and_responsibilities(z.mapv(f64_of).view());
+                for (rate, lp) in stats.rate[start..end].iter_mut().zip(&log_p) {
+                    *rate -= lp / samples as f64;
+                }
+            }
+            vae.decode_into(z.view(), lc, &mut ws);
+            nll_rows(vae, &ws, xc, &mut rows[..b]);
+            for (dist, row) in stats.distortion[start..end].iter_mut().zip(&rows[..b]) {
+                *dist += row / samples as f64;
+            }
+        }
+    }
+    for i in 0..n {
+        stats.elbo[i] = -(stats.distortion[i] + stats.rate[i]);
+    }
+    Ok(stats)
+}
+
+/// An importance-sampled estimate of log p(x) per data point.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IsEstimate {
+    /// K, samples per data point.
+    pub k: usize,
+    /// log p̂(x_n) per data point.
+    pub per_example: Vec<f64>,
+    /// Mean over data points, nats per example.
+    pub mean: f64,
+    /// Its standard error across data points.
+    pub se: f64,
+    /// Effective sample size 1/Σ_k w̃_k² of each data point's normalised weights.
+    pub ess: Vec<f64>,
+}
+
+/// Importance-sampled log-likelihood with the encoder as proposal (Burda et al. 2016, eq. 9):
+///
+/// ```text
+/// log p̂(x) = log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),     z_k ~ q(z|x) i.i.d.
+///          = logmeanexp_k [ log p(x|z_k) + log p(z_k) − log q(z_k|x) ]
+/// ```
+/// log p(z) is the model's prior: N(0, I), a CVAE's p(z|c), or the learned mixture
+/// ([`crate::engine::vae::MixturePrior::log_density_and_responsibilities`]).
+/// The log-mean-exp runs over the K samples of ONE data point, in `f64`. The K samples are
+/// decoded `chunk_rows` at a time (f32 matrix products); each chunk keeps only its log-sum-exp
+/// (max m_c, Σ e^(lw − m_c), Σ e^(2(lw − m_c))), and the chunks of a point combine exactly:
+///
+/// ```text
+/// M = max_c m_c,   S = Σ_c e^(m_c − M) Σ_{k∈c} e^(lw_k − m_c),   log p̂ = M + log S − log K
+/// ESS = 1 / Σ_k w̃_k² = S² / Σ_c e^(2(m_c − M)) Σ_{k∈c} e^(2(lw_k − m_c))
+/// ```
+/// so memory is O(chunk_rows · D) per thread whatever K. With [`crate::base::parallel::threads`] > 1
+/// the chunks run on that many threads, each with its own buffers; ε is still drawn from `rng`
+/// in one sequence (per data point, K × Z in order) before the chunks are handed out, so the
+/// result does not depend on the thread count. E[p̂] = p(x), so E[log p̂] ≤ log p(x), with
+/// equality as K → ∞; K = 1 is a single-sample ELBO.
+///
+/// # Shapes
+/// `x`: `N × D`; `labels`: `N` (CVAE).
+///
+/// # Errors
+/// Empty or mis-shaped data, non-finite values, bad labels, `k` or `chunk_rows` of 0.
+pub fn importance_sampled_log_likelihood<F: NdFloat, R: Rng + ?Sized>(
+    vae: &Vae<F>,
+    x: ArrayView2<F>,
+    labels: Option<&[usize]>,
+    k: usize,
+    chunk_rows: usize,
+    rng: &mut R,
+) -> Result<IsEstimate>
+where
+    StandardNormal: Distribution<F>,
+{
+    check_data(vae, x, labels)?;
+    if k == 0 {
+        return Err(Error::invalid("k", 0, "must be >= 1"));
+    }
+    if chunk_rows == 0 {
+        return Err(Error::invalid("chunk_rows", 0, "must be >= 1"));
+    }
+    let (n, zd) = (x.nrows(), vae.config.latent_dim);
+    let s_per = k.min(chunk_rows);
+    let threads = crate::base::parallel::threads();
+    let mut slots: Vec<IsChunk<F>> = (0..threads)
+        .map(|t| {
+            // Slot 0's workspace also runs the encoder, in chunks of up to `chunk_rows` points.
+            let cap = if t == 0 { s_per.max(n.min(chunk_rows)) } else { s_per };
+            IsChunk {
+                ws: vae.workspace(cap),
+                eps: Array2::zeros((s_per, zd)),
+                z: Array2::zeros((s_per, zd)),
+                rows: vec![0.0; s_per],
+                labels: vec![0; s_per],
+                point: 0,
+                len: 0,
+                sums: LseSums::EMPTY,
+            }
+        })
+        .collect();
+    // Encoder outputs for every data point, chunk by chunk.
+    let mut mean = Array2::<F>::zeros((n, zd));
+    let mut log_var = Array2::<F>::zeros((n, zd));
+    let mut prior = None;
+    {
+        let ws = &mut slots[0].ws;
+        for start in (0..n).step_by(ws.capacity()) {
+            let end = (start + ws.capacity()).min(n);
+            vae.encode_into(x.slice(s![start..end, ..]), labels.map(|l| &l[start..end]), ws);
+            mean.slice_mut(s![start..end, ..]).assign(&ws.mean.slice(s![..end - start, ..]));
+            log_var.slice_mut(s![start..end, ..]).assign(&ws.log_var.slice(s![..end - start, ..]));
+            if !ws.prior_mean.is_empty() {
+                let (pm, pv) =
+                    prior.get_or_insert_with(|| (Array2::<F>::zeros((n, zd)), Array2::<F>::zeros((n, zd))));
+                pm.slice_mut(s![start..end, ..]).assign(&ws.prior_mean.slice(s![..end - start, ..]));
+                pv.slice_mut(s![start..end, ..]).assign(&ws.prior_log_var.slice(s![..end - start, ..]));
+            }
+        }
+    }
+    let mixture = vae.mixture_prior();
+    let ctx = IsContext {
+        vae,
+        x,
+        labels,
+        mean: &mean,
+        log_var: &log_var,
+        prior: prior.as_ref(),
+        mixture: mixture.as_ref(),
+    };
+    let mut totals = vec![LseSums::EMPTY; n];
+    // Work items (point, first sample) in the order ε is drawn; `threads` of them at a time.
+    let mut items = (0..n).flat_map(|i| (0..k).step_by(s_per).map(move |k0| (i, (k - k0).min(s_per))));
+    loop {
+        let mut filled = 0;
+        for slot in slots.iter_mut() {
+            let Some((i, len)) = items.next() else { break };
+            (slot.point, slot.len) = (i, len);
+            for e in slot.eps.slice_mut(s![..len, ..]).iter_mut() {
+                *e = StandardNormal.sample(rng);
+            }
+            filled += 1;
+        }
+        if filled == 0 {
+            break;
+        }
+        if filled == 1 {
+            ctx.run(&mut slots[0]);
+        } else {
+            use rayon::prelude::*;
+            slots[..filled].par_iter_mut().for_each(|slot| ctx.run(slot));
+        }
+        for slot in &slots[..filled] {
+            totals[slot.point].merge(slot.sums);
+        }
+    }
+    let log_k = (k as f64).ln();
+    let mut est = IsEstimate { k, per_example: vec![0.0; n], mean: 0.0, se: 0.0, ess: vec![0.0; n] };
+    for (i, t) in totals.iter().enumerate() {
+        est.per_example[i] = t.max + t.sum.ln() - log_k;
+        est.ess[i] = t.sum * t.sum / t.sum_sq;
+    }
+    (est.mean, est.se) = mean_se(&est.per_example);
+    Ok(est)
+}
+
+/// A log-sum-exp kept as (max m, Σ e^(v − m), Σ e^(2(v − m))), mergeable in any grouping.
+#[derive(Clone, Copy, Debug)]
+struct LseSums {
+    max: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl LseSums {
+    const EMPTY: LseSums = LseSums { max: f64::NEG_INFINITY, sum: 0.0, sum_sq: 0.0 };
+
+    fn of(values: &[f64]) -> LseSums {
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (mut sum, mut sum_sq) = (0.0, 0.0);
+        for &v in values {
+            let e = (v - max).exp();
+            sum += e;
+            sum_sq += e * e;
+        }
+        LseSums { max, sum, sum_sq }
+    }
+
+    fn merge(&mut self, o: LseSums) {
+        if o.max == f64::NEG_INFINITY {
+            return;
+        }
+        let max = self.max.max(o.max);
+        let (a, b) = ((self.max - max).exp(), (o.max - max).exp());
+        *self =
+            LseSums { max, sum: self.sum * a + o.sum * b, sum_sq: self.sum_sq * a * a + o.sum_sq * b * b };
+    }
+}
+
+/// One chunk of importance samples of one point, with its own buffers.
+struct IsChunk<F> {
+    ws: VaeWorkspace<F>,
+    eps: Array2<F>,
+    z: Array2<F>,
+    rows: Vec<f64>,
+    labels: Vec<usize>,
+    point: usize,
+    len: usize,
+    sums: LseSums,
+}
+
+/// What every chunk reads.
+struct IsContext<'a, F> {
+    vae: &'a Vae<F>,
+    x: ArrayView2<'a, F>,
+    labels: Option<&'a [usize]>,
+    mean: &'a Array2<F>,
+    log_var: &'a Array2<F>,
+    prior: Option<&'a (Array2<F>, Array2<F>)>,
+    /// The learned mixture p(z), if the model has one (replaces the N(0, I) term).
+    mixture: Option<&'a crate::engine::vae::MixturePrior>,
+}
+
+impl<F: NdFloat> IsContext<'_, F> {
+    /// log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for the chunk's samples, reduced to
+    /// their log-sum-exp.
+    fn run(&self, c: &mut IsChunk<F>) {
+        let (i, sn, zd) = (c.point, c.len, self.mean.ncols());
+        let half: F = crate::engine::nn::cast(0.5);
+        for u in 0..zd {
+            let (m, sd) = (self.mean[(i, u)], (half * self.log_var[(i, u)]).exp());
+            for r in 0..sn {
+                c.z[(r, u)] = m + sd * c.eps[(r, u)];
+            }
+        }
+        let lc = self.labels.map(|l| {
+            c.labels[..sn].fill(l[i]);
+            &c.labels[..sn]
+        });
+        self.vae.decode_into(c.z.slice(s![..sn, ..]), lc, &mut c.ws);
+        let xb = self.x.slice(s![i..i + 1, ..]);
+        let xb = xb.broadcast((sn, self.x.ncols())).expect("one row broadcasts");
+        nll_rows(self.vae, &c.ws, xb, &mut c.rows[..sn]);
+        let log_p_mixture = self
+            .mixture
+            .map(|p| p.log_density_and_responsibilities(c.z.slice(s![..sn, ..]).mapv(f64_of).view()).0);
+        for r in 0..sn {
+            let (mut log_p, mut log_q) = (0.0, 0.0);
+            for u in 0..zd {
+                let zu = f64_of(c.z[(r, u)]);
+                let (m, v) = (f64_of(self.mean[(i, u)]), f64_of(self.log_var[(i, u)]));
+                log_q += -0.5 * (LN_2PI + v + (zu - m).powi(2) * (-v).exp());
+                log_p += match self.prior {
+                    Some((pm, pv)) => {
+                        let (m, v) = (f64_of(pm[(i, u)]), f64_of(pv[(i, u)]));
+                        -0.5 * (LN_2PI + v + (zu - m).powi(2) * (-v).exp())
+                    }
+                    None => -0.5 * (LN_2PI + zu * zu),
+                };
+            }
+            if let Some(lp) = &log_p_mixture {
+                log_p = lp[r]; // the N(0, I) sum above is replaced by the mixture's log density
+            }
+            c.rows[r] = -c.rows[r] + log_p - log_q;
+        }
+        c.sums = LseSums::of(&c.rows[..sn]);
+    }
+}
+
+/// Units whose posterior mean moves with the data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActiveUnits {
+    /// Number of units with variance > threshold.
+    pub count: usize,
+    /// Var_x(E_q\[z_u\]) per unit (population variance over the data).
+    pub variances: Vec<f64>,
+    /// The threshold (0.01 in Burda et al.).
+    pub threshold: f64,
+}
+
+/// Active units (Burda et al. 2016, §5.2): unit u is active if A_u = Var_x(E_{q(z|x)}\[z_u\]) > δ.
+///
+/// ```text
+/// A_u = (1/N) Σ_n (μ_u(x_n) − μ̄_u)²,   μ̄_u = (1/N) Σ_n μ_u(x_n),   δ = 0.01
+/// ```
+/// (population variance, as the anchor).
+///
+/// # Shapes
+/// `mean`: `N × Z` (the encoder means, e.g. [`ElboStats::mean`]).
+pub fn active_units(mean: ArrayView2<f64>, threshold: f64) -> ActiveUnits {
+    let variances = mean.var_axis(Axis(0), 0.0).to_vec();
+    ActiveUnits { count: variances.iter().filter(|&&v| v > threshold).count(), variances, threshold }
+}
+
+/// Mean and covariance of the aggregate posterior q(z) = (1/N) Σ_n q(z|x_n).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregatePosterior {
+    /// E_q(z)\[z\], `Z`.
+    pub mean: Array1<f64>,
+    /// Cov_q(z)\[z\], `Z × Z`.
+    pub covariance: Array2<f64>,
+}
+
+/// Moments of the mixture q(z) = (1/N) Σ_n N(μ_n, diag σ_n²) (law of total variance):
+///
+/// ```text
+/// E[z]   = (1/N) Σ_n μ_n
+/// Cov[z] = (1/N) Σ_n diag σ_n²  +  (1/N) Σ_n (μ_n − E[z])(μ_n − E[z])ᵀ
+/// ```
+/// For a well-fitted VAE with prior N(0, I) these approach 0 and I (lesson 05).
+///
+/// # Shapes
+/// `mean`, `log_var`: `N × Z`.
+///
+/// # Errors
+/// `Empty` for no rows, `Shape` if the two differ.
+pub fn aggregate_posterior(mean: ArrayView2<f64>, log_var: ArrayView2<f64>) -> Result<AggregatePosterior> {
+    if mean.nrows() == 0 {
+        return Err(Error::empty("encoder means", "row"));
+    }
+    if mean.dim() != log_var.dim() {
+        return Err(Error::shape("log_var", format!("{:?}", mean.dim()), format!("{:?}", log_var.dim())));
+    }
+    let n = mean.nrows() as f64;
+    let mu = mean.mean_axis(Axis(0)).expect("non-empty");
+    let centred = &mean - &mu; // N × Z − Z
+    let mut covariance = centred.t().dot(&centred) / n;
+    let within = log_var.mapv(f64::exp).mean_axis(Axis(0)).expect("non-empty");
+    for (u, w) in within.iter().enumerate() {
+        covariance[(u, u)] += w;
+    }
+    Ok(AggregatePosterior { mean: mu, covariance })
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

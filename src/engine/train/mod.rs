@@ -1,0 +1,371 @@
+//! Training: seeded mini-batches, dynamic binarisation, the KL schedule, divergence checks.
+
+use ndarray::{Array2, ArrayView2, s};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::{Error, Result};
+use crate::engine::data::binarize_bernoulli_rows;
+use crate::engine::nn::{Optimizer, OptimizerConfig, Parameters};
+use crate::engine::vae::{
+    KlBatchWeights, KlSchedule, LossParts, Objective, Vae, VaeConfig, VaeParams, VaeWorkspace,
+};
+
+/// How to train: every choice that changes the result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// B, rows per mini-batch (the last batch of an epoch keeps the remainder, as the anchor).
+    pub batch_size: usize,
+    /// SGD or Adam and its hyper-parameters.
+    pub optimizer: OptimizerConfig,
+    /// β per step.
+    pub kl_schedule: KlSchedule,
+    /// Free bits λ (nats per latent unit), or none.
+    pub free_bits: Option<f64>,
+    /// How the KL term of each batch of an epoch is weighted: β_i = β · π_i N/B_i (see
+    /// [`KlBatchWeights`]); the default, per-example, is the VAE's batch mean (β_i = β).
+    #[serde(default)]
+    pub kl_batch_weights: KlBatchWeights,
+    /// Seeds the initialisation (stream 0) and the training draws (stream 1: shuffles,
+    /// binarisation, ε).
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    /// The anchor's settings: Adam 1e-3, B = 128, β = 1, `epochs` epochs.
+    pub fn anchor(epochs: usize, seed: u64) -> Self {
+        Self::adam(epochs, 128, 1e-3, seed)
+    }
+
+    /// Adam with learning rate `lr` at batch size B, β = 1 throughout, no free bits, the KL
+    /// weighted per example: the plain ELBO. Lessons change one field with `..` from here.
+    pub fn adam(epochs: usize, batch_size: usize, lr: f64, seed: u64) -> Self {
+        TrainConfig {
+            epochs,
+            batch_size,
+            optimizer: OptimizerConfig::adam(lr),
+            kl_schedule: KlSchedule::Constant { beta: 1.0 },
+            free_bits: None,
+            kl_batch_weights: KlBatchWeights::PerExample,
+            seed,
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::invalid("batch_size", 0, "must be >= 1"));
+        }
+        self.optimizer.validate()?;
+        self.kl_schedule.validate()?;
+        Objective::new(0.0, self.free_bits)?;
+        Ok(())
+    }
+}
+
+/// The training set as the trainer reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainSet<'a> {
+    /// N × D values; grey levels in [0, 1] when `binarize` is set.
+    pub x: ArrayView2<'a, f32>,
+    /// Class of each row (a CVAE), or `None`.
+    pub labels: Option<&'a [usize]>,
+    /// Dynamic binarisation: a fresh Bernoulli(x) image per row per epoch.
+    pub binarize: bool,
+}
+
+impl TrainSet<'_> {
+    /// Checks the data against the model.
+    ///
+    /// # Errors
+    /// `Empty`, `Shape`, `NonFinite` or `InvalidParameter` naming the row and column.
+    pub fn validate(&self, vae: &Vae<f32>) -> Result<()> {
+        if self.x.nrows() == 0 {
+            return Err(Error::empty("training set", "row"));
+        }
+        if self.x.ncols() != vae.config.data_dim {
+            return Err(Error::shape("training data columns", vae.config.data_dim, self.x.ncols()));
+        }
+        // Fast pass over all values; the indexed search below runs only to name a bad one.
+        let binarize = self.binarize;
+        if self.x.iter().all(|v| v.is_finite() && (!binarize || (0.0..=1.0).contains(v))) {
+            return vae.check_labels(self.x.nrows(), self.labels);
+        }
+        for ((i, j), &v) in self.x.indexed_iter() {
+            if !v.is_finite() {
+                return Err(Error::NonFinite {
+                    name: format!("x[{i}, {j}]"),
+                    index: i * self.x.ncols() + j,
+                    value: v as f64,
+                });
+            }
+            if self.binarize && !(0.0..=1.0).contains(&v) {
+                return Err(Error::invalid(
+                    format!("x[{i}, {j}]"),
+                    v,
+                    "grey levels must be in [0, 1] to binarise",
+                ));
+            }
+        }
+        vae.check_labels(self.x.nrows(), self.labels)
+    }
+}
+
+/// One epoch's training metrics, in nats per example.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Mean of the minimised loss over the epoch's examples.
+    pub train_loss: f64,
+    /// Mean single-sample ELBO over the epoch's examples (−(distortion + rate)).
+    pub train_elbo: f64,
+    /// Mean rate (KL).
+    pub train_rate: f64,
+    /// Mean distortion (−log p(x|z)).
+    pub train_distortion: f64,
+    /// β at the epoch's last step (with per-batch KL weights, that batch's β_M).
+    pub beta: f64,
+    /// Test ELBO / rate / distortion, if a test set was given.
+    pub test: Option<crate::engine::eval::ElboSummary>,
+    /// Wall-clock seconds of the epoch's training steps.
+    pub seconds: f64,
+}
+
+/// A VAE being trained: model, optimiser, generator and every buffer of the training step.
+///
+/// Everything the next step depends on (parameters, Adam's moments and t, the generator's state,
+/// the epoch and step counters, the configuration) is in [`crate::engine::checkpoint`]'s file, so a
+/// resumed run is bit-identical to one that never stopped.
+pub struct Trainer {
+    /// The model.
+    pub vae: Vae<f32>,
+    /// The optimiser and its state.
+    pub optimizer: Optimizer<f32>,
+    /// How to train.
+    pub config: TrainConfig,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Steps taken (the KL schedule's clock).
+    pub step: u64,
+    /// The training generator (stream 1 of the seed).
+    pub rng: ChaCha8Rng,
+    grads: VaeParams<f32>,
+    ws: VaeWorkspace<f32>,
+    x_batch: Array2<f32>,
+    eps: Array2<f32>,
+    labels: Vec<usize>,
+    perm: Vec<usize>,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("config", &self.config)
+            .field("epoch", &self.epoch)
+            .field("step", &self.step)
+            .finish()
+    }
+}
+
+impl Trainer {
+    /// A fresh model initialised from stream 0 of `config.seed`, and the training generator
+    /// (stream 1).
+    ///
+    /// # Errors
+    /// `InvalidParameter` from the configurations.
+    pub fn new(vae_config: VaeConfig, config: TrainConfig) -> Result<Self> {
+        config.validate()?;
+        let mut init_rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let vae = Vae::new(vae_config, &mut init_rng)?;
+        vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;
+        let optimizer = Optimizer::new(config.optimizer, &vae.params)?;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(1);
+        Ok(Self::from_parts(vae, optimizer, config, 0, 0, rng))
+    }
+
+    /// Reassembles a trainer (used by checkpoint loading).
+    pub(crate) fn from_parts(
+        vae: Vae<f32>,
+        optimizer: Optimizer<f32>,
+        config: TrainConfig,
+        epoch: usize,
+        step: u64,
+        rng: ChaCha8Rng,
+    ) -> Self {
+        let b = config.batch_size;
+        let (d, z) = (vae.config.data_dim, vae.config.latent_dim);
+        Trainer {
+            grads: vae.zero_grads(),
+            ws: vae.workspace(b),
+            x_batch: Array2::zeros((b, d)),
+            eps: Array2::zeros((b, z)),
+            labels: vec![0; b],
+            perm: Vec::new(),
+            vae,
+            optimizer,
+            config,
+            epoch,
+            step,
+            rng,
+        }
+    }
+
+    /// One step on the rows `rows` of `data`: gather (and binarise), draw ε, forward, backward,
+    /// check, update. Allocates nothing with the N(0, I) or a conditional prior (a mixture prior's
+    /// KL allocates its `f64` scratch, O(B · K · Z), per step).
+    fn train_step(
+        &mut self,
+        rows: &[usize],
+        data: &TrainSet,
+        step_in_epoch: usize,
+        kl_batch_factor: f64,
+    ) -> Result<(LossParts, f64)> {
+        let b = rows.len();
+        let mut xb = self.x_batch.slice_mut(s![..b, ..]);
+        if data.binarize {
+            binarize_bernoulli_rows(data.x, rows, &mut xb, &mut self.rng);
+        } else {
+            for (i, &r) in rows.iter().enumerate() {
+                xb.row_mut(i).assign(&data.x.row(r));
+            }
+        }
+        if let Some(all) = data.labels {
+            for (i, &r) in rows.iter().enumerate() {
+                self.labels[i] = all[r];
+            }
+        }
+        for e in self.eps.slice_mut(s![..b, ..]).iter_mut() {
+            *e = StandardNormal.sample(&mut self.rng);
+        }
+        let beta = self.config.kl_schedule.beta_at(self.step as usize) * kl_batch_factor;
+        let objective = Objective { beta, free_bits: self.config.free_bits };
+        let labels = data.labels.map(|_| &self.labels[..b]);
+        let parts = self.vae.forward(
+            self.x_batch.slice(s![..b, ..]),
+            labels,
+            self.eps.slice(s![..b, ..]),
+            &objective,
+            &mut self.ws,
+        );
+        let diverged = |tensor: String, detail: String| Error::Diverged {
+            epoch: self.epoch,
+            step: step_in_epoch,
+            tensor,
+            detail,
+        };
+        if !parts.loss.is_finite() {
+            return Err(diverged(
+                "loss".into(),
+                format!("loss = {} (rate {}, distortion {})", parts.loss, parts.rate, parts.distortion),
+            ));
+        }
+        self.vae.backward(&mut self.ws, &mut self.grads);
+        if let Some((i, j, v)) = self.grads.first_non_finite() {
+            return Err(diverged(format!("d_{}", self.grads.tensor_name(i)), format!("element {j} = {v}")));
+        }
+        self.optimizer.step(&mut self.vae.params, &mut self.grads);
+        self.step += 1;
+        Ok((parts, beta))
+    }
+
+    /// Trains one epoch: a fresh seeded shuffle, batches of `batch_size` (the last one shorter).
+    ///
+    /// # Errors
+    /// Bad data (see [`TrainSet::validate`]); `Diverged` naming epoch, step and tensor if the loss
+    /// or a gradient is not finite (the update of that step is not applied).
+    pub fn train_epoch(&mut self, data: &TrainSet) -> Result<EpochMetrics> {
+        data.validate(&self.vae)?;
+        let start = std::time::Instant::now();
+        let n = data.x.nrows();
+        let mut perm = std::mem::take(&mut self.perm);
+        perm.clear();
+        perm.extend(0..n);
+        perm.shuffle(&mut self.rng);
+        let (mut loss, mut rate, mut distortion, mut beta) = (0.0, 0.0, 0.0, 0.0);
+        let mut result = Ok(());
+        let (weights, batch_size) = (self.config.kl_batch_weights, self.config.batch_size);
+        for (step, rows) in perm.chunks(batch_size).enumerate() {
+            let factor = weights.beta_factor(step + 1, n, batch_size);
+            match self.train_step(rows, data, step, factor) {
+                Ok((parts, b)) => {
+                    let w = rows.len() as f64;
+                    loss += parts.loss * w;
+                    rate += parts.rate * w;
+                    distortion += parts.distortion * w;
+                    beta = b;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.perm = perm;
+        result?;
+        self.epoch += 1;
+        let n = n as f64;
+        Ok(EpochMetrics {
+            epoch: self.epoch,
+            train_loss: loss / n,
+            train_elbo: -(rate + distortion) / n,
+            train_rate: rate / n,
+            train_distortion: distortion / n,
+            beta,
+            test: None,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// Trains until `config.epochs` epochs are done, calling `progress` after each epoch (a
+    /// notebook prints a line, the CLI moves a progress bar). With a test set, each epoch's
+    /// metrics include the test ELBO from one z per example, drawn from a generator seeded with
+    /// 10000 + seed + epoch (so evaluation never disturbs the training stream).
+    ///
+    /// # Errors
+    /// As [`Trainer::train_epoch`]; bad test data.
+    pub fn fit(
+        &mut self,
+        data: &TrainSet,
+        test: Option<(ArrayView2<f32>, Option<&[usize]>)>,
+        mut progress: impl FnMut(&EpochMetrics),
+    ) -> Result<Vec<EpochMetrics>> {
+        let mut all = Vec::new();
+        while self.epoch < self.config.epochs {
+            let mut m = self.train_epoch(data)?;
+            if let Some((x, labels)) = test {
+                let mut rng = ChaCha8Rng::seed_from_u64(10_000 + self.config.seed + self.epoch as u64);
+                m.test =
+                    Some(crate::engine::eval::elbo_stats(&self.vae, x, labels, 1, 1000, &mut rng)?.summary());
+            }
+            progress(&m);
+            all.push(m);
+        }
+        Ok(all)
+    }
+}
+
+/// The line a notebook prints after each epoch.
+pub fn epoch_line(m: &EpochMetrics) -> String {
+    let mut line = format!(
+        "epoch {:3}  train loss {:8.3}  ELBO {:8.3}  rate {:6.3}  distortion {:8.3}  β {:.3}  [{:.2} s]",
+        m.epoch, m.train_loss, m.train_elbo, m.train_rate, m.train_distortion, m.beta, m.seconds
+    );
+    if let Some(t) = &m.test {
+        line +=
+            &format!("  | test ELBO {:8.3}  rate {:6.3}  distortion {:8.3}", t.elbo, t.rate, t.distortion);
+    }
+    line
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

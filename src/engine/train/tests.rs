@@ -1,0 +1,95 @@
+use super::*;
+use crate::engine::nn::OptimizerConfig;
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_distr::{Distribution, Uniform};
+
+/// `n` grey images of `d` pixels drawn around 4 random binary prototypes: a prototype's pixels
+/// have grey level 0.9, the others 0.05.
+pub(crate) fn prototypes(n: usize, d: usize, seed: u64) -> Array2<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let u = Uniform::new(0.0f32, 1.0).unwrap();
+    let protos = Array2::from_shape_simple_fn((4, d), || u.sample(&mut rng) < 0.4);
+    Array2::from_shape_fn((n, d), |(i, j)| if protos[(i % 4, j)] { 0.9 } else { 0.05 })
+}
+
+fn small(epochs: usize, seed: u64) -> (VaeConfig, TrainConfig) {
+    let mut train = TrainConfig::anchor(epochs, seed);
+    train.batch_size = 16;
+    train.optimizer = OptimizerConfig::adam(1e-2);
+    (VaeConfig::bernoulli(16, vec![12], 2), train)
+}
+
+#[test]
+fn training_learns_the_prototypes_beyond_independent_pixels() {
+    let grey = prototypes(64, 16, 1);
+    let (vc, tc) = small(40, 7);
+    let mut t = Trainer::new(vc, tc).unwrap();
+    let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+    let test = grey.mapv(|v| if v > 0.5 { 1.0 } else { 0.0 });
+    let history = t.fit(&data, Some((test.view(), None)), |_| {}).unwrap();
+    assert_eq!(history.len(), 40);
+    // Baseline: the best model with independent pixels, p_d = mean grey level, has expected
+    // −log p(x) per example = Σ_d H(p_d) under dynamic binarisation (entropy in nats).
+    let h = |p: f64| -(p * p.ln() + (1.0 - p) * (1.0 - p).ln());
+    let baseline: f64 = grey.mean_axis(ndarray::Axis(0)).unwrap().iter().map(|&p| h(p as f64)).sum();
+    // With the prototype known (2 nats to name one of 4 ≤ rate), each pixel costs only H(0.9) or
+    // H(0.05): Σ_d ≈ 16 · 0.26 = 4.2 nats, far below the baseline (≈ 10 nats here).
+    let last = history.last().unwrap();
+    assert!(
+        last.train_loss < baseline,
+        "final train loss {} vs independent-pixel baseline {baseline}",
+        last.train_loss
+    );
+    assert!(history[0].train_loss > last.train_loss);
+    assert!(last.test.unwrap().elbo > -baseline);
+}
+
+#[test]
+fn same_seed_same_parameters_and_the_last_partial_batch_is_kept() {
+    let grey = prototypes(40, 16, 2);
+    let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+    let run = || {
+        let (vc, tc) = small(2, 3);
+        let mut t = Trainer::new(vc, tc).unwrap();
+        t.fit(&data, None, |_| {}).unwrap();
+        t
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.vae.params, b.vae.params);
+    // 40 rows in batches of 16: 16 + 16 + 8, three steps per epoch.
+    assert_eq!(a.step, 6);
+}
+
+#[test]
+fn an_absurd_learning_rate_stops_with_diverged_naming_epoch_step_and_tensor() {
+    let grey = prototypes(64, 16, 3);
+    let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+    let (vc, mut tc) = small(5, 4);
+    tc.optimizer = OptimizerConfig::Sgd { lr: 1e30 };
+    let mut t = Trainer::new(vc, tc).unwrap();
+    let err = t.fit(&data, None, |_| {}).unwrap_err();
+    match &err {
+        Error::Diverged { epoch, step, tensor, .. } => {
+            assert_eq!(*epoch, 0);
+            assert!(*step >= 1, "the first step starts from finite parameters");
+            assert!(tensor == "loss" || tensor.starts_with("d_"), "{tensor}");
+        }
+        other => panic!("expected Diverged, got {other}"),
+    }
+    assert!(err.to_string().starts_with("non-finite "), "{err}");
+}
+
+#[test]
+fn bad_data_is_a_named_error() {
+    let (vc, tc) = small(1, 5);
+    let mut t = Trainer::new(vc, tc).unwrap();
+    let wide = Array2::<f32>::zeros((4, 15));
+    let e = t.train_epoch(&TrainSet { x: wide.view(), labels: None, binarize: true }).unwrap_err();
+    assert_eq!(e.to_string(), "shape mismatch in training data columns: expected 16, got 15");
+    let mut grey = prototypes(4, 16, 6);
+    grey[(2, 3)] = 1.5;
+    let e = t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap_err();
+    assert_eq!(e.to_string(), "invalid x[2, 3] = 1.5: grey levels must be in [0, 1] to binarise");
+}

@@ -1,0 +1,466 @@
+//! Estimators for each line of the two derivations, with their standard errors.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis, concatenate};
+use rand::Rng;
+use serde::Serialize;
+
+use super::q::Q;
+use crate::base::error::{Error, Result};
+use crate::base::prob::{log_mean_exp, log_mean_exp_1d};
+use crate::base::quadrature::integrate;
+use crate::lessons::toy::{Encoding, LatentModel, Model};
+
+/// A Monte-Carlo mean with its standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// The sample mean.
+    pub mean: f64,
+    /// Its standard error, s/√n (s the sample standard deviation, n − 1 in the denominator).
+    pub stderr: f64,
+    /// n, the number of values averaged.
+    pub samples: usize,
+}
+
+impl Estimate {
+    /// Mean and standard error of `values` (at least two).
+    ///
+    /// ```text
+    /// mean = (1/n) Σᵢ vᵢ,     stderr = √( Σᵢ (vᵢ − mean)² / (n − 1) ) / √n
+    /// ```
+    ///
+    /// **Panics** with fewer than two values (callers validate N ≥ 2).
+    ///
+    /// ```
+    /// use vaelab::lessons::bounds::Estimate;
+    /// use vaelab::ndarray::array;
+    /// let e = Estimate::from_values(array![1.0, 3.0].view());
+    /// assert_eq!((e.mean, e.samples), (2.0, 2));
+    /// assert!((e.stderr - 1.0).abs() < 1e-15); // s = √2, s/√2 = 1
+    /// ```
+    #[track_caller]
+    pub fn from_values(values: ArrayView1<f64>) -> Estimate {
+        let n = values.len();
+        assert!(n >= 2, "Estimate::from_values: {n} values, need ≥ 2 for a standard error");
+        Estimate {
+            mean: values.mean().expect("n ≥ 2"),
+            stderr: values.std(1.0) / (n as f64).sqrt(),
+            samples: n,
+        }
+    }
+}
+
+/// N draws zₙ ~ q with the three log-densities every estimator is made of.
+#[derive(Debug, Clone)]
+pub struct Draws {
+    /// zₙ, N × Z.
+    pub z: Array2<f64>,
+    /// log p(zₙ), N.
+    pub log_prior: Array1<f64>,
+    /// log p(x|zₙ), N.
+    pub log_likelihood: Array1<f64>,
+    /// log q(zₙ), N.
+    pub log_q: Array1<f64>,
+}
+
+impl Draws {
+    /// log wₙ = log p(x, zₙ) − log q(zₙ), the log importance weights (N).
+    ///
+    /// ```text
+    /// w = p(x|z) p(z) / q(z|x)          (the ratio inside line 4 of derivation 1)
+    /// ```
+    pub fn log_w(&self) -> Array1<f64> {
+        &self.log_likelihood + &self.log_prior - &self.log_q
+    }
+}
+
+/// Checks N, and that q and x fit the model.
+fn check_inputs<M: LatentModel + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    q: &Q,
+    n: usize,
+    what: &str,
+) -> Result<()> {
+    if n < 2 {
+        return Err(Error::invalid(what, n, "need at least 2 samples for a standard error"));
+    }
+    model.check_x(x)?;
+    q.check_for(model)
+}
+
+/// Draws N latents from q and evaluates log p(z), log p(x|z), log q(z) on them.
+///
+/// # Shapes
+/// `x`: D; returns N-row arrays.
+///
+/// # Errors
+/// N < 2, `x` invalid for the model, q of the wrong family or dimension.
+///
+/// ```
+/// use vaelab::lessons::bounds::{draw, elbo, importance_log_evidence, posterior_q};
+/// use vaelab::ndarray::array;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// use vaelab::lessons::toy::{LatentModel, Model};
+/// let m = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// // With q = p(z|x) every weight is w = p(x): both estimates are log p(x), with zero spread.
+/// let d = draw(&m, x.view(), &posterior_q(&m, x.view()).unwrap(), 50, &mut StdRng::seed_from_u64(1)).unwrap();
+/// let log_px = m.log_marginal(x.view()).unwrap(); // log N(0.7; 0, 2)
+/// assert!((elbo(&d).mean - log_px).abs() < 1e-12 && elbo(&d).stderr < 1e-12);
+/// assert!((importance_log_evidence(&d).mean - log_px).abs() < 1e-12);
+/// ```
+pub fn draw<M: LatentModel + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    q: &Q,
+    n: usize,
+    rng: &mut R,
+) -> Result<Draws> {
+    check_inputs(model, x, q, n, "samples")?;
+    let z = q.sample(n, rng);
+    Ok(Draws {
+        log_prior: model.log_prior(z.view()),
+        log_likelihood: model.log_likelihood(x, z.view()),
+        log_q: q.log_density(z.view()),
+        z,
+    })
+}
+
+/// The ELBO in the text's first form (derivation 1, lines 5–6): E_q[log w], from the draws.
+///
+/// ```text
+/// ELBO = E_{z∼Q(z|x)} [log P(x|z) + log P(z) − log Q(z|x)] ≈ (1/N) Σₙ log wₙ
+/// ```
+pub fn elbo(draws: &Draws) -> Estimate {
+    Estimate::from_values(draws.log_w().view())
+}
+
+/// The ELBO in the text's second form (derivation 1, line 7): E_q[log p(x|z)] − KL(q ‖ p(z)),
+/// the KL in closed form ([`Q::kl_to_prior`]).
+///
+/// ```text
+/// ELBO = E_{z∼Q(z|x)} log P(x|z) − KL(Q(z|x) ‖ P(z)) ≈ (1/N) Σₙ log p(x|zₙ) − KL
+/// ```
+/// Same expectation as [`elbo`]. Its variance is lower when log p(z) − log q(z) varies a lot
+/// under q (q far from the prior), but not always: at q = p(z|x) the first form has zero variance.
+pub fn elbo_analytic_kl(draws: &Draws, kl_q_prior: f64) -> Estimate {
+    Estimate::from_values((&draws.log_likelihood - kl_q_prior).view())
+}
+
+/// log E_q\[w\], the importance-sampling estimate of log p(x) (derivation 1, line 4), from the draws.
+///
+/// ```text
+/// log P(x) = log E_{z∼Q(z|x)} w ≈ log (1/N) Σₙ wₙ = log-mean-exp(log w)
+/// stderr ≈ SE(ŵ) / ŵ = s_w / (√N · mean w)          (delta method)
+/// ```
+/// Consistent, and biased low for finite N (it is the IWAE bound with K = N).
+pub fn importance_log_evidence(draws: &Draws) -> Estimate {
+    let log_w = draws.log_w();
+    let mean = log_mean_exp_1d(log_w.view());
+    let ratio = log_w.mapv(|l| (l - mean).exp()); // wₙ / mean w
+    Estimate { mean, stderr: ratio.std(1.0) / (ratio.len() as f64).sqrt(), samples: ratio.len() }
+}
+
+/// The IWAE bound's inner value for each data point: log-mean-exp over that point's K weights.
+///
+/// ```text
+/// L_K(x_b) = log (1/K) Σₖ w_{b,k}              (Burda et al. 2016, eq. 8, one draw of the K samples)
+/// ```
+/// The mean runs along `Axis(1)` (the K samples of one data point), **never** across the batch.
+///
+/// # Shapes
+/// `log_w`: B × K (row b = the K log-weights of data point b). Returns B.
+///
+/// ```
+/// use vaelab::lessons::bounds::iwae_per_point;
+/// use vaelab::ndarray::array;
+/// let v = iwae_per_point(array![[0.0, 0.0], [1.0, 1.0]].view());
+/// assert_eq!(v.to_vec(), vec![0.0, 1.0]); // not log-mean-exp over all four
+/// ```
+pub fn iwae_per_point(log_w: ArrayView2<f64>) -> Array1<f64> {
+    log_mean_exp(log_w, Axis(1))
+}
+
+/// The IWAE bound L_K of one x as a Monte-Carlo mean over `n` independent K-sample estimates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct IwaeEstimate {
+    /// K, the importance samples per estimate.
+    pub k: usize,
+    /// Mean of the n values of log (1/K) Σₖ wₖ.
+    pub mean: f64,
+    /// Standard error of that mean.
+    pub stderr: f64,
+}
+
+/// L_K = E[log (1/K) Σₖ wₖ] for one x, estimated from `n` independent groups of K draws from q.
+///
+/// ```text
+/// L_K = E_{z₁..z_K ∼ q} [ log (1/K) Σₖ p(x, zₖ) / q(zₖ) ]       (Burda et al. 2016, eq. 8)
+/// ELBO = L₁ ≤ L_K ≤ L_{K+1} ≤ log p(x),  L_K → log p(x) as K → ∞   (ibid., Theorem 1)
+/// ```
+/// Draws are made in chunks of at most 65 536 so memory stays bounded for large n·K.
+///
+/// # Errors
+/// K = 0, n < 2, invalid x or q.
+///
+/// ```
+/// use vaelab::lessons::bounds::{iwae, prior_q};
+/// use vaelab::ndarray::array;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// use vaelab::lessons::toy::{LatentModel, Model};
+/// let m = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// let mut rng = StdRng::seed_from_u64(2);
+/// let l1 = iwae(&m, x.view(), &prior_q(&m), 1, 2000, &mut rng).unwrap();
+/// let l100 = iwae(&m, x.view(), &prior_q(&m), 100, 200, &mut rng).unwrap();
+/// let log_px = m.log_marginal(x.view()).unwrap();
+/// // L_1 = ELBO(prior) = log p(x) − KL(N(0, 1) ‖ N(0.35, ½)) = log p(x) − ½(2 + 0.245 − 1 − ln 2)
+/// //     = log p(x) − 0.276; L_100 is within 4 SE (plus its O(1/K) bias, < 0.01 here) of log p(x).
+/// assert!((log_px - 0.276 - l1.mean).abs() < 4.0 * l1.stderr);
+/// assert!((log_px - l100.mean).abs() < 4.0 * l100.stderr + 0.01);
+/// ```
+pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    q: &Q,
+    k: usize,
+    n: usize,
+    rng: &mut R,
+) -> Result<IwaeEstimate> {
+    if k == 0 {
+        return Err(Error::invalid("k", k, "need at least 1 importance sample"));
+    }
+    check_inputs(model, x, q, n, "samples")?;
+    let per_chunk = (65_536 / k).max(1);
+    let mut values = Vec::with_capacity(n);
+    let mut done = 0;
+    while done < n {
+        let groups = per_chunk.min(n - done);
+        let z = q.sample(groups * k, rng);
+        let log_w = model.log_joint(x, z.view()) - q.log_density(z.view());
+        let log_w = log_w.into_shape_with_order((groups, k)).expect("groups·K draws"); // B × K, row = one group
+        values.push(iwae_per_point(log_w.view()));
+        done += groups;
+    }
+    let views: Vec<_> = values.iter().map(|v| v.view()).collect();
+    let e = Estimate::from_values(concatenate(Axis(0), &views).expect("1-D").view());
+    Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr })
+}
+
+/// KL(q ‖ p(z|x)): a number when computed exactly, a Monte-Carlo estimate otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KlValue {
+    /// Closed form, enumeration, or quadrature (to 1e-10).
+    Exact(f64),
+    /// Monte Carlo: mean and standard error.
+    Estimated {
+        /// The estimate.
+        mean: f64,
+        /// Its standard error.
+        stderr: f64,
+    },
+}
+
+impl KlValue {
+    /// The value (the estimate's mean when estimated).
+    pub fn value(&self) -> f64 {
+        match self {
+            KlValue::Exact(v) => *v,
+            KlValue::Estimated { mean, .. } => *mean,
+        }
+    }
+}
+
+/// KL(q ‖ p(z|x)) computed directly, not as log p(x) − ELBO (derivation 2, line 1).
+///
+/// ```text
+/// KL(Q(z|x) ‖ P(z|x)) = E_{z∼Q(z|x)} [log Q(z|x) − log P(z|x)]
+/// ```
+/// Closed form for the Gaussian posterior (linear-Gaussian model), exact sums for the discrete
+/// posteriors, and for the quadratic model ∫ q(z) [log q(z) − log p(z|x)] dz by adaptive
+/// quadrature (tolerance 1e-10, q a 1-D Gaussian; log p(z|x) normalised by its own quadrature).
+///
+/// # Errors
+/// Invalid x or q.
+///
+/// ```
+/// use vaelab::lessons::bounds::{exact_elbo, kl_q_posterior, Q};
+/// use vaelab::ndarray::array;
+/// use vaelab::lessons::toy::{LatentModel, Model};
+/// let m = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// // p(z|x) = N(0.35, ½); q = N(0.35, 1): KL = ½ (1/½ − 1 + ln ½) = ½ (1 − ln 2).
+/// let q = Q::diag_gaussian(array![0.35], array![0.0]).unwrap();
+/// let kl = kl_q_posterior(&m, x.view(), &q).unwrap().value();
+/// assert!((kl - 0.5 * (1.0 - 2f64.ln())).abs() < 1e-14);
+/// // Derivation 2, line 4: log p(x) = KL + ELBO.
+/// let elbo = exact_elbo(&m, x.view(), &q).unwrap().unwrap();
+/// assert!((m.log_marginal(x.view()).unwrap() - elbo - kl).abs() < 1e-14);
+/// ```
+pub fn kl_q_posterior(model: &Model, x: ArrayView1<f64>, q: &Q) -> Result<KlValue> {
+    model.check_x(x)?;
+    q.check_for(model)?;
+    match model.posterior(x)? {
+        Some(post) => Ok(KlValue::Exact(q.kl_to_posterior(&post)?)),
+        None => {
+            let Model::Quadratic(m) = model else {
+                unreachable!("only the quadratic model has no posterior")
+            };
+            let log_px = m.log_marginal(x)?;
+            let value = q_expectation_1d(q, |z| {
+                let zc = z.insert_axis(Axis(1));
+                q.log_density(zc) - m.log_joint(x, zc) + log_px
+            })?;
+            Ok(KlValue::Exact(value))
+        }
+    }
+}
+
+/// E_q[f(z)] for a 1-D Gaussian q by adaptive quadrature on μ ± 40 s (tolerance 1e-10).
+fn q_expectation_1d(q: &Q, f: impl Fn(ArrayView1<f64>) -> Array1<f64>) -> Result<f64> {
+    let (mu, s) = match q {
+        Q::DiagGaussian { mean, log_var } if mean.len() == 1 => (mean[0], (0.5 * log_var[0]).exp()),
+        Q::FullGaussian { mean, chol } if mean.len() == 1 => (mean[0], chol[[0, 0]]),
+        _ => return Err(Error::invalid("q", q.family(), "quadrature needs a 1-D Gaussian q")),
+    };
+    let points: Vec<f64> = [-40.0, -20.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
+        .iter()
+        .map(|t| mu + t * s)
+        .collect();
+    let integrand = |z: ArrayView1<f64>| {
+        let density = q.log_density(z.insert_axis(Axis(1))).mapv(f64::exp);
+        density * f(z)
+    };
+    Ok(integrate(integrand, &points, 1e-10, 1e-10)?.value)
+}
+
+/// KL(q ‖ p(z|x)) by Monte Carlo from fresh draws of q, using the exact log p(x):
+///
+/// ```text
+/// KL ≈ (1/N) Σₙ [log q(zₙ) − log p(x, zₙ) + log p(x)],   zₙ ∼ q
+/// ```
+/// (With the same draws this would be log p(x) − ELBO by construction; with fresh draws it is an
+/// independent estimate of the same number.)
+pub fn kl_q_posterior_mc<M: LatentModel + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    q: &Q,
+    n: usize,
+    rng: &mut R,
+) -> Result<Estimate> {
+    let d = draw(model, x, q, n, rng)?;
+    let log_px = model.log_marginal(x)?;
+    Ok(Estimate::from_values((-d.log_w() + log_px).view()))
+}
+
+/// The exact ELBO of q, by a route independent of log p(x) and of the Monte-Carlo estimators:
+///
+/// ```text
+/// linear-Gaussian, Gaussian q:  the closed form of [`crate::lessons::toy::LinearGaussian::elbo_gaussian`]
+/// discrete latents:             Σ_z q(z) [log p(x, z) − log q(z)] over every latent (≤ 2¹⁶ states)
+/// quadratic, 1-D Gaussian q:    ∫ q(z) [log p(x, z) − log q(z)] dz by adaptive quadrature (1e-10)
+/// ```
+/// Returns `None` for a binary model with more than 16 latents.
+pub fn exact_elbo(model: &Model, x: ArrayView1<f64>, q: &Q) -> Result<Option<f64>> {
+    model.check_x(x)?;
+    q.check_for(model)?;
+    let enumerate = |states: Array2<f64>| {
+        let lq = q.log_density(states.view());
+        let lj = model.log_joint(x, states.view());
+        lq.iter()
+            .zip(&lj)
+            .filter(|(lq, _)| lq.is_finite())
+            .map(|(&lq, &lj)| lq.exp() * (lj - lq))
+            .sum::<f64>()
+    };
+    Ok(match (model, q) {
+        (Model::LinearGaussian(m), Q::DiagGaussian { mean, log_var }) => {
+            Some(m.elbo_gaussian(x, mean.view(), Array2::from_diag(&log_var.mapv(f64::exp)).view())?)
+        }
+        (Model::LinearGaussian(m), Q::FullGaussian { mean, chol }) => {
+            Some(m.elbo_gaussian(x, mean.view(), chol.dot(&chol.t()).view())?)
+        }
+        (Model::Mixture(m), _) => Some(enumerate(Encoding::Index.all_states(m.components()))),
+        (Model::BinaryLatent(m), _) if m.latent_dim() <= 16 => {
+            Some(enumerate(Encoding::Bits(m.latent_dim()).all_states(m.states())))
+        }
+        (Model::BinaryLatent(_), _) => None,
+        (Model::Quadratic(m), _) => Some(q_expectation_1d(q, |z| {
+            let zc = z.insert_axis(Axis(1));
+            m.log_joint(x, zc) - q.log_density(zc)
+        })?),
+        (Model::LinearGaussian(_), _) => unreachable!("check_for admits only Gaussian q"),
+    })
+}
+
+/// Everything `vaelab bounds` prints, with exactly the keys of its JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BoundsReport {
+    /// The exact log p(x).
+    pub log_px: f64,
+    /// E_q[log p(x, z) − log q(z)] from `samples` draws.
+    pub elbo: Estimate,
+    /// E_q[log p(x|z)] − KL(q ‖ p(z)) from the same draws.
+    pub elbo_analytic_kl: Estimate,
+    /// L_K from `samples` independent groups of K draws.
+    pub iwae: IwaeEstimate,
+    /// KL(q ‖ p(z|x)) computed directly.
+    pub kl_q_posterior: KlValue,
+    /// log p(x) − elbo.mean: by derivation 2, an estimate of `kl_q_posterior`.
+    pub gap: f64,
+}
+
+/// Runs every estimator for one x and one q: the numbers of both derivations side by side.
+///
+/// # Errors
+/// N < 2, K = 0, invalid x or q.
+///
+/// ```
+/// use vaelab::lessons::bounds::{report, Q};
+/// use vaelab::ndarray::array;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// use vaelab::lessons::toy::{LatentModel, Model};
+/// let model = Model::from_json(r#"{"kind": "linear_gaussian", "w": [[1.0]], "b": [0.0], "sigma": 1.0}"#).unwrap();
+/// let x = array![0.7];
+/// // q = the exact posterior: every bound equals log p(x) and the gap is 0.
+/// let q = Q::from_posterior(&model.posterior(x.view()).unwrap().unwrap()).unwrap();
+/// let r = report(&model, x.view(), &q, 100, 10, &mut StdRng::seed_from_u64(0)).unwrap();
+/// assert!(r.gap.abs() < 1e-12 && r.kl_q_posterior.value().abs() < 1e-12);
+/// ```
+pub fn report<R: Rng + ?Sized>(
+    model: &Model,
+    x: ArrayView1<f64>,
+    q: &Q,
+    samples: usize,
+    k: usize,
+    rng: &mut R,
+) -> Result<BoundsReport> {
+    let draws = draw(model, x, q, samples, rng)?;
+    let log_px = model.log_marginal(x)?;
+    let elbo = elbo(&draws);
+    let elbo_analytic_kl = elbo_analytic_kl(&draws, q.kl_to_prior(&model.prior())?);
+    let iwae = iwae(model, x, q, k, samples, rng)?;
+    let kl_q_posterior = kl_q_posterior(model, x, q)?;
+    Ok(BoundsReport { log_px, elbo, elbo_analytic_kl, iwae, kl_q_posterior, gap: log_px - elbo.mean })
+}
+
+/// The exact posterior of a model at x as a q, or an error naming the model kind.
+pub fn posterior_q(model: &Model, x: ArrayView1<f64>) -> Result<Q> {
+    match model.posterior(x)? {
+        Some(p) => Q::from_posterior(&p),
+        None => Err(Error::invalid(
+            "q",
+            "posterior",
+            format!(
+                "the {} model's posterior has no closed form (use --q fit, prior or --q-mean/--q-log-var)",
+                model.kind()
+            ),
+        )),
+    }
+}
+
+/// The prior of a model as a q.
+pub fn prior_q(model: &Model) -> Q {
+    Q::from_prior(&model.prior())
+}

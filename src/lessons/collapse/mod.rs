@@ -1,0 +1,786 @@
+//! The two collapses (两种collapse, §7 of the text; lesson `09-two-collapses.ipynb`): "one, the KL
+//! term too large, the model does not use z at all; two, the KL term too small, the decoder
+//! degenerates".
+//!
+//! Both are measured on one family of models, a Bernoulli VAE on the shipped digits trained with
+//! loss D + βR (Higgins et al. 2017, eq. 4), one model per β or per remedy ([`collapse_runs`]):
+//!
+//! | collapse | what the text says | what is measured ([`CollapsePoint`]) |
+//! |---|---|---|
+//! | (a) β large | z unused | rate R → 0, active units → 0, encoder σ → 1, prior samples ≈ the mean image ([`sample_distances`]) |
+//! | (a′) decoder strong enough | z unused even at β = 1 | the same on data whose pixels are independent ([`CollapseData::IndependentPixels`]), whose exact log p(x) is known ([`independent_bernoulli_log_likelihood`]) |
+//! | (b) β → 0 | the decoder degenerates | R grows, σ → 0, KL(q_agg ‖ p) grows ([`crate::lessons::prior::elbo_surgery`]), prior samples leave the data while reconstructions stay sharp; the importance-sampled log-likelihood falls |
+//!
+//! Why a strong decoder ignores z (Chen et al. 2017, "Variational Lossy Autoencoder", §2.2):
+//!
+//! ```text
+//! ELBO(x) = log p(x) − KL(q(z|x) ‖ p(z|x))         (derivation 2 of the text)
+//! ```
+//! If the decoder alone can reach the data's log-likelihood (a decoder that ignores z and puts
+//! out the data distribution itself), that model has p(z|x) = p(z), so q = p(z) makes the gap 0
+//! and the ELBO is log p*(x) exactly, the largest any model can have on average (Gibbs). A model
+//! that uses z can at best tie, and only if its q(z|x) is the exact posterior; every imperfection
+//! of the encoder is paid for in the gap. Independent-pixel data makes a factorised Bernoulli
+//! decoder exactly that strong.
+//!
+//! Remedies ([`Variant`]): KL warm-up ([`KlSchedule::LinearWarmup`], Bowman et al. 2016, §3.1;
+//! Sønderby et al. 2016) and free bits ([`crate::engine::vae::Objective`], Kingma et al. 2016, eq. 15).
+//!
+//! # Shapes
+//! Digits are `N × D` grey levels (D = 784); test digits binarised by `x > 0.5`.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::{Error, Result};
+use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, evenly_spaced};
+use crate::engine::eval::{active_units, elbo_stats, importance_sampled_log_likelihood, mean_se};
+use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
+use crate::engine::vae::{KlSchedule, VaeConfig};
+
+/// Mean distances of generated images to the data's mean image and to their nearest data image,
+/// as RMS per pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SampleDistances {
+    /// S, the number of images measured.
+    pub n: usize,
+    /// Mean over images of ‖s − x̄‖ / √D.
+    pub to_mean: f64,
+    /// Its standard error across images.
+    pub to_mean_se: f64,
+    /// Mean over images of min_n ‖s − x_n‖ / √D.
+    pub to_nearest: f64,
+    /// Its standard error across images.
+    pub to_nearest_se: f64,
+}
+
+/// How far each image of `samples` is from the mean image of `data` and from the nearest row of
+/// `data`: the number behind "samples ≈ the mean digit".
+///
+/// ```text
+/// x̄ = (1/N) Σ_n x_n
+/// to_mean(s)    = ‖s − x̄‖₂ / √D
+/// to_nearest(s) = min_n ‖s − x_n‖₂ / √D
+/// ```
+/// Both are RMS differences per pixel (grey levels in [0, 1] give values in [0, 1]). A collapsed
+/// decoder draws the same image whatever z, close to x̄: to_mean ≈ 0 and to_nearest ≈ the typical
+/// distance of x̄ to a digit. A good model's samples look like digits: to_nearest < to_mean.
+/// Accumulated in f64.
+///
+/// # Shapes
+/// `samples`: `S × D`, `data`: `N × D`.
+///
+/// # Errors
+/// `Empty` for no samples or no data rows, `Shape` if D differs, `NonFinite` for a NaN or ∞.
+///
+/// ```
+/// use vaelab::lessons::collapse::sample_distances;
+/// use vaelab::ndarray::array;
+/// // Data (0, 0) and (2, 2): mean (1, 1). The sample (1, 1) is the mean, and √((1 + 1)/2) = 1
+/// // from both data points.
+/// let d = sample_distances(array![[1.0f32, 1.0]].view(), array![[0.0f32, 0.0], [2.0, 2.0]].view()).unwrap();
+/// assert_eq!((d.to_mean, d.to_nearest), (0.0, 1.0));
+/// ```
+pub fn sample_distances(samples: ArrayView2<f32>, data: ArrayView2<f32>) -> Result<SampleDistances> {
+    for (what, a) in [("samples", samples), ("data", data)] {
+        if a.nrows() == 0 || a.ncols() == 0 {
+            return Err(Error::empty(what, "row and column"));
+        }
+        if let Some(i) = a.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                name: what.into(),
+                index: i,
+                value: f64::from(a.iter().nth(i).copied().unwrap_or(f32::NAN)),
+            });
+        }
+    }
+    if samples.ncols() != data.ncols() {
+        return Err(Error::shape("samples columns (D)", data.ncols(), samples.ncols()));
+    }
+    let d = data.ncols() as f64;
+    let mean_image = data.mapv(f64::from).mean_axis(Axis(0)).expect("non-empty"); // D
+    let (mut to_mean, mut to_nearest) =
+        (Vec::with_capacity(samples.nrows()), Vec::with_capacity(samples.nrows()));
+    for s in samples.rows() {
+        let m: f64 = s.iter().zip(&mean_image).map(|(&a, &b)| (f64::from(a) - b).powi(2)).sum();
+        to_mean.push((m / d).sqrt());
+        let nearest = data
+            .rows()
+            .into_iter()
+            .map(|x| s.iter().zip(x).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum::<f64>())
+            .fold(f64::INFINITY, f64::min);
+        to_nearest.push((nearest / d).sqrt());
+    }
+    let (to_mean, to_mean_se) = mean_or_single(&to_mean);
+    let (to_nearest, to_nearest_se) = mean_or_single(&to_nearest);
+    Ok(SampleDistances { n: samples.nrows(), to_mean, to_mean_se, to_nearest, to_nearest_se })
+}
+
+/// Mean and standard error; a single value has standard error 0 reported as such (no spread can be
+/// measured; it is documented on each field that uses it).
+fn mean_or_single(values: &[f64]) -> (f64, f64) {
+    if values.len() == 1 { (values[0], 0.0) } else { mean_se(values) }
+}
+
+/// log p(x) of binary images under independent Bernoulli pixels with probabilities `p`, per row:
+/// the exact log-likelihood of [`CollapseData::IndependentPixels`] data.
+///
+/// ```text
+/// log p(x) = Σ_d [ x_d log p_d + (1 − x_d) log(1 − p_d) ]
+/// E_x[−log p(x)] = Σ_d h(p_d),   h(p) = −p log p − (1 − p) log(1 − p)   (the entropy; Cover & Thomas 2006, eq. 2.5)
+/// ```
+/// A pixel with p_d = 0 and x_d = 0 contributes 0 (0 log 0 = 0); a row that is impossible under
+/// `p` (x_d = 1 where p_d = 0) gets −∞, its exact value.
+///
+/// # Shapes
+/// `x`: `N × D` with entries 0 or 1; `p`: `D`. Returns `N`.
+///
+/// # Errors
+/// `Empty` for no rows, `Shape` if D differs, `InvalidParameter` for a p_d outside [0, 1] or an
+/// x entry other than 0 and 1.
+///
+/// ```
+/// use vaelab::lessons::collapse::independent_bernoulli_log_likelihood;
+/// use vaelab::ndarray::array;
+/// // Two fair pixels: every image has probability ¼.
+/// let l = independent_bernoulli_log_likelihood(array![[1.0f32, 0.0]].view(), array![0.5f32, 0.5].view()).unwrap();
+/// assert!((l[0] - 0.25f64.ln()).abs() < 1e-12);
+/// ```
+pub fn independent_bernoulli_log_likelihood(x: ArrayView2<f32>, p: ArrayView1<f32>) -> Result<Vec<f64>> {
+    if x.nrows() == 0 {
+        return Err(Error::empty("x", "row"));
+    }
+    if x.ncols() != p.len() {
+        return Err(Error::shape("x columns (D)", p.len(), x.ncols()));
+    }
+    if let Some((d, v)) = p.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::invalid(format!("p[{d}]"), v, "must be a probability in [0, 1]"));
+    }
+    if let Some(((i, j), v)) = x.indexed_iter().find(|(_, v)| !(**v == 0.0 || **v == 1.0)) {
+        return Err(Error::invalid(format!("x[{i}, {j}]"), v, "must be 0 or 1 (binary images)"));
+    }
+    Ok(x.rows()
+        .into_iter()
+        .map(|row| {
+            row.iter()
+                .zip(p)
+                .map(|(&x, &p)| {
+                    let p = f64::from(p);
+                    if x == 1.0 { p.ln() } else { (-p).ln_1p() }
+                })
+                .sum()
+        })
+        .collect())
+}
+
+/// The entropy of independent Bernoulli pixels, Σ_d h(p_d) in nats: the best expected distortion a
+/// decoder that ignores z can reach on data with pixel means p (and the exact E[−log p(x)] of
+/// [`CollapseData::IndependentPixels`] data).
+///
+/// ```text
+/// D₀ = Σ_d h(p_d),   h(p) = −p log p − (1 − p) log(1 − p),   0 log 0 = 0
+/// ```
+/// A constant decoder q_d pays E[−log Bern(x_d; q_d)] = h(p_d) + KL(Bern(p_d) ‖ Bern(q_d)) per pixel,
+/// smallest at q_d = p_d (Gibbs' inequality), so D₀ is the distortion of collapse (a).
+///
+/// # Errors
+/// `InvalidParameter` for a p_d outside [0, 1].
+///
+/// ```
+/// use vaelab::lessons::collapse::bernoulli_entropy;
+/// use vaelab::ndarray::array;
+/// // A fair pixel carries log 2 nats, a certain one nothing.
+/// assert!((bernoulli_entropy(array![0.5f32, 0.0, 1.0].view()).unwrap() - 2f64.ln()).abs() < 1e-12);
+/// ```
+pub fn bernoulli_entropy(p: ArrayView1<f32>) -> Result<f64> {
+    if let Some((d, v)) = p.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::invalid(format!("p[{d}]"), v, "must be a probability in [0, 1]"));
+    }
+    let xlogx = |q: f64| if q > 0.0 { q * q.ln() } else { 0.0 };
+    Ok(p.iter().map(|&p| -xlogx(f64::from(p)) - xlogx(1.0 - f64::from(p))).sum())
+}
+
+/// Which data the models are trained on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollapseData {
+    /// The shipped digits: training digits binarised dynamically, test digits by `x > 0.5`.
+    Digits,
+    /// Images with the digits' pixel means x̄_d but independent pixels: every training image is a
+    /// fresh Bernoulli(x̄) draw, the test images one fixed draw. A factorised decoder can model
+    /// them exactly without z.
+    IndependentPixels,
+}
+
+/// One way of weighing the KL term: a schedule for β and optional free bits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// A short name for tables and plots.
+    pub label: String,
+    /// β per step.
+    pub kl_schedule: KlSchedule,
+    /// Free bits λ in nats per latent unit, or none.
+    pub free_bits: Option<f64>,
+}
+
+impl Variant {
+    /// Constant β.
+    pub fn constant(beta: f64) -> Self {
+        Variant { label: format!("β = {beta}"), kl_schedule: KlSchedule::Constant { beta }, free_bits: None }
+    }
+
+    /// β reached linearly over the first `warmup_steps` steps (KL warm-up).
+    pub fn warmup(beta: f64, warmup_steps: usize) -> Self {
+        Variant {
+            label: format!("β = {beta}, warm-up {warmup_steps} steps"),
+            kl_schedule: KlSchedule::LinearWarmup { beta, warmup_steps },
+            free_bits: None,
+        }
+    }
+
+    /// Constant β with free bits λ per unit.
+    pub fn free_bits(beta: f64, lambda: f64) -> Self {
+        Variant {
+            label: format!("β = {beta}, free bits {lambda}"),
+            kl_schedule: KlSchedule::Constant { beta },
+            free_bits: Some(lambda),
+        }
+    }
+
+    /// β at the end of training (the schedule's target).
+    pub fn final_beta(&self) -> f64 {
+        match self.kl_schedule {
+            KlSchedule::Constant { beta }
+            | KlSchedule::LinearWarmup { beta, .. }
+            | KlSchedule::Cyclical { beta, .. } => beta,
+        }
+    }
+}
+
+/// The experiment: data, model size, training and measurement budgets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CollapseConfig {
+    /// Digits or independent pixels.
+    pub data: CollapseData,
+    /// Training digits used (evenly spaced over the 8,000, so every class is in).
+    pub n_train: usize,
+    /// Test digits measured (evenly spaced over the 2,000).
+    pub n_test: usize,
+    /// H, the width of the encoder trunk and of the decoder.
+    pub hidden: usize,
+    /// Z.
+    pub latent_dim: usize,
+    /// Epochs per model.
+    pub epochs: usize,
+    /// B.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// K, importance samples per test digit for the log-likelihood.
+    pub k: usize,
+    /// Test digits given the (slower) importance-sampled log-likelihood: the first of the test set.
+    pub n_is: usize,
+    /// Draws of z per test digit for ELBO surgery's Monte-Carlo terms.
+    pub surgery_samples: usize,
+    /// Prior samples decoded per model (distances and image grid).
+    pub prior_samples: usize,
+    /// Seeds the data subset draws, every model's initialisation and training (the same for every
+    /// variant, so models differ only in the variant) and the evaluation draws.
+    pub seed: u64,
+}
+
+impl CollapseConfig {
+    /// A budget for a notebook cell (about a second or two per model on a quiet machine): 2,000
+    /// training digits, 500 test digits, a 784-128-16 Bernoulli VAE, Adam 2e-3 at B = 100, K = 50
+    /// on 200 test digits, 16 prior samples.
+    pub fn small(data: CollapseData, epochs: usize, seed: u64) -> Self {
+        CollapseConfig {
+            data,
+            n_train: 2000,
+            n_test: 500,
+            hidden: 128,
+            latent_dim: 16,
+            epochs,
+            batch_size: 100,
+            lr: 2e-3,
+            k: 50,
+            n_is: 200,
+            surgery_samples: 2,
+            prior_samples: 16,
+            seed,
+        }
+    }
+
+    /// The model: 784-H-Z, ReLU, Bernoulli decoder.
+    pub fn vae_config(&self, data_dim: usize) -> VaeConfig {
+        VaeConfig::bernoulli(data_dim, vec![self.hidden], self.latent_dim)
+    }
+
+    /// The training configuration of one variant.
+    pub fn train_config(&self, variant: &Variant) -> TrainConfig {
+        TrainConfig {
+            kl_schedule: variant.kl_schedule,
+            free_bits: variant.free_bits,
+            ..TrainConfig::adam(self.epochs, self.batch_size, self.lr, self.seed)
+        }
+    }
+
+    /// Training steps per epoch, ⌈n_train / B⌉ (to size a warm-up).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.n_train.div_ceil(self.batch_size.max(1))
+    }
+
+    /// Checks every field against the digits available.
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the field.
+    pub fn validate(&self, digits: &DigitSplit) -> Result<()> {
+        for (name, v, max) in
+            [("n_train", self.n_train, digits.train.len()), ("n_test", self.n_test, digits.test.len())]
+        {
+            if v < 2 || v > max {
+                return Err(Error::invalid(
+                    name,
+                    v,
+                    format!("must be in 2..={max} (standard errors need two points)"),
+                ));
+            }
+        }
+        if self.n_is < 2 || self.n_is > self.n_test {
+            return Err(Error::invalid("n_is", self.n_is, format!("must be in 2..={}", self.n_test)));
+        }
+        for (name, v) in [
+            ("epochs", self.epochs),
+            ("k", self.k),
+            ("surgery_samples", self.surgery_samples),
+            ("prior_samples", self.prior_samples),
+        ] {
+            if v == 0 {
+                return Err(Error::invalid(name, v, "must be ≥ 1"));
+            }
+        }
+        self.vae_config(digits.train.images.ncols()).validate()?;
+        self.train_config(&Variant::constant(1.0)).validate()
+    }
+}
+
+/// One trained model, measured on the test digits (nats per example unless said otherwise).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CollapsePoint {
+    /// The variant trained.
+    pub variant: Variant,
+    /// β at the end of training.
+    pub beta: f64,
+    /// R = mean KL(q(z|x) ‖ N(0, I)), closed form.
+    pub rate: f64,
+    /// Its standard error across test digits.
+    pub rate_se: f64,
+    /// D = mean −log p(x|z), one z per test digit.
+    pub distortion: f64,
+    /// Its standard error.
+    pub distortion_se: f64,
+    /// Units with Var_x μ_u(x) > 0.01 (Burda et al. 2016, §5.2).
+    pub active_units: usize,
+    /// Mean over test digits and units of the encoder's σ_u(x).
+    pub encoder_sigma: f64,
+    /// Mean KL per unit (`Z`, sums to R).
+    pub kl_per_unit: Vec<f64>,
+    /// I(n; z) of ELBO surgery over the test digits (at most log N).
+    pub mutual_information: f64,
+    /// Its standard error.
+    pub mutual_information_se: f64,
+    /// KL(q_agg ‖ p) of ELBO surgery: how far the aggregate posterior is from the prior.
+    pub marginal_kl: f64,
+    /// Its standard error.
+    pub marginal_kl_se: f64,
+    /// Importance-sampled log p(x) (K samples) on the first `n_is` test digits.
+    pub is_log_likelihood: f64,
+    /// Its standard error across those digits.
+    pub is_log_likelihood_se: f64,
+    /// For independent-pixel data: the mean over the same digits of exact log p*(x) − log p̂(x),
+    /// an estimate of KL(p* ‖ p_model) plus the IS bias, both ≥ 0 (Gibbs; Burda et al. 2016).
+    pub exact_minus_is: Option<f64>,
+    /// Its standard error (paired, across digits).
+    pub exact_minus_is_se: Option<f64>,
+    /// Decoded prior samples against the training data (grey levels for digits).
+    pub samples: SampleDistances,
+    /// RMS per pixel of reconstruction E[x|z = μ(x)] minus x, mean over test digits.
+    pub reconstruction_rms: f64,
+    /// Its standard error.
+    pub reconstruction_rms_se: f64,
+    /// The last epoch's training metrics.
+    pub last_epoch: EpochMetrics,
+    /// The first `prior_samples` decoded prior samples, `S × D` (for the image grid; not in JSON).
+    #[serde(skip)]
+    pub sample_images: Array2<f32>,
+    /// Reconstructions of 8 test digits evenly spaced over the test set, `8 × D` (not in JSON).
+    #[serde(skip)]
+    pub reconstruction_images: Array2<f32>,
+}
+
+/// The runs and the yardsticks they are read against.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Collapses {
+    /// The experiment.
+    pub config: CollapseConfig,
+    /// D₀ = Σ_d h(x̄_d): the expected distortion of the best decoder that ignores z
+    /// ([`bernoulli_entropy`] of the training pixel means).
+    pub distortion_at_zero_rate: f64,
+    /// log N of the test set: the most I(n; z) can be.
+    pub log_n: f64,
+    /// Real test digits (grey) against the training data: how far a real digit is from the mean
+    /// image and from its nearest training digit.
+    pub real_digits: SampleDistances,
+    /// For independent pixels: the exact mean log p*(x) on the IS test digits and its standard error.
+    pub exact_log_likelihood: Option<(f64, f64)>,
+    /// One point per variant, in order.
+    pub points: Vec<CollapsePoint>,
+    /// 8 test images evenly spaced over the test set (so every few classes), `8 × D` (not in JSON).
+    #[serde(skip)]
+    pub test_images: Array2<f32>,
+}
+
+/// The data of one experiment, prepared once.
+struct Prepared {
+    train: Array2<f32>,
+    binarize: bool,
+    reference: Array2<f32>,
+    test: Array2<f32>,
+    pixel_means: Array1<f32>,
+}
+
+fn prepare(digits: &DigitSplit, config: &CollapseConfig) -> Prepared {
+    let train_grey = digits.train.images.select(Axis(0), &evenly_spaced(digits.train.len(), config.n_train));
+    let test_grey = digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), config.n_test));
+    let pixel_means = train_grey.mean_axis(Axis(0)).expect("n_train ≥ 2");
+    match config.data {
+        CollapseData::Digits => Prepared {
+            binarize: true,
+            reference: train_grey.clone(),
+            train: train_grey,
+            test: binarize_fixed(test_grey.view()),
+            pixel_means,
+        },
+        CollapseData::IndependentPixels => {
+            // Every row is the mean image: dynamic binarisation then draws independent pixels.
+            let train = pixel_means.broadcast((config.n_train, pixel_means.len())).expect("1 × D").to_owned();
+            let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1));
+            let mut test = Array2::zeros((config.n_test, pixel_means.len()));
+            let rows: Vec<usize> = (0..config.n_test).collect();
+            binarize_bernoulli_rows(train.view(), &rows, &mut test.view_mut(), &mut rng);
+            let mut reference = Array2::zeros(train.dim());
+            let rows: Vec<usize> = (0..config.n_train).collect();
+            binarize_bernoulli_rows(train.view(), &rows, &mut reference.view_mut(), &mut rng);
+            Prepared { train, binarize: true, reference, test, pixel_means }
+        }
+    }
+}
+
+/// Trains one model per variant on the same data from the same seed and measures both collapses.
+///
+/// ```text
+/// minimise  (1/B) Σ_b [ −log p(x_b|z_b) + β(t) KL(q(z|x_b) ‖ N(0, I)) ]        (Higgins et al. 2017, eq. 4)
+///           or with free bits:  D̄ + β Σ_u max(λ, R̄_u)                         (Kingma et al. 2016, eq. 15)
+/// measure   R, D                                  (eval::elbo_stats, 1 z per test digit)
+///           active units, mean σ                  (eval::active_units; σ = exp(½ log σ²))
+///           I(n; z) + KL(q_agg ‖ p) = R           (prior::elbo_surgery; Hoffman & Johnson 2016, eq. 3)
+///           log p̂(x), K samples                   (eval::importance_sampled_log_likelihood; Burda et al. 2016, eq. 9)
+///           prior samples vs x̄ and nearest digit (sample_distances); reconstruction RMS
+/// ```
+/// `progress(label, metrics)` is called after every epoch of every model (a `dyn` closure, so a
+/// notebook cell calling this compiles no copy of the training loop).
+///
+/// # Shapes
+/// Training `n_train × D`, test `n_test × D`; `kl_per_unit`: Z; images `S × D`.
+///
+/// # Errors
+/// A bad configuration ([`CollapseConfig::validate`]) or variant (schedule, free bits), no
+/// variants (`Empty`), `Diverged` from training.
+pub fn collapse_runs(
+    digits: &DigitSplit,
+    config: &CollapseConfig,
+    variants: &[Variant],
+    progress: &mut dyn FnMut(&str, &EpochMetrics),
+) -> Result<Collapses> {
+    config.validate(digits)?;
+    if variants.is_empty() {
+        return Err(Error::empty("variants", "variant"));
+    }
+    for v in variants {
+        config.train_config(v).validate()?;
+    }
+    let data = prepare(digits, config);
+    let distortion_at_zero_rate = bernoulli_entropy(data.pixel_means.view())?;
+    let shown = evenly_spaced(config.n_test, 8.min(config.n_test));
+    let real_grey =
+        digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), 64.min(config.n_test)));
+    let real_digits = sample_distances(real_grey.view(), data.reference.view())?;
+    let is_test = data.test.slice(ndarray::s![..config.n_is, ..]);
+    let exact = match config.data {
+        CollapseData::Digits => None,
+        CollapseData::IndependentPixels => {
+            Some(independent_bernoulli_log_likelihood(is_test, data.pixel_means.view())?)
+        }
+    };
+    let set = TrainSet { x: data.train.view(), labels: None, binarize: data.binarize };
+    let mut points = Vec::with_capacity(variants.len());
+    for variant in variants {
+        let mut trainer = Trainer::new(config.vae_config(data.train.ncols()), config.train_config(variant))?;
+        let history = trainer.fit(&set, None, |m| progress(&variant.label, m))?;
+        let last_epoch = history.last().expect("epochs ≥ 1").clone();
+        let vae = &trainer.vae;
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(2));
+        let stats = elbo_stats(vae, data.test.view(), None, 1, 500, &mut rng)?;
+        let (rate, rate_se) = mean_se(&stats.rate);
+        let (distortion, distortion_se) = mean_se(&stats.distortion);
+        let encoder_sigma = stats.log_var.mapv(|v| (0.5 * v).exp()).mean().expect("non-empty");
+        let prior = vae.mixture_prior();
+        let surgery = crate::lessons::prior::elbo_surgery(
+            stats.mean.view(),
+            stats.log_var.view(),
+            prior.as_ref(),
+            config.surgery_samples,
+            256,
+            &mut rng,
+        )?;
+        let is = importance_sampled_log_likelihood(vae, is_test, None, config.k, 500, &mut rng)?;
+        let (exact_minus_is, exact_minus_is_se) = match &exact {
+            Some(e) => {
+                let diff: Vec<f64> = e.iter().zip(&is.per_example).map(|(a, b)| a - b).collect();
+                let (m, s) = mean_se(&diff);
+                (Some(m), Some(s))
+            }
+            None => (None, None),
+        };
+        let sample_images = vae.sample_prior_means(config.prior_samples, None, &mut rng)?;
+        let samples = sample_distances(sample_images.view(), data.reference.view())?;
+        let recon = vae.reconstruct(data.test.view(), None);
+        let rms: Vec<f64> = recon
+            .rows()
+            .into_iter()
+            .zip(data.test.rows())
+            .map(|(r, x)| {
+                (r.iter().zip(x).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum::<f64>()
+                    / x.len() as f64)
+                    .sqrt()
+            })
+            .collect();
+        let (reconstruction_rms, reconstruction_rms_se) = mean_se(&rms);
+        points.push(CollapsePoint {
+            variant: variant.clone(),
+            beta: variant.final_beta(),
+            rate,
+            rate_se,
+            distortion,
+            distortion_se,
+            active_units: active_units(stats.mean.view(), 0.01).count,
+            encoder_sigma,
+            kl_per_unit: stats.kl_per_unit.clone(),
+            mutual_information: surgery.mutual_information,
+            mutual_information_se: surgery.mutual_information_se,
+            marginal_kl: surgery.marginal_kl,
+            marginal_kl_se: surgery.marginal_kl_se,
+            is_log_likelihood: is.mean,
+            is_log_likelihood_se: is.se,
+            exact_minus_is,
+            exact_minus_is_se,
+            samples,
+            reconstruction_rms,
+            reconstruction_rms_se,
+            last_epoch,
+            reconstruction_images: recon.select(Axis(0), &shown),
+            sample_images,
+        });
+    }
+    let exact_log_likelihood = exact.map(|e| mean_se(&e));
+    Ok(Collapses {
+        config: config.clone(),
+        distortion_at_zero_rate,
+        log_n: (config.n_test as f64).ln(),
+        real_digits,
+        exact_log_likelihood,
+        points,
+        test_images: data.test.select(Axis(0), &shown),
+    })
+}
+
+impl Collapses {
+    /// Appends the points of another run of the same configuration (a notebook trains a few
+    /// variants per cell).
+    ///
+    /// # Errors
+    /// `InvalidParameter` if the configurations differ.
+    pub fn extend(&mut self, other: Collapses) -> Result<()> {
+        if other.config != self.config {
+            return Err(Error::invalid(
+                "other.config",
+                format!("{:?}", other.config),
+                "must equal this run's configuration",
+            ));
+        }
+        self.points.extend(other.points);
+        Ok(())
+    }
+
+    /// One line per model: R, active units, σ, I(n; z), KL(q_agg ‖ p), IS log p̂(x), prior-sample
+    /// distances and reconstruction RMS, each mean ± SE where there is one.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<34} {:>15} {:>3} {:>6} {:>13} {:>15} {:>17} {:>9} {:>9} {:>7}\n",
+            "variant",
+            "R (nats)",
+            "AU",
+            "mean σ",
+            "I(n;z)",
+            "KL(q_agg‖p)",
+            "IS log p̂(x)",
+            "smp→x̄",
+            "smp→NN",
+            "rec RMS"
+        );
+        for p in &self.points {
+            out += &format!(
+                "{:<34} {:7.2} ± {:5.2} {:>3} {:6.3} {:6.2} ± {:4.2} {:7.2} ± {:5.2} {:8.2} ± {:6.2} {:9.3} {:9.3} {:7.3}\n",
+                p.variant.label,
+                p.rate,
+                p.rate_se,
+                p.active_units,
+                p.encoder_sigma,
+                p.mutual_information,
+                p.mutual_information_se,
+                p.marginal_kl,
+                p.marginal_kl_se,
+                p.is_log_likelihood,
+                p.is_log_likelihood_se,
+                p.samples.to_mean,
+                p.samples.to_nearest,
+                p.reconstruction_rms,
+            );
+        }
+        out
+    }
+
+    fn betas(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.beta).collect()
+    }
+
+    /// Against β (log axis): the rate R and its two pieces from ELBO surgery, I(n; z) ≤ log N and
+    /// KL(q_agg ‖ p), each ± SE.
+    pub fn rate_plot(&self) -> plotly::Plot {
+        let b = self.betas();
+        let col = |f: &dyn Fn(&CollapsePoint) -> f64| -> Vec<f64> { self.points.iter().map(f).collect() };
+        let (lo, hi) =
+            (b.iter().copied().fold(f64::INFINITY, f64::min), b.iter().copied().fold(0.0, f64::max));
+        crate::plot::Figure::new("the KL term and its two pieces against β (test digits)")
+            .axes("β", "nats per digit")
+            .log_x("β (log scale)")
+            .points_with_errors("rate R = mean KL(q(z|x) ‖ p)", &b, &col(&|p| p.rate), &col(&|p| p.rate_se))
+            .points_with_errors(
+                "KL(q_agg ‖ p): aggregate vs prior",
+                &b,
+                &col(&|p| p.marginal_kl),
+                &col(&|p| p.marginal_kl_se),
+            )
+            .points_with_errors(
+                "I(n; z)",
+                &b,
+                &col(&|p| p.mutual_information),
+                &col(&|p| p.mutual_information_se),
+            )
+            .dashed("log N (the most I(n; z) can be)", &[lo, hi], &[self.log_n, self.log_n])
+            .plot()
+    }
+
+    /// Against β (log axis): the importance-sampled log-likelihood ± SE and the ELBO −(R + D), with
+    /// −D₀ (the best a model that ignores z can do on average) and, for independent pixels, the
+    /// exact mean log p*(x).
+    pub fn likelihood_plot(&self) -> plotly::Plot {
+        let b = self.betas();
+        let (lo, hi) =
+            (b.iter().copied().fold(f64::INFINITY, f64::min), b.iter().copied().fold(0.0, f64::max));
+        let is: Vec<f64> = self.points.iter().map(|p| p.is_log_likelihood).collect();
+        let is_se: Vec<f64> = self.points.iter().map(|p| p.is_log_likelihood_se).collect();
+        let elbo: Vec<f64> = self.points.iter().map(|p| -(p.rate + p.distortion)).collect();
+        let d0 = -self.distortion_at_zero_rate;
+        let mut fig = crate::plot::Figure::new("log-likelihood against β (test digits)")
+            .axes("β", "nats per digit")
+            .log_x("β (log scale)")
+            .points_with_errors(&format!("IS log p̂(x), K = {}", self.config.k), &b, &is, &is_se)
+            .line("ELBO = −(R + D)", &b, &elbo)
+            .dashed("−D₀: best mean log p(x) without z", &[lo, hi], &[d0, d0]);
+        if let Some((e, _)) = self.exact_log_likelihood {
+            fig = fig.dashed("exact log p*(x) (independent pixels)", &[lo, hi], &[e, e]);
+        }
+        fig.plot()
+    }
+
+    /// Against β (log axis): how far decoded prior samples are from the mean image and from the
+    /// nearest training digit, and the reconstruction RMS, with the same distances for real test
+    /// digits as dashed yardsticks.
+    pub fn distance_plot(&self) -> plotly::Plot {
+        let b = self.betas();
+        let (lo, hi) =
+            (b.iter().copied().fold(f64::INFINITY, f64::min), b.iter().copied().fold(0.0, f64::max));
+        let col = |f: &dyn Fn(&CollapsePoint) -> f64| -> Vec<f64> { self.points.iter().map(f).collect() };
+        let r = self.real_digits;
+        crate::plot::Figure::new("prior samples: the mean digit, or garbage? (RMS per pixel)")
+            .axes("β", "RMS distance per pixel")
+            .log_x("β (log scale)")
+            .points_with_errors(
+                "prior sample → mean image",
+                &b,
+                &col(&|p| p.samples.to_mean),
+                &col(&|p| p.samples.to_mean_se),
+            )
+            .points_with_errors(
+                "prior sample → nearest training digit",
+                &b,
+                &col(&|p| p.samples.to_nearest),
+                &col(&|p| p.samples.to_nearest_se),
+            )
+            .points_with_errors(
+                "reconstruction − test digit",
+                &b,
+                &col(&|p| p.reconstruction_rms),
+                &col(&|p| p.reconstruction_rms_se),
+            )
+            .dashed("real digit → mean image", &[lo, hi], &[r.to_mean, r.to_mean])
+            .dashed("real digit → nearest training digit", &[lo, hi], &[r.to_nearest, r.to_nearest])
+            .plot()
+    }
+
+    /// Decoded prior samples, one row of images per model (up to `per_model` each), in the order
+    /// of the points.
+    pub fn sample_grid(&self, per_model: usize) -> plotly::Plot {
+        let per = per_model.clamp(1, self.config.prior_samples);
+        let rows: Vec<ArrayView2<f32>> =
+            self.points.iter().map(|p| p.sample_images.slice(ndarray::s![..per, ..])).collect();
+        let labels: Vec<&str> = self.points.iter().map(|p| p.variant.label.as_str()).collect();
+        let images = ndarray::concatenate(Axis(0), &rows).expect("same D");
+        crate::plot::report::image_grid(
+            images.view(),
+            crate::plot::report::image_shape(images.ncols()),
+            per,
+            &format!("prior samples (decoder means), one row per model: {}", labels.join(" | ")),
+        )
+    }
+
+    /// 8 test digits (top row) and their reconstructions, one row per model.
+    pub fn reconstruction_grid(&self) -> plotly::Plot {
+        let mut rows: Vec<ArrayView2<f32>> = vec![self.test_images.view()];
+        rows.extend(self.points.iter().map(|p| p.reconstruction_images.view()));
+        let labels: Vec<&str> = self.points.iter().map(|p| p.variant.label.as_str()).collect();
+        let images = ndarray::concatenate(Axis(0), &rows).expect("same D");
+        crate::plot::report::image_grid(
+            images.view(),
+            crate::plot::report::image_shape(images.ncols()),
+            self.test_images.nrows(),
+            &format!("test digits, then reconstructions: {}", labels.join(" | ")),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

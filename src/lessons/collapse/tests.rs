@@ -1,0 +1,208 @@
+use super::*;
+use crate::engine::data::{Digits, Mnist10k};
+use ndarray::{Array1, array};
+
+/// Statistical comparisons allow 3 standard errors (one-sided normal tail 1.3e-3 per check); the
+/// seeds are fixed.
+const Z: f64 = 3.0;
+
+#[test]
+fn distances_by_hand() {
+    // Data (0,0,0,0), (1,1,1,1): mean image ½ everywhere.
+    let data = array![[0.0f32, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]];
+    // Sample 1 is the mean: to_mean 0, to_nearest √(4·¼/4) = ½.
+    // Sample 2 is (1, 1, 0, 0): to_mean √(4·¼/4) = ½; nearest √(2/4) = 0.7071 from both rows.
+    let samples = array![[0.5f32, 0.5, 0.5, 0.5], [1.0, 1.0, 0.0, 0.0]];
+    let d = sample_distances(samples.view(), data.view()).unwrap();
+    assert_eq!(d.n, 2);
+    assert!((d.to_mean - 0.25).abs() < 1e-12, "mean of 0 and ½: {}", d.to_mean);
+    assert!((d.to_nearest - 0.5 * (0.5 + 0.5f64.sqrt())).abs() < 1e-12);
+    // Standard errors: |a − b| / 2 for two values (sd = |a − b|/√2, over √2).
+    assert!((d.to_mean_se - 0.25).abs() < 1e-12);
+    assert!((d.to_nearest_se - 0.5 * (0.5f64.sqrt() - 0.5)).abs() < 1e-12);
+    // A sample equal to a data row is 0 from it.
+    let d = sample_distances(data.slice(ndarray::s![1..2, ..]), data.view()).unwrap();
+    assert_eq!((d.to_nearest, d.to_nearest_se, d.to_mean), (0.0, 0.0, 0.5));
+}
+
+#[test]
+fn distances_reject_bad_input() {
+    let data = array![[0.0f32, 1.0]];
+    let e = sample_distances(Array2::<f32>::zeros((0, 2)).view(), data.view()).unwrap_err();
+    assert!(e.to_string().contains("samples is empty"), "{e}");
+    let e = sample_distances(array![[0.0f32, 1.0, 2.0]].view(), data.view()).unwrap_err();
+    assert!(e.to_string().contains("samples columns"), "{e}");
+    let e = sample_distances(array![[0.0f32, f32::NAN]].view(), data.view()).unwrap_err();
+    assert!(e.to_string().contains("non-finite value in samples at index 1"), "{e}");
+}
+
+#[test]
+fn bernoulli_likelihood_sums_to_one_and_its_entropy_matches() {
+    // Independent route: enumerate all 2³ images, check Σ p(x) = 1 and −Σ p log p = Σ_d h(p_d).
+    let p = array![0.1f32, 0.5, 0.0];
+    let images = Array2::from_shape_fn((8, 3), |(i, d)| ((i >> d) & 1) as f32);
+    let log_p = independent_bernoulli_log_likelihood(images.view(), p.view()).unwrap();
+    let total: f64 = log_p.iter().map(|l| l.exp()).sum();
+    assert!((total - 1.0).abs() < 1e-7, "Σ p(x) = {total}"); // p is f32: 1e-7 relative
+    let entropy: f64 = log_p.iter().filter(|l| l.is_finite()).map(|l| -l.exp() * l).sum();
+    let closed = bernoulli_entropy(p.view()).unwrap();
+    assert!((entropy - closed).abs() < 1e-7, "enumerated {entropy}, closed form {closed}");
+    // By hand: h(0.1) + h(0.5) + h(0) = 0.325083 + 0.693147 + 0.
+    assert!((closed - (0.325_082_973_391_448 + 2f64.ln())).abs() < 1e-7);
+    // x₂ = 1 under p₂ = 0 is impossible.
+    assert_eq!(log_p[4], f64::NEG_INFINITY);
+}
+
+#[test]
+fn bernoulli_likelihood_rejects_bad_input() {
+    let p = array![0.5f32, 1.5];
+    assert!(bernoulli_entropy(p.view()).unwrap_err().to_string().contains("p[1]"));
+    let e = independent_bernoulli_log_likelihood(array![[0.0f32, 1.0]].view(), p.view()).unwrap_err();
+    assert!(e.to_string().contains("p[1]"), "{e}");
+    let e = independent_bernoulli_log_likelihood(array![[0.0f32, 0.3]].view(), array![0.5f32, 0.5].view())
+        .unwrap_err();
+    assert!(e.to_string().contains("x[0, 1]"), "{e}");
+    let e = independent_bernoulli_log_likelihood(array![[0.0f32]].view(), array![0.5f32, 0.5].view())
+        .unwrap_err();
+    assert!(e.to_string().contains("x columns"), "{e}");
+}
+
+fn tiny_digits() -> DigitSplit {
+    let make = |n: usize| Digits {
+        images: Array2::from_shape_fn((n, 4), |(i, d)| ((i + d) % 3) as f32 / 2.0),
+        labels: vec![0; n],
+        image_shape: [2, 2],
+    };
+    DigitSplit { train: make(20), test: make(10) }
+}
+
+fn tiny_config() -> CollapseConfig {
+    CollapseConfig {
+        n_train: 20,
+        n_test: 10,
+        hidden: 3,
+        latent_dim: 2,
+        epochs: 1,
+        batch_size: 5,
+        k: 2,
+        n_is: 4,
+        prior_samples: 2,
+        ..CollapseConfig::small(CollapseData::Digits, 1, 0)
+    }
+}
+
+#[test]
+fn runs_reject_bad_configurations() {
+    let digits = tiny_digits();
+    let run = |c: &CollapseConfig, v: &[Variant]| collapse_runs(&digits, c, v, &mut |_, _| {});
+    let ok = [Variant::constant(1.0)];
+    let msg = |r: Result<Collapses>| r.unwrap_err().to_string();
+    assert!(msg(run(&CollapseConfig { n_train: 21, ..tiny_config() }, &ok)).contains("n_train = 21"));
+    assert!(msg(run(&CollapseConfig { n_is: 11, ..tiny_config() }, &ok)).contains("n_is = 11"));
+    assert!(msg(run(&CollapseConfig { k: 0, ..tiny_config() }, &ok)).contains("k = 0"));
+    assert!(msg(run(&tiny_config(), &[])).contains("variants is empty"));
+    assert!(msg(run(&tiny_config(), &[Variant::constant(-1.0)])).contains("beta = -1"));
+    assert!(msg(run(&tiny_config(), &[Variant::free_bits(1.0, 0.0)])).contains("free_bits"));
+    // The tiny run itself works and keeps one point per variant.
+    let r = run(&tiny_config(), &[Variant::constant(1.0), Variant::warmup(1.0, 3)]).unwrap();
+    assert_eq!(r.points.len(), 2);
+    assert_eq!(r.points[1].beta, 1.0);
+    let mut more = r.clone();
+    assert!(
+        more.extend(Collapses { config: CollapseConfig { k: 3, ..tiny_config() }, ..r.clone() }).is_err()
+    );
+    more.extend(r.clone()).unwrap();
+    assert_eq!(more.points.len(), 4);
+}
+
+/// A small digit model trained at β = 10⁻² and β = 10⁵ (same seed and data).
+fn extremes() -> Collapses {
+    let digits = Mnist10k::load().unwrap();
+    let config = CollapseConfig {
+        n_train: 1000,
+        n_test: 200,
+        hidden: 32,
+        latent_dim: 4,
+        batch_size: 50,
+        k: 10,
+        n_is: 50,
+        ..CollapseConfig::small(CollapseData::Digits, 10, 3)
+    };
+    collapse_runs(&digits, &config, &[Variant::constant(0.01), Variant::constant(1e5)], &mut |_, _| {})
+        .unwrap()
+}
+
+#[test]
+fn large_beta_collapses_small_beta_does_not() {
+    let r = extremes();
+    let (small, large) = (&r.points[0], &r.points[1]);
+    // At a minimiser of D + βR, comparing with the best decoder that ignores z (R = 0, D = D₀):
+    // D + βR ≤ D₀, and D ≥ 0 (Bernoulli), so R ≤ D₀/β. D₀ ≈ 200 nats, β = 10⁵: R ≤ 0.002 nats.
+    // A trained model is not an exact minimiser; the check is that training got there.
+    let bound = r.distortion_at_zero_rate / large.beta;
+    assert!(large.rate <= bound, "R = {} at β = {}, bound D₀/β = {bound}", large.rate, large.beta);
+    // Every model: mean KL_u = ½ E[μ_u² + σ_u² − 1 − log σ_u²] ≥ ½ E μ_u² ≥ ½ Var μ_u, so each
+    // active unit (Var μ_u > δ = 0.01) carries more than δ/2 nats: AU < 2R/δ. With R ≤ 0.002 this
+    // forces AU = 0.
+    for p in &r.points {
+        assert!((p.active_units as f64) < 2.0 * p.rate / 0.01 || p.active_units == 0, "{}", p.variant.label);
+    }
+    assert_eq!(large.active_units, 0);
+    // Rate is non-increasing in β at minimisers ((β₂ − β₁)(R₂ − R₁) ≤ 0 from the two optimality
+    // inequalities); trained models are approximate, so only the extremes 10⁻² and 10⁵ are compared.
+    assert!(small.rate > large.rate);
+    // Collapse (a): every prior sample decodes to nearly the same image, the best z-free decoder's
+    // x̄; it is closer to the mean image than to any training digit, by many standard errors.
+    let s = large.samples;
+    assert!(s.to_nearest - s.to_mean > Z * (s.to_mean_se + s.to_nearest_se), "{s:?}");
+    // Collapse (b) is the opposite: the small-β model's samples are farther from the mean image
+    // than the collapsed model's.
+    assert!(small.samples.to_mean > s.to_mean + Z * (small.samples.to_mean_se + s.to_mean_se));
+    // ELBO surgery adds up: I + KL(q_agg‖p) ≈ R (checked in prior's tests; here: I ≤ log N).
+    assert!(small.mutual_information <= r.log_n + 1e-12);
+}
+
+#[test]
+fn independent_pixels_fit_without_z_and_respect_gibbs() {
+    // Data with independent pixels: a factorised decoder can be exact without z.
+    let digits = Mnist10k::load().unwrap();
+    let config = CollapseConfig {
+        n_train: 1000,
+        n_test: 200,
+        hidden: 32,
+        latent_dim: 4,
+        batch_size: 50,
+        k: 10,
+        n_is: 100,
+        ..CollapseConfig::small(CollapseData::IndependentPixels, 5, 4)
+    };
+    let r = collapse_runs(&digits, &config, &[Variant::constant(1.0)], &mut |_, _| {}).unwrap();
+    let p = &r.points[0];
+    // Exact log p*(x) − log p̂(x) has expectation KL(p*‖p_model) + (log p − E log p̂) ≥ 0 (Gibbs;
+    // the IS bias, Burda et al. 2016, Thm 1). Paired difference over 100 digits: ≥ −Z SE.
+    let (gap, se) = (p.exact_minus_is.unwrap(), p.exact_minus_is_se.unwrap());
+    assert!(gap > -Z * se, "exact − IS = {gap} ± {se}");
+    // The exact mean log p*(x) on these digits estimates −D₀ = −Σ h(x̄_d): within Z SE.
+    let (exact, exact_se) = r.exact_log_likelihood.unwrap();
+    assert!(
+        (exact + r.distortion_at_zero_rate).abs() < Z * exact_se,
+        "{exact} ± {exact_se} vs {}",
+        -r.distortion_at_zero_rate
+    );
+}
+
+#[test]
+fn mean_image_is_a_zero_rate_decoder_target() {
+    // D₀ is the distortion of the constant decoder x̄ under dynamic binarisation: check the closed
+    // form against Monte Carlo on 2,000 fresh Bernoulli(x̄) images (Z SE).
+    let p: Array1<f32> = Array1::from_shape_fn(50, |d| (d as f32 / 49.0).powi(2));
+    let grey = p.broadcast((2000, 50)).unwrap().to_owned();
+    let mut x = Array2::zeros((2000, 50));
+    let rows: Vec<usize> = (0..2000).collect();
+    binarize_bernoulli_rows(grey.view(), &rows, &mut x.view_mut(), &mut ChaCha8Rng::seed_from_u64(5));
+    let neg: Vec<f64> =
+        independent_bernoulli_log_likelihood(x.view(), p.view()).unwrap().iter().map(|l| -l).collect();
+    let (m, se) = mean_se(&neg);
+    let closed = bernoulli_entropy(p.view()).unwrap();
+    assert!((m - closed).abs() < Z * se, "Monte Carlo {m} ± {se}, closed form {closed}");
+}
