@@ -18,11 +18,10 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use ndarray::{Array2, s};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::seeds;
 use crate::engine::checkpoint::load_model;
 use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir};
 use crate::engine::eval::{ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood};
@@ -60,7 +59,7 @@ fn load_data(source: DataSource, mnist_dir: Option<&PathBuf>, seed: u64) -> Resu
             load_mnist_dir(dir)?
         }
         DataSource::Prototypes => {
-            let mut rng = ChaCha8Rng::seed_from_u64(1_000_000 + seed);
+            let mut rng = seeds::PROTOTYPE_DATA.rng(seed);
             let protos =
                 Array2::from_shape_simple_fn((10, 784), || rand::Rng::random::<f32>(&mut rng) < 0.15);
             let make = |n: usize| {
@@ -210,9 +209,9 @@ pub struct EvalReport {
 /// # Errors
 /// Bad data or arguments, named.
 pub fn evaluate(vae: &Vae<f32>, test: ndarray::ArrayView2<f32>, k: usize, seed: u64) -> Result<EvalReport> {
-    let mut rng = ChaCha8Rng::seed_from_u64(10_000 + seed);
+    let mut rng = seeds::EVAL_ELBO.rng(seed);
     let stats = elbo_stats(vae, test, None, 10, 1000, &mut rng)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(20_000 + seed);
+    let mut rng = seeds::EVAL_IS.rng(seed);
     let start = std::time::Instant::now();
     let is = importance_sampled_log_likelihood(vae, test, None, k, 1000, &mut rng)?;
     let is_seconds = start.elapsed().as_secs_f64();
@@ -253,7 +252,7 @@ pub fn evaluate_amortisation(
     seed: u64,
 ) -> Result<AmortisationGap> {
     let fit = FitConfig { steps, samples_per_step: 16, ..FitConfig::default() };
-    let mut rng = ChaCha8Rng::seed_from_u64(30_000 + seed);
+    let mut rng = seeds::EVAL_AMORTISATION.rng(seed);
     amortisation_gap(vae, points, &fit, AMORTISATION_ELBO_SAMPLES, &mut rng)
 }
 
@@ -389,7 +388,7 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
     let mut pairs = Array2::zeros((2 * shown, d));
     pairs.slice_mut(s![..shown, ..]).assign(&originals);
     pairs.slice_mut(s![shown.., ..]).assign(&recon);
-    let mut rng = ChaCha8Rng::seed_from_u64(30_000 + args.seed);
+    let mut rng = seeds::REPORT_SAMPLES.rng(args.seed);
     let samples = trainer.vae.sample_prior_means(16, None, &mut rng)?;
     let last = history.last().expect("epochs >= 1");
     let text = format!(

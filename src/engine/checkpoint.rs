@@ -218,10 +218,10 @@ mod tests {
         };
         let (mut straight, grey) = setup_with(3, config());
         let data = TrainSet { x: grey.view(), labels: None, binarize: true };
-        let initial = straight.vae.params.prior.clone().unwrap();
+        let initial = straight.vae.params.prior.mixture().unwrap().clone();
         straight.fit(&data, None, |_| {}).unwrap();
         // Adam moved every prior tensor.
-        let trained = straight.vae.params.prior.clone().unwrap();
+        let trained = straight.vae.params.prior.mixture().unwrap().clone();
         assert!(trained.logits != initial.logits && trained.means != initial.means);
         assert!(trained.log_vars != initial.log_vars);
 

@@ -40,13 +40,7 @@ impl DecoderModel {
     /// `InvalidParameter` for a CVAE (`condition`): its p(x|z, c) needs a label; and for a learned
     /// mixture prior: the bounds machinery's [`Prior`] is N(0, I) (its KL in closed form).
     pub fn new<F: NdFloat>(vae: &Vae<F>) -> Result<Self> {
-        if let Some(p) = &vae.params.prior {
-            return Err(Error::invalid(
-                "prior",
-                format!("mixture of {}", p.components()),
-                "the amortisation gap is implemented for the prior N(0, I)",
-            ));
-        }
+        vae.require_per_unit_kl("the amortisation gap (its bounds machinery takes p(z) = N(0, I))")?;
         if let Some(c) = vae.config.condition {
             return Err(Error::invalid(
                 "condition",

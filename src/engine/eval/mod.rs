@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::prob::LN_2PI;
-use crate::engine::nn::{bernoulli_nll_grad_into, gaussian_nll_grad_into, kl_diag_elem, kl_std_normal_elem};
+use crate::engine::nn::{bernoulli_nll_grad_into, gaussian_nll_grad_into};
 use crate::engine::vae::{Likelihood, Vae, VaeWorkspace};
 
 /// Mean over data points and the standard error of that mean, sd/√n (sample sd, n − 1).
@@ -178,7 +178,6 @@ where
         let xc = x.slice(s![start..end, ..]);
         let lc = labels.map(|l| &l[start..end]);
         vae.encode_into(xc, lc, &mut ws);
-        let learned = !ws.prior_mean.is_empty();
         for i in 0..b {
             for u in 0..zd {
                 let (m, v) = (ws.mean[(i, u)], ws.log_var[(i, u)]);
@@ -189,11 +188,8 @@ where
                     stats.rate[start + i] += -0.5 * (LN_2PI + 1.0 + v); // −H(q), unit u
                     continue;
                 }
-                let kl = if learned {
-                    kl_diag_elem(m, v, f64_of(ws.prior_mean[(i, u)]), f64_of(ws.prior_log_var[(i, u)])).0
-                } else {
-                    kl_std_normal_elem(m, v).0
-                };
+                let prior_row = || (f64_of(ws.prior_mean[(i, u)]), f64_of(ws.prior_log_var[(i, u)]));
+                let (kl, ..) = vae.params.prior.unit_kl(m, v, prior_row);
                 stats.rate[start + i] += kl;
                 stats.kl_per_unit[u] += kl / n as f64;
             }
@@ -314,7 +310,7 @@ where
             vae.encode_into(x.slice(s![start..end, ..]), labels.map(|l| &l[start..end]), ws);
             mean.slice_mut(s![start..end, ..]).assign(&ws.mean.slice(s![..end - start, ..]));
             log_var.slice_mut(s![start..end, ..]).assign(&ws.log_var.slice(s![..end - start, ..]));
-            if !ws.prior_mean.is_empty() {
+            if vae.params.prior.heads().is_some() {
                 let (pm, pv) =
                     prior.get_or_insert_with(|| (Array2::<F>::zeros((n, zd)), Array2::<F>::zeros((n, zd))));
                 pm.slice_mut(s![start..end, ..]).assign(&ws.prior_mean.slice(s![..end - start, ..]));

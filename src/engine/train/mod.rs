@@ -8,6 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::seeds;
 use crate::engine::data::binarize_bernoulli_rows;
 use crate::engine::nn::{Optimizer, OptimizerConfig, Parameters};
 use crate::engine::vae::{
@@ -184,12 +185,12 @@ impl Trainer {
     /// `InvalidParameter` from the configurations.
     pub fn new(vae_config: VaeConfig, config: TrainConfig) -> Result<Self> {
         config.validate()?;
-        let mut init_rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let mut init_rng = seeds::MODEL_INIT.rng(config.seed);
         let vae = Vae::new(vae_config, &mut init_rng)?;
         vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;
         let optimizer = Optimizer::new(config.optimizer, &vae.params)?;
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        rng.set_stream(1);
+        let mut rng = seeds::TRAINING.rng(config.seed);
+        rng.set_stream(seeds::TRAINING_CHACHA_STREAM);
         Ok(Self::from_parts(vae, optimizer, config, 0, 0, rng))
     }
 
@@ -343,7 +344,9 @@ impl Trainer {
         while self.epoch < self.config.epochs {
             let mut m = self.train_epoch(data)?;
             if let Some((x, labels)) = test {
-                let mut rng = ChaCha8Rng::seed_from_u64(10_000 + self.config.seed + self.epoch as u64);
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    seeds::EPOCH_TEST_ELBO.seed(self.config.seed).wrapping_add(self.epoch as u64),
+                );
                 m.test =
                     Some(crate::engine::eval::elbo_stats(&self.vae, x, labels, 1, 1000, &mut rng)?.summary());
             }

@@ -4,6 +4,7 @@ pub mod learned_prior;
 pub(crate) mod mixture_prior;
 mod model;
 mod objective;
+mod prior;
 
 pub use learned_prior::LatentPrior;
 pub use mixture_prior::{MixturePrior, MixturePriorGrads};
@@ -11,6 +12,7 @@ pub use model::{Condition, Likelihood, LossParts, PriorKind, Vae, VaeConfig, Vae
 pub use objective::{
     KlBatchWeights, KlSchedule, Objective, batches_per_epoch, blundell_coefficients, uniform_coefficients,
 };
+pub use prior::PriorParams;
 
 #[cfg(test)]
 mod tests;

@@ -6,12 +6,12 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::Objective;
 use super::learned_prior::{LatentPrior, mixture_kl_backward, mixture_kl_rows};
+use super::{Objective, PriorParams};
 use crate::base::error::{Error, Result};
 use crate::engine::nn::{
     Activation, Linear, Mlp, MlpConfig, Parameters, bernoulli_nll_grad_into, cast, gaussian_nll_grad_into,
-    kl_diag_elem, kl_std_normal_elem, linear_backward_into, linear_forward_into,
+    linear_backward_into, linear_forward_into,
 };
 use crate::engine::vae::MixturePrior;
 
@@ -153,15 +153,11 @@ pub struct VaeParams<F> {
     pub log_var_head: Linear<F>,
     /// Decoder: z (and one-hot c) → logits or mean, affine last layer.
     pub decoder: Mlp<F>,
-    /// One-hot c → μ_c of a learned conditional prior.
-    pub prior_mean_head: Option<Linear<F>>,
-    /// One-hot c → log-variance of a learned conditional prior.
-    pub prior_log_var_head: Option<Linear<F>>,
     /// Learned per-dimension log σ² of a Gaussian decoder, `D`.
     pub obs_log_var: Option<Array1<F>>,
-    /// The learned mixture prior p_θ(z) of [`LatentPrior::Mixture`] (tensors `prior.logits`,
-    /// `prior.means`, `prior.log_vars`, after every other tensor).
-    pub prior: Option<MixturePrior<F>>,
+    /// The prior p(z) or p(z|c), by kind ([`PriorParams`]): the one value every KL dispatch
+    /// matches on.
+    pub prior: PriorParams<F>,
 }
 
 impl<F: NdFloat> VaeParams<F> {
@@ -170,11 +166,7 @@ impl<F: NdFloat> VaeParams<F> {
         let heads =
             [("mean_head".to_string(), &self.mean_head), ("log_var_head".to_string(), &self.log_var_head)];
         let decoder = self.decoder.layers.iter().enumerate().map(|(i, l)| (format!("decoder.{i}"), l));
-        let prior = self
-            .prior_mean_head
-            .iter()
-            .map(|l| ("prior_mean_head".to_string(), l))
-            .chain(self.prior_log_var_head.iter().map(|l| ("prior_log_var_head".to_string(), l)));
+        let prior = self.prior.named_heads().map(|(name, l)| (name.to_string(), l));
         trunk.chain(heads).chain(decoder).chain(prior)
     }
 
@@ -186,8 +178,7 @@ impl<F: NdFloat> VaeParams<F> {
             .iter()
             .chain([&self.mean_head, &self.log_var_head])
             .chain(self.decoder.layers.iter())
-            .chain(self.prior_mean_head.iter())
-            .chain(self.prior_log_var_head.iter())
+            .chain(self.prior.named_heads().map(|(_, l)| l))
     }
 
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear<F>> {
@@ -196,16 +187,11 @@ impl<F: NdFloat> VaeParams<F> {
             .iter_mut()
             .chain([&mut self.mean_head, &mut self.log_var_head])
             .chain(self.decoder.layers.iter_mut())
-            .chain(self.prior_mean_head.iter_mut())
-            .chain(self.prior_log_var_head.iter_mut())
+            .chain(self.prior.heads_mut())
     }
 
     fn linear_count(&self) -> usize {
-        self.trunk.layers.len()
-            + 2
-            + self.decoder.layers.len()
-            + self.prior_mean_head.is_some() as usize
-            + self.prior_log_var_head.is_some() as usize
+        self.trunk.layers.len() + 2 + self.decoder.layers.len() + self.prior.named_heads().count()
     }
 
     /// Index of the learned prior's first tensor (after the linears and `obs_log_var`).
@@ -220,17 +206,15 @@ impl<F: NdFloat> VaeParams<F> {
             mean_head: self.mean_head.cast(),
             log_var_head: self.log_var_head.cast(),
             decoder: self.decoder.cast(),
-            prior_mean_head: self.prior_mean_head.as_ref().map(|l| l.cast()),
-            prior_log_var_head: self.prior_log_var_head.as_ref().map(|l| l.cast()),
             obs_log_var: self.obs_log_var.as_ref().map(|v| v.mapv(|x| cast(x.to_f64().expect("float")))),
-            prior: self.prior.as_ref().map(|p| p.cast()),
+            prior: self.prior.cast(),
         }
     }
 }
 
 impl<F: NdFloat> Parameters<F> for VaeParams<F> {
     fn tensor_count(&self) -> usize {
-        self.prior_start() + self.prior.as_ref().map_or(0, |p| p.tensor_count())
+        self.prior_start() + self.prior.mixture().map_or(0, |p| p.tensor_count())
     }
     fn tensor_name(&self, i: usize) -> String {
         if i < 2 * self.linear_count() {
@@ -239,7 +223,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
         } else if i >= self.prior_start() {
             format!(
                 "prior.{}",
-                self.prior.as_ref().expect("index in range").tensor_name(i - self.prior_start())
+                self.prior.mixture().expect("index in range").tensor_name(i - self.prior_start())
             )
         } else {
             "obs_log_var".to_string()
@@ -249,7 +233,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
         if i < 2 * self.linear_count() {
             self.linear_refs().nth(i / 2).expect("index in range").tensor_shape(i % 2)
         } else if i >= self.prior_start() {
-            self.prior.as_ref().expect("index in range").tensor_shape(i - self.prior_start())
+            self.prior.mixture().expect("index in range").tensor_shape(i - self.prior_start())
         } else {
             vec![self.obs_log_var.as_ref().expect("index in range").len()]
         }
@@ -258,7 +242,7 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
         if i < 2 * self.linear_count() {
             self.linear_refs().nth(i / 2).expect("index in range").tensor(i % 2)
         } else if i >= self.prior_start() {
-            self.prior.as_ref().expect("index in range").tensor(i - self.prior_start())
+            self.prior.mixture().expect("index in range").tensor(i - self.prior_start())
         } else {
             self.obs_log_var.as_ref().and_then(|v| v.as_slice()).expect("index in range")
         }
@@ -268,7 +252,10 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
         if i < 2 * self.linear_count() {
             self.linears_mut().nth(i / 2).expect("index in range").tensor_mut(i % 2)
         } else if i >= start {
-            self.prior.as_mut().expect("index in range").tensor_mut(i - start)
+            match &mut self.prior {
+                PriorParams::Mixture(p) => p.tensor_mut(i - start),
+                _ => panic!("tensor_mut: index {i} out of range"),
+            }
         } else {
             self.obs_log_var.as_mut().and_then(|v| v.as_slice_mut()).expect("index in range")
         }
@@ -279,10 +266,8 @@ impl<F: NdFloat> Parameters<F> for VaeParams<F> {
             mean_head: self.mean_head.zeros_like(),
             log_var_head: self.log_var_head.zeros_like(),
             decoder: self.decoder.zeros_like_mlp(),
-            prior_mean_head: self.prior_mean_head.as_ref().map(|l| l.zeros_like()),
-            prior_log_var_head: self.prior_log_var_head.as_ref().map(|l| l.zeros_like()),
             obs_log_var: self.obs_log_var.as_ref().map(|v| Array1::zeros(v.len())),
-            prior: self.prior.as_ref().map(|p| p.zeros_like()),
+            prior: self.prior.zeros_like(),
         }
     }
 }
@@ -446,28 +431,21 @@ impl<F: NdFloat> Vae<F> {
             },
             rng,
         )?;
-        let learned =
+        // The one decision on the kind of prior (validate() made the two settings exclusive).
+        let learned_conditional =
             matches!(config.condition, Some(Condition { prior: PriorKind::LearnedConditional, .. }));
-        let (prior_mean_head, prior_log_var_head) = if learned {
-            (Some(Linear::new(c, z, rng)?), Some(Linear::new(c, z, rng)?))
-        } else {
-            (None, None)
+        let mut prior = match learned_conditional {
+            true => PriorParams::Conditional {
+                mean_head: Linear::new(c, z, rng)?,
+                log_var_head: Linear::new(c, z, rng)?,
+            },
+            false => PriorParams::StandardNormal,
         };
         let obs_log_var = matches!(config.likelihood, Likelihood::GaussianLearned).then(|| Array1::zeros(d));
-        let prior = match config.prior {
-            LatentPrior::StandardNormal => None,
-            LatentPrior::Mixture { components } => Some(MixturePrior::init(components, z, rng)?),
-        };
-        let params = VaeParams {
-            trunk,
-            mean_head,
-            log_var_head,
-            decoder,
-            prior_mean_head,
-            prior_log_var_head,
-            obs_log_var,
-            prior,
-        };
+        if let LatentPrior::Mixture { components } = config.prior {
+            prior = PriorParams::Mixture(MixturePrior::init(components, z, rng)?);
+        }
+        let params = VaeParams { trunk, mean_head, log_var_head, decoder, obs_log_var, prior };
         Ok(Vae { config, params })
     }
 
@@ -491,7 +469,7 @@ impl<F: NdFloat> Vae<F> {
                 .map(|l| Array2::zeros((capacity, l.fan_out())))
                 .collect()
         };
-        let prior_z = if self.params.prior_mean_head.is_some() { z } else { 0 };
+        let prior_z = if self.params.prior.heads().is_some() { z } else { 0 };
         let fixed = match cfg.likelihood {
             Likelihood::GaussianFixed { log_var } => Array1::from_elem(d, cast(log_var)),
             _ => Array1::zeros(d),
@@ -606,7 +584,7 @@ impl<F: NdFloat> Vae<F> {
             p.log_var_head.bias.view(),
             ws.log_var.slice_mut(s![..b, ..]),
         );
-        if let (Some(pm), Some(pv)) = (&p.prior_mean_head, &p.prior_log_var_head) {
+        if let Some((pm, pv)) = p.prior.heads() {
             let hot = ws.one_hot.slice(s![..b, ..]);
             linear_forward_into(hot, pm.weight.view(), pm.bias.view(), ws.prior_mean.slice_mut(s![..b, ..]));
             linear_forward_into(
@@ -663,8 +641,10 @@ impl<F: NdFloat> Vae<F> {
     /// z = μ + exp(½ log σ²) ⊙ ε
     /// L = D̄ + β R̄ (see Objective),  D̄ = (1/B) Σ_b −log p(x_b|z_b),  R̄ = (1/B) Σ_b KL_b
     /// ```
-    /// The likelihood's gradient ∂L/∂(output) is computed in the same pass as the loss (fused
-    /// sigmoid + BCE + gradient: ∂L/∂l = (σ(l) − x)/B).
+    /// Four steps, each a method below: encode ([`Vae::encode_into`]), reparameterise and decode
+    /// ([`Vae::sample_and_decode`]), the reconstruction term fused with its gradient
+    /// ([`Vae::reconstruction_term`]: ∂L/∂l = (σ(l) − x)/B for Bernoulli), and the KL term
+    /// ([`Vae::kl_term`]).
     ///
     /// # Shapes
     /// `x`: `B × D`; `labels`: `B` (CVAE); `eps`: `B × Z`.
@@ -678,9 +658,24 @@ impl<F: NdFloat> Vae<F> {
         ws: &mut VaeWorkspace<F>,
     ) -> LossParts {
         let b = x.nrows();
-        let (zd, c) = (self.config.latent_dim, self.config.classes());
+        let zd = self.config.latent_dim;
         assert_eq!(eps.dim(), (b, zd), "vae forward: eps {:?} for x {:?} and Z = {zd}", eps.dim(), x.dim());
         self.encode_into(x, labels, ws);
+        self.sample_and_decode(eps, ws);
+        let distortion = self.reconstruction_term(x, ws) / b as f64;
+        let (rate, rate_term) = self.kl_term(objective, ws);
+        LossParts { loss: distortion + objective.beta * rate_term, rate, distortion }
+    }
+
+    /// z = μ + exp(½ log σ²) ⊙ ε into the decoder's input (after it, c one-hot for a CVAE), then
+    /// the decoder pass. Keeps ε for backward.
+    ///
+    /// # Shapes
+    /// `eps`: `B × Z`, B the rows of the last [`Vae::encode_into`].
+    #[track_caller]
+    fn sample_and_decode(&self, eps: ArrayView2<F>, ws: &mut VaeWorkspace<F>) {
+        let b = ws.batch;
+        let (zd, c) = (self.config.latent_dim, self.config.classes());
         ws.eps.slice_mut(s![..b, ..]).assign(&eps);
         let half: F = cast(0.5);
         {
@@ -694,14 +689,23 @@ impl<F: NdFloat> Vae<F> {
             ws.decoder_input.slice_mut(s![..b, zd..]).assign(&ws.one_hot.slice(s![..b, ..]));
         }
         self.decode_from_workspace(ws);
+    }
 
-        // Reconstruction term, fused with its gradient.
+    /// Σ_b −log p(x_b|z_b) over the batch (per row in `ws.nll_rows`), fused with its gradient
+    /// ∂L/∂(output) = (1/B) ∂(−log p)/∂(output) into `ws.d_output` (and ∂L/∂(log σ²_obs) for a
+    /// learned-variance Gaussian decoder). The likelihoods' formulas are in
+    /// [`crate::engine::nn`]'s loss module.
+    ///
+    /// # Shapes
+    /// `x`: `B × D`.
+    fn reconstruction_term(&self, x: ArrayView2<F>, ws: &mut VaeWorkspace<F>) -> f64 {
+        let b = ws.batch;
         let scale: F = cast(1.0 / b as f64);
         let out_idx = ws.decoder_acts.len() - 1;
         ws.nll_rows[..b].fill(0.0);
         let output = ws.decoder_acts[out_idx].slice(s![..b, ..]);
         let d_output = ws.d_output.slice_mut(s![..b, ..]);
-        let nll_sum = match self.config.likelihood {
+        match self.config.likelihood {
             Likelihood::Bernoulli => {
                 bernoulli_nll_grad_into(output, x, scale, Some(d_output), &mut ws.nll_rows[..b])
             }
@@ -726,14 +730,27 @@ impl<F: NdFloat> Vae<F> {
                     &mut ws.nll_rows[..b],
                 )
             }
-        };
+        }
+    }
 
-        // KL term, per row and per unit.
-        let learned = !ws.prior_mean.is_empty();
+    /// The KL term of the batch: KL_b per row into `ws.kl_rows`, per unit into `ws.kl_units`, and
+    /// the weight w_u each unit's KL gets in the loss into `ws.kl_weight` (β, or 0 for a unit held
+    /// at λ by free bits). Returns (R̄, the rate term of the loss):
+    ///
+    /// ```text
+    /// R̄ = (1/B) Σ_b KL_b                               the reported rate
+    /// rate term = R̄                                    no free bits
+    ///           = Σ_u max(λ, R̄_u)                      free bits λ (Kingma et al. 2016, eq. 15)
+    /// ```
+    /// A mixture prior's KL is the one-sample row estimate of [`super::learned_prior`] (no
+    /// per-unit split, so no free bits); the other two priors go unit by unit through
+    /// [`PriorParams::unit_kl`].
+    fn kl_term(&self, objective: &Objective, ws: &mut VaeWorkspace<F>) -> (f64, f64) {
+        let b = ws.batch;
+        let zd = self.config.latent_dim;
         ws.kl_rows[..b].fill(0.0);
         ws.kl_units.fill(0.0);
-        if let Some(prior) = &self.params.prior {
-            // One-sample entropy-form estimate at the z above; no per-unit split (see learned_prior).
+        if let PriorParams::Mixture(prior) = &self.params.prior {
             assert!(
                 objective.free_bits.is_none(),
                 "vae forward: free bits with a mixture prior (Vae::check_objective)"
@@ -741,24 +758,20 @@ impl<F: NdFloat> Vae<F> {
             let z = ws.decoder_input.slice(s![..b, ..zd]);
             mixture_kl_rows(prior, ws.log_var.slice(s![..b, ..]), z, &mut ws.kl_rows[..b]);
             ws.kl_weight.fill(cast(objective.beta));
-            let (rate, distortion) = (ws.kl_rows[..b].iter().sum::<f64>() / b as f64, nll_sum / b as f64);
-            return LossParts { loss: distortion + objective.beta * rate, rate, distortion };
+            let rate = ws.kl_rows[..b].iter().sum::<f64>() / b as f64;
+            return (rate, rate);
         }
         for i in 0..b {
             for u in 0..zd {
                 let (m, v) = (ws.mean[(i, u)], ws.log_var[(i, u)]);
-                let kl = if learned {
-                    kl_diag_elem(m, v, ws.prior_mean[(i, u)], ws.prior_log_var[(i, u)]).0
-                } else {
-                    kl_std_normal_elem(m, v).0
-                };
+                let prior_row = || (ws.prior_mean[(i, u)], ws.prior_log_var[(i, u)]);
+                let (kl, ..) = self.params.prior.unit_kl(m, v, prior_row);
                 let kl = kl.to_f64().expect("float");
                 ws.kl_rows[i] += kl;
                 ws.kl_units[u] += kl;
             }
         }
         let rate = ws.kl_rows[..b].iter().sum::<f64>() / b as f64;
-        let distortion = nll_sum / b as f64;
         let mut rate_term = 0.0;
         for u in 0..zd {
             let unit = ws.kl_units[u] / b as f64;
@@ -769,7 +782,7 @@ impl<F: NdFloat> Vae<F> {
             rate_term += term;
             ws.kl_weight[u] = cast(weight);
         }
-        LossParts { loss: distortion + objective.beta * rate_term, rate, distortion }
+        (rate, rate_term)
     }
 
     /// Backward pass of the last [`Vae::forward`]: accumulates ∂L/∂θ for every parameter tensor
@@ -781,18 +794,16 @@ impl<F: NdFloat> Vae<F> {
     /// ∂L/∂log σ² = ∂L/∂z ⊙ ε ⊙ ½ exp(½ log σ²) + (w_u/B) ∂KL/∂log σ²
     /// ∂L/∂h      = (∂L/∂μ) W_μᵀ + (∂L/∂log σ²) W_σᵀ,   then the trunk backward (no ∂L/∂x)
     /// ```
-    /// w_u = β, or 0 for a unit held by free bits; the KL partials are on [`kl_std_normal_elem`]
-    /// and [`kl_diag_elem`]. With a mixture prior the KL's z path is added to ∂L/∂z first and its
-    /// entropy term gives −½ w per log σ² ([`mixture_kl_backward`]).
+    /// w_u = β, or 0 for a unit held by free bits; the KL partials are [`PriorParams::unit_kl`]'s.
+    /// With a mixture prior the KL's z path is added to ∂L/∂z first and its entropy term gives
+    /// −½ w per log σ² ([`mixture_kl_backward`]). The steps, in reverse order of forward:
+    /// decoder, the latent layer ([`Vae::latent_backward`]), the conditional prior's heads, the
+    /// encoder ([`Vae::encoder_backward`]).
     #[track_caller]
     pub fn backward(&self, ws: &mut VaeWorkspace<F>, grads: &mut VaeParams<F>) {
         let b = ws.batch;
         assert!(b > 0, "vae backward: no forward pass in this workspace");
-        let zd = self.config.latent_dim;
         let p = &self.params;
-        let scale: F = cast(1.0 / b as f64);
-        let half: F = cast(0.5);
-
         p.decoder.backward_into(
             ws.decoder_input.slice(s![..b, ..]),
             &ws.decoder_acts,
@@ -804,53 +815,64 @@ impl<F: NdFloat> Vae<F> {
         if let Some(g) = grads.obs_log_var.as_mut() {
             *g += &ws.d_obs_log_var;
         }
-
-        let learned = !ws.prior_mean.is_empty();
-        let mixture = self.params.prior.as_ref().zip(grads.prior.as_mut());
-        if let Some((prior, d_prior)) = mixture {
-            let w = ws.kl_weight[0] * scale;
-            let (z, d_z) =
-                (ws.decoder_input.slice(s![..b, ..zd]), ws.d_decoder_input.slice_mut(s![..b, ..zd]));
-            mixture_kl_backward(prior, z, w, d_z, d_prior); // ∂L/∂z += w ∂(−log p_θ)/∂z
-        }
-        let mixture = self.params.prior.is_some();
-        for i in 0..b {
-            for u in 0..zd {
-                let dz = ws.d_decoder_input[(i, u)];
-                let (m, v, e) = (ws.mean[(i, u)], ws.log_var[(i, u)], ws.eps[(i, u)]);
-                let w = ws.kl_weight[u] * scale;
-                let reparam_v = dz * e * half * (half * v).exp();
-                if learned {
-                    let (_, dmq, dvq, dmp, dvp) =
-                        kl_diag_elem(m, v, ws.prior_mean[(i, u)], ws.prior_log_var[(i, u)]);
-                    ws.d_mean[(i, u)] = dz + w * dmq;
-                    ws.d_log_var[(i, u)] = reparam_v + w * dvq;
-                    ws.d_prior_mean[(i, u)] = w * dmp;
-                    ws.d_prior_log_var[(i, u)] = w * dvp;
-                } else if mixture {
-                    // KL̂ = −H(q) − log p_θ(z): the z path is in dz; ∂(−H)/∂log σ² = −½.
-                    ws.d_mean[(i, u)] = dz;
-                    ws.d_log_var[(i, u)] = reparam_v - w * half;
-                } else {
-                    let (_, dm, dv) = kl_std_normal_elem(m, v);
-                    ws.d_mean[(i, u)] = dz + w * dm;
-                    ws.d_log_var[(i, u)] = reparam_v + w * dv;
-                }
-            }
-        }
-        if let (Some(pm), Some(pv), Some(gm), Some(gv)) = (
-            &p.prior_mean_head,
-            &p.prior_log_var_head,
-            grads.prior_mean_head.as_mut(),
-            grads.prior_log_var_head.as_mut(),
-        ) {
+        self.latent_backward(ws, &mut grads.prior);
+        if let (Some((pm, pv)), PriorParams::Conditional { mean_head: gm, log_var_head: gv }) =
+            (p.prior.heads(), &mut grads.prior)
+        {
             let hot = ws.one_hot.slice(s![..b, ..]);
             let dm = ws.d_prior_mean.slice(s![..b, ..]);
             linear_backward_into(hot, pm.weight.view(), dm, gm.weight.view_mut(), gm.bias.view_mut(), None);
             let dv = ws.d_prior_log_var.slice(s![..b, ..]);
             linear_backward_into(hot, pv.weight.view(), dv, gv.weight.view_mut(), gv.bias.view_mut(), None);
         }
+        self.encoder_backward(ws, grads);
+    }
 
+    /// From ∂L/∂z (in `ws.d_decoder_input`) to ∂L/∂μ and ∂L/∂log σ² (`ws.d_mean`, `ws.d_log_var`)
+    /// through the reparameterisation and the KL term, and the KL's gradient for the prior's own
+    /// parameters: a mixture's into `d_prior` (+=), a conditional prior's per-row ∂L/∂μ_c, ∂L/∂v_c
+    /// into `ws.d_prior_mean`, `ws.d_prior_log_var` (for its heads' backward).
+    fn latent_backward(&self, ws: &mut VaeWorkspace<F>, d_prior: &mut PriorParams<F>) {
+        let b = ws.batch;
+        let zd = self.config.latent_dim;
+        let scale: F = cast(1.0 / b as f64);
+        let half: F = cast(0.5);
+        let prior = &self.params.prior;
+        if let (PriorParams::Mixture(mixture), PriorParams::Mixture(d_mixture)) = (prior, d_prior) {
+            let w = ws.kl_weight[0] * scale;
+            let (z, d_z) =
+                (ws.decoder_input.slice(s![..b, ..zd]), ws.d_decoder_input.slice_mut(s![..b, ..zd]));
+            mixture_kl_backward(mixture, z, w, d_z, d_mixture); // ∂L/∂z += w ∂(−log p_θ)/∂z
+        }
+        let conditional = prior.heads().is_some();
+        for i in 0..b {
+            for u in 0..zd {
+                let dz = ws.d_decoder_input[(i, u)];
+                let (m, v, e) = (ws.mean[(i, u)], ws.log_var[(i, u)], ws.eps[(i, u)]);
+                let w = ws.kl_weight[u] * scale;
+                let reparam_v = dz * e * half * (half * v).exp();
+                if prior.mixture().is_some() {
+                    // KL̂ = −H(q) − log p_θ(z): the z path is in dz; ∂(−H)/∂log σ² = −½.
+                    ws.d_mean[(i, u)] = dz;
+                    ws.d_log_var[(i, u)] = reparam_v - w * half;
+                    continue;
+                }
+                let prior_row = || (ws.prior_mean[(i, u)], ws.prior_log_var[(i, u)]);
+                let (_, dmq, dvq, dmp, dvp) = prior.unit_kl(m, v, prior_row);
+                ws.d_mean[(i, u)] = dz + w * dmq;
+                ws.d_log_var[(i, u)] = reparam_v + w * dvq;
+                if conditional {
+                    ws.d_prior_mean[(i, u)] = w * dmp;
+                    ws.d_prior_log_var[(i, u)] = w * dvp;
+                }
+            }
+        }
+    }
+
+    /// From ∂L/∂μ and ∂L/∂log σ² to the heads' and the trunk's gradients (no ∂L/∂x).
+    fn encoder_backward(&self, ws: &mut VaeWorkspace<F>, grads: &mut VaeParams<F>) {
+        let b = ws.batch;
+        let p = &self.params;
         let h = ws.trunk_acts.last().expect("trunk has a layer").slice(s![..b, ..]);
         let d_mean = ws.d_mean.slice(s![..b, ..]);
         let d_log_var = ws.d_log_var.slice(s![..b, ..]);
@@ -1003,11 +1025,11 @@ impl<F: NdFloat> Vae<F> {
         {
             return Err(Error::invalid("label", label, format!("must be < classes = {}", c.classes)));
         }
-        match (&self.params.prior_mean_head, &self.params.prior_log_var_head) {
-            (Some(pm), Some(pv)) => {
+        match self.params.prior.heads() {
+            Some((pm, pv)) => {
                 Ok((&pm.weight.row(label) + &pm.bias, &pv.weight.row(label) + &pv.bias)) // Z + Z
             }
-            _ => Ok((Array1::zeros(zd), Array1::zeros(zd))),
+            None => Ok((Array1::zeros(zd), Array1::zeros(zd))),
         }
     }
 }

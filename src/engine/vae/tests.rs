@@ -205,7 +205,7 @@ fn mixture_prior_gradients_match_finite_differences_for_encoder_decoder_and_prio
         config.activation = Activation::Tanh;
         let mut vae: Vae<f64> = Vae::new(config, &mut rng).unwrap();
         // Unequal weights and widths, so no derivative vanishes by symmetry.
-        let prior = vae.params.prior.as_mut().unwrap();
+        let PriorParams::Mixture(prior) = &mut vae.params.prior else { panic!("a mixture prior") };
         prior.logits.assign(&ndarray::array![0.4, -0.3, 0.1]);
         prior.log_vars.mapv_inplace(|_| Uniform::new(-0.7, 0.5).unwrap().sample(&mut rng));
         let (x, eps) = data(&mut rng, likelihood == Likelihood::Bernoulli);

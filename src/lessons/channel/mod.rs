@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result, ensure_positive};
+use crate::base::seeds;
 use crate::engine::data::gaussians_on_circle;
 use crate::engine::eval::{elbo_stats, mean_se};
 use crate::engine::nn::Activation;
@@ -155,7 +156,7 @@ pub struct RateDistortionConfig {
     pub lr: f64,
     /// Draws of z per test point for D.
     pub eval_samples: usize,
-    /// Seeds the data (stream 0 of `seed`, test set from `seed + 1`), every model's initialisation
+    /// Seeds the data (stream 0 of `seed`, test set from `seed + 1`: [`seeds::LESSON_TEST_DATA`]), every model's initialisation
     /// and training (the same `seed` for every β, so the models differ only in β) and the
     /// evaluation draws.
     pub seed: u64,
@@ -375,14 +376,14 @@ pub fn rate_distortion(
         let toy = gaussians_on_circle(n, config.components, config.radius, config.sigma, &mut rng)?;
         Ok(toy.points.mapv(|v| v as f32))
     };
-    let train = draw(config.n_train, config.seed)?;
-    let test = draw(config.n_test, config.seed.wrapping_add(1))?;
+    let train = draw(config.n_train, seeds::LESSON_DATA.seed(config.seed))?;
+    let test = draw(config.n_test, seeds::LESSON_TEST_DATA.seed(config.seed))?;
     let set = TrainSet { x: train.view(), labels: None, binarize: false };
     let mut points = Vec::with_capacity(config.betas.len());
     for &beta in &config.betas {
         let mut trainer = Trainer::new(config.vae_config(), config.train_config(beta))?;
         let history = trainer.fit(&set, None, |m| progress(beta, m))?;
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(2));
+        let mut rng = seeds::LESSON_EVALUATION.rng(config.seed);
         let vae = trainer.vae.cast::<f64>();
         let last_epoch = history.last().expect("epochs ≥ 1").clone();
         points.push(measure(
@@ -469,13 +470,7 @@ pub struct ChannelNoise {
 /// ```
 pub fn channel_noise(vae: &Vae<f32>, x: ArrayView2<f32>) -> Result<ChannelNoise> {
     crate::engine::eval::check_input(vae, "x", x, None)?;
-    if let Some(p) = &vae.params.prior {
-        return Err(Error::invalid(
-            "vae.config.prior",
-            format!("mixture of {}", p.components()),
-            "the per-unit KL is defined against N(0, I); a mixture prior's KL does not split by unit",
-        ));
-    }
+    vae.require_per_unit_kl("the channel noise per unit")?;
     let (mean, log_var) = vae.encode(x, None);
     let n = x.nrows() as f64;
     let zd = vae.config.latent_dim;

@@ -39,6 +39,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::seeds;
 use crate::engine::data::{CLASSES, DigitSplit, binarize_fixed, evenly_spaced};
 use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood, mean_se};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
@@ -400,7 +401,7 @@ pub struct ModelEval {
 
 /// Evaluates a trained model of `kind` on `data.test`: ELBO and KL ([`elbo_stats`]), IS log P(x)
 /// ([`importance_sampled_log_likelihood`]) for the VAE, and [`conditional_log_likelihood`] for a
-/// CVAE. The draws come from a generator seeded with `config.seed + 1000` (the same for every
+/// CVAE. The draws come from stream [`seeds::CVAE_EVALUATION`] of `config.seed` (the same for every
 /// model).
 ///
 /// # Errors
@@ -408,7 +409,7 @@ pub struct ModelEval {
 /// as the estimators.
 pub fn evaluate(config: &CvaeConfig, kind: ModelKind, vae: &Vae<f32>, data: &CvaeData) -> Result<ModelEval> {
     config.validate()?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed + 1000);
+    let mut rng = seeds::CVAE_EVALUATION.rng(config.seed);
     let labels = kind.conditional().then_some(&data.test_labels[..]);
     let x = data.test.view();
     let stats = elbo_stats(vae, x, labels, config.eval_samples, 500, &mut rng)?;
@@ -570,7 +571,7 @@ pub fn class_grid(vae: &Vae<f32>, eps: ArrayView2<f32>, title: &str) -> Result<p
 /// # Errors
 /// `InvalidParameter` unless the model is a CVAE with a learned prior.
 pub fn learned_prior(vae: &Vae<f32>) -> Result<Vec<(Vec<f64>, Vec<f64>)>> {
-    if vae.params.prior_mean_head.is_none() {
+    if vae.params.prior.heads().is_none() {
         return Err(Error::invalid("vae", "no learned prior", "needs PriorKind::LearnedConditional"));
     }
     (0..vae.config.classes())
@@ -689,7 +690,7 @@ pub struct CvaeRun {
 }
 
 /// The whole experiment: load the digits, train the three models, evaluate them, and draw the two
-/// CVAEs' class grids from `columns` shared ε draws (seeded with `config.seed + 2000`, as the
+/// CVAEs' class grids from `columns` shared ε draws (seeded by [`seeds::CVAE_GRID_EPS`] of `config.seed`, as the
 /// notebook). `progress(kind, epoch)` is called after every epoch.
 ///
 /// # Errors
@@ -708,7 +709,7 @@ pub fn run(
     let mut grids = Vec::new();
     let mut changes = Vec::new();
     let mut prior = Vec::new();
-    let eps = shared_eps(columns, config.latent_dim, config.seed + 2000);
+    let eps = shared_eps(columns, config.latent_dim, seeds::CVAE_GRID_EPS.seed(config.seed));
     for kind in ModelKind::ALL {
         let vae = train_model(config, kind, &data, &mut |m| progress(kind, m))?;
         models.push(evaluate(config, kind, &vae, &data)?);

@@ -1,6 +1,7 @@
 #![allow(clippy::needless_range_loop)] // index loops mirror the per-point, per-class formulas
 use super::*;
 use crate::engine::data::Digits;
+use crate::engine::vae::PriorParams;
 use crate::engine::vae::{Vae, VaeConfig};
 use ndarray::{Array2, array};
 use rand::SeedableRng;
@@ -39,10 +40,11 @@ fn q_equals_prior(rng: &mut StdRng) -> Vae<f32> {
         head.weight.assign(w);
         head.bias.assign(&array![0.05, -0.1]);
     }
-    let pm = p.prior_mean_head.as_mut().unwrap();
+    let PriorParams::Conditional { mean_head: pm, log_var_head: pv } = &mut p.prior else {
+        panic!("a CVAE with a learned prior has prior heads")
+    };
     pm.weight.assign(&means);
     pm.bias.assign(&array![0.05, -0.1]);
-    let pv = p.prior_log_var_head.as_mut().unwrap();
     pv.weight.assign(&log_vars);
     pv.bias.assign(&array![0.05, -0.1]);
     p.decoder.layers[0].weight.slice_mut(s![..Z, ..]).fill(0.0);
@@ -181,7 +183,7 @@ fn class_samples_decode_each_class_gaussian_at_the_shared_eps() {
     let grid = class_samples(&vae, eps.view()).unwrap();
     assert_eq!(grid.dim(), (C * 2, D));
     let p = &vae.params;
-    let (pm, pv) = (p.prior_mean_head.as_ref().unwrap(), p.prior_log_var_head.as_ref().unwrap());
+    let (pm, pv) = p.prior.heads().unwrap();
     for c in 0..C {
         // z = μ_c + exp(½ v_c) ⊙ ε_j, with μ_c, v_c read off the heads' weights by hand.
         let z = Array2::from_shape_fn((2, Z), |(j, u)| {

@@ -38,6 +38,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::seeds;
 use crate::engine::eval::{ElboSummary, elbo_stats, mean_se};
 use crate::engine::nn::Parameters;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
@@ -634,7 +635,7 @@ impl KlWeightConfig {
                 format!("the split has {} test digits", digits.test.len()),
             ));
         }
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut rng = seeds::LESSON_DATA.rng(self.seed);
         let rows = sample_indices(&mut rng, digits.train.len(), self.n_train).into_vec();
         let train = digits.train.images.select(ndarray::Axis(0), &rows);
         let test = crate::engine::data::binarize_fixed(digits.test.images.slice(s![..self.n_test, ..]));
@@ -686,7 +687,7 @@ pub fn train_with_weights(
     let mut trainer = Trainer::new(config.vae_config(), config.train_config(weights, batch_size))?;
     let set = TrainSet { x: train, labels: None, binarize: true };
     let history = trainer.fit(&set, None, |m| progress(m))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1));
+    let mut rng = seeds::KL_WEIGHT_EVALUATION.rng(config.seed);
     let stats = elbo_stats(&trainer.vae, test, None, config.eval_samples, 1000, &mut rng)?;
     let n = train.nrows();
     Ok(KlWeightRun {
@@ -773,11 +774,16 @@ pub fn minibatch_experiment(
         Trainer::new(noise_config.vae_config(), noise_config.train_config(KlBatchWeights::PerExample, 128))?;
     let set = TrainSet { x: train.view(), labels: None, binarize: true };
     trainer.fit(&set, None, |m| progress("noise model", m))?;
-    let mut rng = ChaCha8Rng::seed_from_u64(config.training.seed.wrapping_add(2));
+    let mut rng = seeds::NOISE_BINARISATION.rng(config.training.seed);
     let mut population = Array2::zeros((config.noise_n, 784));
     let rows: Vec<usize> = (0..config.noise_n).collect();
     crate::engine::data::binarize_bernoulli_rows(train.view(), &rows, &mut population.view_mut(), &mut rng);
-    let noise = measure_noise(&trainer.vae, population.view(), config.noise_repeats, config.training.seed)?;
+    let noise = measure_noise(
+        &trainer.vae,
+        population.view(),
+        config.noise_repeats,
+        seeds::NOISE_DRAWS.seed(config.training.seed),
+    )?;
     let mut runs = Vec::new();
     for &b in &config.batch_sizes {
         for w in KlBatchWeights::ALL {

@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::seeds;
 use crate::engine::data::{BlobConfig, BlobImages, ThirdFactor, blobs};
 use crate::engine::eval::{ActiveUnits, active_units, elbo_stats};
 use crate::engine::nn::Activation;
@@ -182,6 +183,7 @@ impl UnitReport {
 /// conditional model (this lesson's models have no labels).
 pub fn unit_report(vae: &Vae<f32>, x: ArrayView2<f32>, measure: &UnitMeasureConfig) -> Result<UnitReport> {
     measure.validate()?;
+    vae.require_per_unit_kl("the per-unit report")?;
     let mut rng = ChaCha8Rng::seed_from_u64(measure.seed);
     let stats = elbo_stats(vae, x, None, measure.samples, 1000, &mut rng)?;
     let summary = stats.summary();
@@ -426,7 +428,7 @@ pub struct LatentSweepConfig {
     pub lr: f64,
     /// How each model is measured on the test images.
     pub measure: UnitMeasureConfig,
-    /// Seeds the data (training set from `seed`, test set from `seed + 1`) and every model's
+    /// Seeds the data (training set from `seed`, test set from `seed + 1`: [`seeds::LESSON_DATA`], [`seeds::LESSON_TEST_DATA`]) and every model's
     /// initialisation and training (the same for every Z, so the models differ only in Z).
     pub seed: u64,
 }
@@ -476,15 +478,15 @@ impl LatentSweepConfig {
     /// # Errors
     /// A bad blob configuration or `n_train` of 0.
     pub fn train_set(&self) -> Result<BlobImages> {
-        blobs(self.n_train, &self.blobs, &mut ChaCha8Rng::seed_from_u64(self.seed))
+        blobs(self.n_train, &self.blobs, &mut seeds::LESSON_DATA.rng(self.seed))
     }
 
-    /// The test images (seed `seed + 1`).
+    /// The test images (stream [`seeds::LESSON_TEST_DATA`] of `seed`).
     ///
     /// # Errors
     /// A bad blob configuration or `n_test` of 0.
     pub fn test_set(&self) -> Result<BlobImages> {
-        blobs(self.n_test, &self.blobs, &mut ChaCha8Rng::seed_from_u64(self.seed.wrapping_add(1)))
+        blobs(self.n_test, &self.blobs, &mut seeds::LESSON_TEST_DATA.rng(self.seed))
     }
 
     /// Checks every field.

@@ -277,3 +277,13 @@ fn training_in_steps_is_training_in_one_go() {
     };
     assert_eq!(seconds(point), seconds(point_steps));
 }
+
+#[test]
+fn a_mixture_prior_model_is_refused_not_a_panic() {
+    // Its KL does not split by unit, so the report's per-unit table would index an empty vector.
+    let config = VaeConfig::bernoulli(6, vec![5], 2)
+        .with_prior(crate::engine::vae::LatentPrior::Mixture { components: 3 });
+    let vae: Vae<f32> = Vae::new(config, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+    let e = unit_report(&vae, Array2::zeros((4, 6)).view(), &UnitMeasureConfig::default()).unwrap_err();
+    assert!(e.to_string().contains("mixture of 3"), "{e}");
+}

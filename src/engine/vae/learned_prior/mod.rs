@@ -146,7 +146,25 @@ impl<F: NdFloat> Vae<F> {
     /// The learned mixture prior in `f64` (for [`crate::lessons::prior::elbo_surgery`], plots, sampling),
     /// or `None` for p(z) = N(0, I) or a CVAE.
     pub fn mixture_prior(&self) -> Option<MixturePrior<f64>> {
-        self.params.prior.as_ref().map(|p| p.cast())
+        self.params.prior.mixture().map(|p| p.cast())
+    }
+
+    /// Refuses a learned mixture prior for `what`, a computation that needs the KL of each latent
+    /// unit in closed form (N(0, I), or a CVAE's Gaussian p(z|c)).
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the mixture's K and `what`.
+    pub fn require_per_unit_kl(&self, what: &str) -> Result<()> {
+        match self.params.prior.mixture() {
+            Some(p) => Err(Error::invalid(
+                "prior",
+                format!("mixture of {}", p.components()),
+                format!(
+                    "{what} needs the KL of each latent unit in closed form; a mixture prior's KL does not split by unit"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Whether `objective` can train this model: free bits need a KL per latent unit, which a

@@ -8,7 +8,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::*;
 use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood, mean_se};
-use crate::engine::vae::VaeConfig;
+use crate::engine::vae::{PriorParams, VaeConfig};
 
 /// `n` one-sample estimates KL̂ for the posterior N(μ, diag e^v), one fresh ε per estimate.
 fn kl_estimates(prior: &MixturePrior, mean: &[f64], log_var: &[f64], n: usize, seed: u64) -> Vec<f64> {
@@ -103,10 +103,10 @@ pub(crate) fn twin_models() -> (Vae<f64>, Vae<f64>, Array2<f64>) {
     let mut rng = StdRng::seed_from_u64(43);
     let config = VaeConfig::bernoulli(6, vec![5], 2).with_prior(LatentPrior::Mixture { components: 1 });
     let mut mixture: Vae<f64> = Vae::new(config.clone(), &mut rng).unwrap();
-    mixture.params.prior = Some(standard_normal_as_mixture(2));
+    mixture.params.prior = PriorParams::Mixture(standard_normal_as_mixture(2));
     let mut standard = mixture.clone();
     standard.config.prior = LatentPrior::StandardNormal;
-    standard.params.prior = None;
+    standard.params.prior = PriorParams::StandardNormal;
     let x = Array2::from_shape_fn((300, 6), |(i, j)| ((i * 7 + j * 3) % 5 < 2) as u8 as f64);
     (mixture, standard, x)
 }
@@ -160,8 +160,9 @@ fn prior_samples_come_from_the_mixture() {
     // One component at (5, −3) with σ = e^(−20): every draw is that point to within 1e-6, so the
     // decoded samples equal the decoder mean there (N(0, I) draws would scatter around 0).
     let (mut mixture, _, _) = twin_models();
-    mixture.params.prior =
-        Some(MixturePrior::new(array![0.0], array![[5.0, -3.0]], array![[-40.0, -40.0]]).unwrap());
+    mixture.params.prior = PriorParams::Mixture(
+        MixturePrior::new(array![0.0], array![[5.0, -3.0]], array![[-40.0, -40.0]]).unwrap(),
+    );
     let samples = mixture.sample_prior_means(4, None, &mut StdRng::seed_from_u64(5)).unwrap();
     let at_point = mixture.decode_mean(array![[5.0, -3.0]].view(), None);
     for row in samples.rows() {
