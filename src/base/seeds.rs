@@ -103,10 +103,8 @@ pub const CVAE_GRID_EPS: Stream = Stream::new("lesson 10: class-grid ε", 2000);
 /// they are on different ChaCha8 streams (the trainer's two offset-0 streams) or are documented
 /// above as deliberately shared (lesson data with model initialisation).
 pub const RUNS: &[(&str, &[Stream])] = &[
-    (
-        "vaelab train / eval",
-        &[EPOCH_TEST_ELBO, PROTOTYPE_DATA, EVAL_ELBO, EVAL_IS, EVAL_AMORTISATION, REPORT_SAMPLES],
-    ),
+    ("vaelab train", &[EPOCH_TEST_ELBO, PROTOTYPE_DATA, REPORT_SAMPLES]),
+    ("vaelab eval", &[PROTOTYPE_DATA, EVAL_ELBO, EVAL_IS, EVAL_AMORTISATION]),
     ("lessons 07, 08, 09", &[LESSON_TEST_DATA, LESSON_EVALUATION, EPOCH_TEST_ELBO]),
     ("lesson 05", &[PRIOR_EVALUATION, EPOCH_TEST_ELBO]),
     ("lesson 06", &[KL_WEIGHT_EVALUATION, NOISE_BINARISATION, EPOCH_TEST_ELBO]),
