@@ -61,7 +61,7 @@ fn row(kernel: &str, shape: &str, seconds: f64, flops: f64) {
 
 fn main() {
     let threads = arg("--threads", 1);
-    vaelab::base::parallel::set_threads(threads);
+    vaelab::base::parallel::set_threads(threads).expect("threads >= 1");
     let (b, h, d, z) = (arg("--batch", 128), arg("--hidden", 400), 784, 20);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     println!("kernels at B = {b}, H = {h}, D = {d}, Z = {z}, {threads} thread(s)\n");

@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use rand::SeedableRng;
-use vaelab::cli::bench::synthetic_binary;
+use vaelab::engine::data::synthetic_binary;
 use vaelab::engine::train::{TrainConfig, TrainSet, Trainer};
 use vaelab::engine::vae::VaeConfig;
 

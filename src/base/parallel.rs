@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, NdFloat};
 
+use crate::base::error::{Error, Result};
+
 static THREADS: AtomicUsize = AtomicUsize::new(1);
 
 /// Products below this many multiply-adds are not split (a split costs a few microseconds).
@@ -22,16 +24,22 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
-/// Lets the kernels use `threads` threads (at least 1). The rayon pool is built on the first call
-/// with more than one thread and keeps its size (a later, larger count splits the work finer but
-/// runs it on the pool's threads).
-pub fn set_threads(threads: usize) {
-    let threads = threads.max(1);
+/// Lets the kernels use `threads` threads (the CLI's `--threads`). The rayon pool is built on the
+/// first call with more than one thread and keeps its size (a later, larger count splits the work
+/// finer but runs it on the pool's threads).
+///
+/// # Errors
+/// `InvalidParameter` for 0 threads.
+pub fn set_threads(threads: usize) -> Result<()> {
+    if threads == 0 {
+        return Err(Error::invalid("threads", 0, "must be >= 1"));
+    }
     if threads > 1 {
         // Fails only if the global pool already exists; then it keeps its size.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
     }
     THREADS.store(threads, Ordering::Relaxed);
+    Ok(())
 }
 
 /// C ← α A B + β C, split across [`threads`] blocks of C's columns (or rows, when C is taller than

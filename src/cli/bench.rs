@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::engine::data::synthetic_binary;
 use crate::engine::eval::importance_sampled_log_likelihood;
 use crate::engine::train::{TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{Vae, VaeConfig};
@@ -116,36 +117,6 @@ pub struct BenchReport {
     pub value: f64,
 }
 
-/// Lets the matrix products and the parallel loops use `threads` threads.
-///
-/// Sets `MATMUL_NUM_THREADS` for matrixmultiply, which reads it once at the first product: call
-/// this before any matrix product (the binary calls it first thing in `vaelab bench`).
-///
-/// # Errors
-/// `InvalidParameter` for 0 threads.
-pub fn set_threads(threads: usize) -> Result<()> {
-    if threads == 0 {
-        return Err(Error::invalid("threads", 0, "must be >= 1"));
-    }
-    crate::base::parallel::set_threads(threads);
-    Ok(())
-}
-
-/// Synthetic binary data of `n` rows of `d` pixels, as the anchors make theirs: 10 random
-/// prototype masks (13% of pixels), each pixel on with probability 0.85 inside its row's mask and
-/// 0.02 outside.
-///
-/// # Shapes
-/// → `n × d` of 0/1.
-pub fn synthetic_binary<R: Rng + ?Sized>(n: usize, d: usize, rng: &mut R) -> Array2<f32> {
-    let protos = Array2::from_shape_simple_fn((10, d), || rng.random::<f32>() < 0.13);
-    let labels: Vec<usize> = (0..n).map(|_| rng.random_range(0..10)).collect();
-    Array2::from_shape_fn((n, d), |(i, j)| {
-        let p = if protos[(labels[i], j)] { 0.85 } else { 0.02 };
-        f32::from(rng.random::<f32>() < p)
-    })
-}
-
 fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -182,7 +153,7 @@ pub fn train_step_flops(vae: &Vae<f32>, b: usize) -> f64 {
 /// # Errors
 /// Zero sizes or counts, named.
 pub fn run(args: &BenchArgs) -> Result<BenchReport> {
-    set_threads(args.threads)?;
+    crate::base::parallel::set_threads(args.threads)?;
     for (name, v) in [("batch", args.batch), ("steps", args.steps), ("repeats", args.repeats), ("k", args.k)]
     {
         if v == 0 {

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
 use crate::engine::checkpoint::load_model;
-use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir};
+use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir, prototype_images, prototype_masks};
 use crate::engine::eval::{ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood};
 use crate::engine::nn::OptimizerConfig;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
@@ -59,12 +59,8 @@ fn load_data(source: DataSource, mnist_dir: Option<&PathBuf>, seed: u64) -> Resu
             load_mnist_dir(dir)?
         }
         DataSource::Prototypes => {
-            let mut rng = seeds::PROTOTYPE_DATA.rng(seed);
-            let protos =
-                Array2::from_shape_simple_fn((10, 784), || rand::Rng::random::<f32>(&mut rng) < 0.15);
-            let make = |n: usize| {
-                Array2::from_shape_fn((n, 784), |(i, j)| if protos[(i % 10, j)] { 0.85 } else { 0.02 })
-            };
+            let masks = prototype_masks(10, 784, 0.15, &mut seeds::PROTOTYPE_DATA.rng(seed));
+            let make = |n: usize| prototype_images(masks.view(), n, 0.85, 0.02);
             return Ok(Loaded { train: make(1000), test: binarize_fixed(make(200).view()) });
         }
     };
@@ -295,7 +291,7 @@ impl std::fmt::Display for EvalReport {
 /// # Errors
 /// Missing or corrupt checkpoint, data that does not fit the model, bad arguments.
 pub fn run_eval(args: &EvalArgs) -> Result<String> {
-    crate::cli::bench::set_threads(args.threads)?;
+    crate::base::parallel::set_threads(args.threads)?;
     let (vae, config, epochs) = load_model(&args.checkpoint)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), config.seed)?;
     let n = args.limit.unwrap_or(data.test.nrows()).min(data.test.nrows());
@@ -330,7 +326,7 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
     if args.epochs == 0 {
         return Err(Error::invalid("epochs", 0, "must be >= 1"));
     }
-    crate::cli::bench::set_threads(args.threads)?;
+    crate::base::parallel::set_threads(args.threads)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), args.seed)?;
     let d = data.train.ncols();
     let steps_per_epoch = data.train.nrows().div_ceil(args.batch.max(1));

@@ -35,11 +35,13 @@ use rand::Rng;
 mod blobs;
 mod idx;
 mod mnist10k;
+mod prototypes;
 mod toys;
 
 pub use blobs::{BlobConfig, BlobImages, ThirdFactor, blobs};
 pub use idx::{IdxImages, load_mnist_dir, read_idx_images, read_idx_labels};
 pub use mnist10k::{ConvertSummary, Mnist10k};
+pub use prototypes::{prototype_binary, prototype_images, prototype_masks, synthetic_binary};
 pub use toys::{Toy2d, gaussians_on_circle, rings, two_moons};
 
 /// Row indices ⌊i·total/n⌋ for i = 0 … n − 1: an even subset of `total` rows. The shipped digits

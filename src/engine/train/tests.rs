@@ -3,15 +3,12 @@ use crate::engine::nn::OptimizerConfig;
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand_distr::{Distribution, Uniform};
 
-/// `n` grey images of `d` pixels drawn around 4 random binary prototypes: a prototype's pixels
-/// have grey level 0.9, the others 0.05.
+/// `n` grey images of `d` pixels drawn around 4 random binary prototypes over 40% of the pixels:
+/// a prototype's pixels have grey level 0.9, the others 0.05.
 pub(crate) fn prototypes(n: usize, d: usize, seed: u64) -> Array2<f32> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let u = Uniform::new(0.0f32, 1.0).unwrap();
-    let protos = Array2::from_shape_simple_fn((4, d), || u.sample(&mut rng) < 0.4);
-    Array2::from_shape_fn((n, d), |(i, j)| if protos[(i % 4, j)] { 0.9 } else { 0.05 })
+    let masks = crate::engine::data::prototype_masks(4, d, 0.4, &mut StdRng::seed_from_u64(seed));
+    crate::engine::data::prototype_images(masks.view(), n, 0.9, 0.05)
 }
 
 fn small(epochs: usize, seed: u64) -> (VaeConfig, TrainConfig) {

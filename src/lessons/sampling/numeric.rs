@@ -194,12 +194,52 @@ impl<F: Fn(f64) -> f64, P: Fn(f64) -> f64> NumericInverse<F, P> {
         // At u = 0, (1.3) would return lo whatever F does; ask instead for the left end of the
         // support, inf { x : F(x) > 0 }, which is (1.3) at the smallest positive f64.
         let u = if u.get() == 0.0 { f64::from_bits(1) } else { u.get() };
+        let mut bracket = match self.table_bracket(u) {
+            Ok(bracket) => bracket,
+            Err(end) => return Ok(Inversion { x: end, evaluations: 0 }),
+        };
+        for evaluations in 0..MAX_ITER {
+            let width = bracket.b - bracket.a;
+            if width <= self.x_tol {
+                return Ok(Inversion { x: bracket.a + 0.5 * width, evaluations });
+            }
+            let c = bracket.next_point(self.pdf.as_ref(), self.x_tol);
+            if c <= bracket.a || c >= bracket.b {
+                // a and b are neighbouring floats: no point lies strictly between them.
+                return Ok(Inversion { x: bracket.b, evaluations });
+            }
+            let fc = (self.cdf)(c);
+            if !fc.is_finite() {
+                return Err(Error::invalid(
+                    "cdf",
+                    format!("F({c}) = {fc}"),
+                    "a CDF must be finite on [lo, hi]",
+                ));
+            }
+            bracket.shrink(c, fc - u);
+        }
+        Err(Error::NoConvergence {
+            what: format!("numerical inverse F⁻¹({u})"),
+            detail: format!(
+                "bracket [{}, {}] is {} wide after {MAX_ITER} evaluations, tolerance {}",
+                bracket.a,
+                bracket.b,
+                bracket.b - bracket.a,
+                self.x_tol
+            ),
+        })
+    }
+
+    /// The first bracket for F(x) = u from the probe table: a binary search for neighbouring
+    /// table points with F(x_i) < u ≤ F(x_j). `Err(end)` when u is outside the table's range:
+    /// `lo` if F(lo) ≥ u, `hi` if F(hi) < u (the generalised inverse (1.3) clamped to [lo, hi]).
+    fn table_bracket(&self, u: f64) -> std::result::Result<Bracket, f64> {
         let (f, last) = (&self.grid_f, PROBE_POINTS - 1);
         if f[0] >= u {
-            return Ok(Inversion { x: self.lo, evaluations: 0 });
+            return Err(self.lo);
         }
         if f[last] < u {
-            return Ok(Inversion { x: self.hi, evaluations: 0 });
+            return Err(self.hi);
         }
         // Binary search in the table; invariant f[i] < u ≤ f[j].
         let (mut i, mut j) = (0, last);
@@ -211,88 +251,102 @@ impl<F: Fn(f64) -> f64, P: Fn(f64) -> f64> NumericInverse<F, P> {
                 j = m;
             }
         }
-        let (mut a, mut b) = (self.grid_x[i], self.grid_x[j]);
-        // g(x) = F(x) − u with g(a) < 0 ≤ g(b): the generalised inverse lies in (a, b].
-        let (mut ga, mut gb) = (f[i] - u, f[j] - u);
-        #[derive(PartialEq)]
-        enum Moved {
-            Nothing,
-            Left,
-            Right,
-        }
-        let mut moved = Moved::Nothing;
-        let mut best: Option<(f64, f64)> = None; // (x, g(x)) of the evaluation with the smallest |g|
-        let (mut width_1ago, mut width_2ago) = (f64::INFINITY, f64::INFINITY);
-        // Length of the last step taken (Newton's safeguard compares the next step with it).
-        let mut last_step = b - a;
-        let half_tol = 0.5 * self.x_tol;
-        for evaluations in 0..MAX_ITER {
-            let width = b - a;
-            if width <= self.x_tol {
-                return Ok(Inversion { x: a + 0.5 * width, evaluations });
-            }
-            let candidate = match (&self.pdf, best) {
-                // Newton from the best point so far, accepted only if it is at most half as long
-                // as the step before it (Numerical Recipes' rtsafe rule): otherwise it is not
-                // converging fast, e.g. because the pdf is wrong, and bisection does better.
-                (Some(pdf), Some((x, g))) => {
-                    let p = pdf(x);
-                    let c = x - g / p;
-                    if p > 0.0 && p.is_finite() && (c - x).abs() <= 0.5 * last_step { c } else { f64::NAN }
-                }
-                // Illinois: the secant through (a, g_a) and (b, g_b), with the end that stayed put
-                // twice having its g halved (below), so that both ends move; accepted only if the
-                // bracket halved over the last two steps.
-                _ if width <= 0.5 * width_2ago => (a * gb - b * ga) / (gb - ga),
-                _ => f64::NAN,
-            };
-            // A fast step that lands on (or within x_tol/2 of) an end is moved x_tol/2 inside: if
-            // the root is that close to the end, the next bracket is narrower than x_tol.
-            let c = if candidate >= a && candidate <= b { candidate } else { a + 0.5 * width };
-            let c = c.clamp(a + half_tol, b - half_tol);
-            if c <= a || c >= b {
-                // a and b are neighbouring floats: no point lies strictly between them.
-                return Ok(Inversion { x: b, evaluations });
-            }
-            let fc = (self.cdf)(c);
-            if !fc.is_finite() {
-                return Err(Error::invalid(
-                    "cdf",
-                    format!("F({c}) = {fc}"),
-                    "a CDF must be finite on [lo, hi]",
-                ));
-            }
-            let gc = fc - u;
-            if gc < 0.0 {
-                a = c;
-                ga = gc;
-                if moved == Moved::Left {
-                    gb *= 0.5;
-                }
-                moved = Moved::Left;
-            } else {
-                b = c;
-                gb = gc;
-                if moved == Moved::Right {
-                    ga *= 0.5;
-                }
-                moved = Moved::Right;
-            }
-            last_step = best.map_or(width, |(x, _)| (c - x).abs());
-            if best.is_none_or(|(_, g)| gc.abs() < g.abs()) {
-                best = Some((c, gc));
-            }
-            width_2ago = width_1ago;
-            width_1ago = width;
-        }
-        Err(Error::NoConvergence {
-            what: format!("numerical inverse F⁻¹({u})"),
-            detail: format!(
-                "bracket [{a}, {b}] is {} wide after {MAX_ITER} evaluations, tolerance {}",
-                b - a,
-                self.x_tol
-            ),
+        let (a, b) = (self.grid_x[i], self.grid_x[j]);
+        Ok(Bracket {
+            a,
+            b,
+            ga: f[i] - u,
+            gb: f[j] - u,
+            moved: Moved::Nothing,
+            best: None,
+            width_1ago: f64::INFINITY,
+            width_2ago: f64::INFINITY,
+            last_step: b - a,
         })
+    }
+}
+
+/// Which end of the bracket the last evaluation moved (Illinois halves the g of an end that stays
+/// put twice).
+#[derive(Clone, Copy, PartialEq)]
+enum Moved {
+    Nothing,
+    Left,
+    Right,
+}
+
+/// The root-finding state of [`NumericInverse::invert`] for g(x) = F(x) − u: the bracket (a, b]
+/// with g(a) < 0 ≤ g(b), where the generalised inverse lies, and what the step rules remember.
+struct Bracket {
+    a: f64,
+    b: f64,
+    ga: f64,
+    gb: f64,
+    moved: Moved,
+    /// (x, g(x)) of the evaluation with the smallest |g| so far.
+    best: Option<(f64, f64)>,
+    /// The bracket's width one and two steps ago.
+    width_1ago: f64,
+    width_2ago: f64,
+    /// Length of the last step taken (Newton's safeguard compares the next step with it).
+    last_step: f64,
+}
+
+impl Bracket {
+    /// The next point to evaluate, strictly inside the bracket by x_tol/2 when there is room:
+    ///
+    /// ```text
+    /// Newton     c = x* − g(x*)/p(x*)  from the best point x*, if a pdf p is given and the step
+    ///            is at most half the last one (Numerical Recipes' rtsafe rule)
+    /// Illinois   c = (a g_b − b g_a)/(g_b − g_a), if the bracket halved over the last two steps
+    /// bisection  c = (a + b)/2 otherwise, or when the fast step leaves the bracket
+    /// ```
+    /// A fast step that lands on (or within x_tol/2 of) an end is moved x_tol/2 inside: if the
+    /// root is that close to the end, the next bracket is narrower than x_tol.
+    fn next_point<P: Fn(f64) -> f64>(&self, pdf: Option<&P>, x_tol: f64) -> f64 {
+        let (a, b, width) = (self.a, self.b, self.b - self.a);
+        let candidate = match (pdf, self.best) {
+            // Newton is accepted only if it converges fast; otherwise (e.g. a wrong pdf)
+            // bisection does better.
+            (Some(pdf), Some((x, g))) => {
+                let p = pdf(x);
+                let c = x - g / p;
+                if p > 0.0 && p.is_finite() && (c - x).abs() <= 0.5 * self.last_step { c } else { f64::NAN }
+            }
+            // The end that stayed put twice had its g halved (in `shrink`), so both ends move.
+            _ if width <= 0.5 * self.width_2ago => (a * self.gb - b * self.ga) / (self.gb - self.ga),
+            _ => f64::NAN,
+        };
+        let c = if candidate >= a && candidate <= b { candidate } else { a + 0.5 * width };
+        let half_tol = 0.5 * x_tol;
+        c.clamp(a + half_tol, b - half_tol)
+    }
+
+    /// Replaces the end on c's side by c (g(c) = `gc`), with the Illinois halving, and updates
+    /// what the step rules remember.
+    fn shrink(&mut self, c: f64, gc: f64) {
+        let width = self.b - self.a;
+        if gc < 0.0 {
+            self.a = c;
+            self.ga = gc;
+            if self.moved == Moved::Left {
+                self.gb *= 0.5;
+            }
+            self.moved = Moved::Left;
+        } else {
+            self.b = c;
+            self.gb = gc;
+            if self.moved == Moved::Right {
+                self.ga *= 0.5;
+            }
+            self.moved = Moved::Right;
+        }
+        self.last_step = self.best.map_or(width, |(x, _)| (c - x).abs());
+        if self.best.is_none_or(|(_, g)| gc.abs() < g.abs()) {
+            self.best = Some((c, gc));
+        }
+        self.width_2ago = self.width_1ago;
+        self.width_1ago = width;
     }
 }
 
