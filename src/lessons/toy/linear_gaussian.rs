@@ -119,7 +119,7 @@ impl LinearGaussian {
         let s2 = self.sigma * self.sigma;
         let resid = &x - &self.b - self.w.dot(&mean); // D
         let tr_wswt = (self.w.dot(&cov) * &self.w).sum(); // tr(W S Wᵀ) = Σ (W S) ⊙ W
-        let ln2pi = (2.0 * std::f64::consts::PI).ln();
+        let ln2pi = crate::base::prob::LN_2PI;
         let e_log_lik = -0.5 * d as f64 * (ln2pi + s2.ln()) - (resid.dot(&resid) + tr_wswt) / (2.0 * s2);
         let e_log_prior = -0.5 * z as f64 * ln2pi - 0.5 * (mean.dot(&mean) + cov.diag().sum());
         let entropy = 0.5 * z as f64 * (1.0 + ln2pi) + chol.diag().iter().map(|v| v.ln()).sum::<f64>();

@@ -126,7 +126,7 @@ impl Quadratic {
         let modes = self.modes(x);
         let centres = Array2::from_shape_fn((modes.len(), 1), |(i, _)| modes[i].0);
         let peak = self.log_joint(x, centres.view()).fold(f64::NEG_INFINITY, |m, &v| m.max(v));
-        let ln2pi = (2.0 * std::f64::consts::PI).ln();
+        let ln2pi = crate::base::prob::LN_2PI;
         let bound = -0.5 * ln2pi - 0.5 * self.a.len() as f64 * (ln2pi + 2.0 * self.sigma.ln());
         let z_max = (2.0 * (bound - peak + TAIL_NATS)).max(1.0).sqrt();
         let mut points = vec![-z_max, z_max];
