@@ -114,7 +114,7 @@ fn train(args: &vaelab::cli::TrainArgs) -> vaelab::Result<()> {
         .expect("valid template"),
     );
     let history = vaelab::cli::run_train(args, |m| {
-        let t = m.test.map(|t| format!("  test ELBO {:.2}", t.elbo)).unwrap_or_default();
+        let t = m.test.map(|t| format!("  test ELBO {:.2}", t.elbo.mean)).unwrap_or_default();
         bar.set_message(format!("train ELBO {:.2}{t}", m.train_elbo));
         bar.inc(1);
     });

@@ -7,6 +7,18 @@ fn vaelab(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
 }
 
+/// The mean of an `Estimate` in JSON, after checking it is exactly `{"mean", "stderr", "samples"}`
+/// with a finite mean, a finite SE ≥ 0 and at least 2 samples.
+fn estimate(v: &serde_json::Value) -> f64 {
+    let keys: Vec<&str> =
+        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["mean", "samples", "stderr"], "{v}");
+    let (mean, stderr) = (v["mean"].as_f64().unwrap(), v["stderr"].as_f64().unwrap());
+    assert!(mean.is_finite() && stderr.is_finite() && stderr >= 0.0, "{v}");
+    assert!(v["samples"].as_u64().unwrap() >= 2, "{v}");
+    mean
+}
+
 #[test]
 fn train_then_eval_a_tiny_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,7 +75,7 @@ fn train_then_eval_a_tiny_model() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["n"], 30);
     assert_eq!(report["k"], 20);
-    let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
+    let (ll, elbo) = (estimate(&report["log_likelihood"]), estimate(&report["test"]["elbo"]));
     // Both are negative log-probabilities of 784 binary pixels; finite and below 0.
     assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
     // The amortisation gap: 3 points, each with both ELBOs and their difference.
@@ -71,7 +83,7 @@ fn train_then_eval_a_tiny_model() {
     assert_eq!(a["points"].as_array().unwrap().len(), 3, "{a}");
     assert_eq!(a["fit_steps"], 50);
     let (fitted, encoder, gap) =
-        (a["fitted_elbo"].as_f64().unwrap(), a["encoder_elbo"].as_f64().unwrap(), a["gap"].as_f64().unwrap());
+        (estimate(&a["fitted_elbo"]), estimate(&a["encoder_elbo"]), estimate(&a["gap"]));
     assert!((fitted - encoder - gap).abs() < 1e-9 && encoder < 0.0, "{a}");
 }
 
@@ -115,7 +127,7 @@ fn train_then_eval_with_a_learned_mixture_prior() {
     ]);
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
+    let (ll, elbo) = (estimate(&report["log_likelihood"]), estimate(&report["test"]["elbo"]));
     assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
     // The mixture's KL does not split by unit.
     assert_eq!(report["kl_per_unit"].as_array().unwrap().len(), 0, "{report}");

@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::stats::Estimate;
 use crate::engine::checkpoint::load_model;
 use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir};
 use crate::engine::eval::{ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood};
@@ -185,10 +186,8 @@ pub struct EvalReport {
     pub test: ElboSummary,
     /// K.
     pub k: usize,
-    /// Mean importance-sampled log p(x).
-    pub log_likelihood: f64,
-    /// Its standard error across test points.
-    pub log_likelihood_se: f64,
+    /// Mean importance-sampled log p(x) with its standard error across test points.
+    pub log_likelihood: Estimate,
     /// log p̂(x) − ELBO.
     pub gap: f64,
     /// Median effective sample size.
@@ -212,22 +211,21 @@ pub struct EvalReport {
 pub fn evaluate(vae: &Vae<f32>, test: ndarray::ArrayView2<f32>, k: usize, seed: u64) -> Result<EvalReport> {
     let mut rng = ChaCha8Rng::seed_from_u64(10_000 + seed);
     let stats = elbo_stats(vae, test, None, 10, 1000, &mut rng)?;
+    let summary = stats.summary()?;
     let mut rng = ChaCha8Rng::seed_from_u64(20_000 + seed);
     let start = std::time::Instant::now();
     let is = importance_sampled_log_likelihood(vae, test, None, k, 1000, &mut rng)?;
     let is_seconds = start.elapsed().as_secs_f64();
     let mut ess = is.ess.clone();
     ess.sort_by(f64::total_cmp);
-    let summary = stats.summary();
     Ok(EvalReport {
         checkpoint: String::new(),
         epochs: 0,
         n: test.nrows(),
         test: summary,
         k,
-        log_likelihood: is.mean,
-        log_likelihood_se: is.se,
-        gap: is.mean - summary.elbo,
+        log_likelihood: is.estimate,
+        gap: is.estimate.mean - summary.elbo.mean,
         ess_median: ess[ess.len() / 2],
         active_units: active_units(stats.mean.view(), 0.01).count,
         latent_dim: vae.config.latent_dim,
@@ -263,14 +261,14 @@ impl std::fmt::Display for EvalReport {
         writeln!(
             f,
             "test ELBO        {:.3} ± {:.3} nats (10 z per point)",
-            self.test.elbo, self.test.elbo_se
+            self.test.elbo.mean, self.test.elbo.stderr
         )?;
-        writeln!(f, "  rate (KL)      {:.3}", self.test.rate)?;
-        writeln!(f, "  distortion     {:.3}", self.test.distortion)?;
+        writeln!(f, "  rate (KL)      {:.3}", self.test.rate.mean)?;
+        writeln!(f, "  distortion     {:.3}", self.test.distortion.mean)?;
         writeln!(
             f,
             "log p(x), IS     {:.3} ± {:.3} nats (K = {}, SE across points)",
-            self.log_likelihood, self.log_likelihood_se, self.k
+            self.log_likelihood.mean, self.log_likelihood.stderr, self.k
         )?;
         writeln!(f, "log p(x) − ELBO  {:.3}", self.gap)?;
         writeln!(f, "median ESS       {:.1} of {}", self.ess_median, self.k)?;
@@ -279,10 +277,10 @@ impl std::fmt::Display for EvalReport {
             write!(
                 f,
                 "\namortisation    fitted q {:.3} − encoder q {:.3} = {:.3} ± {:.3} nats ({} points, {} steps)",
-                a.fitted_elbo,
-                a.encoder_elbo,
-                a.gap,
-                a.gap_se,
+                a.fitted_elbo.mean,
+                a.encoder_elbo.mean,
+                a.gap.mean,
+                a.gap.stderr,
                 a.points.len(),
                 a.fit_steps
             )?;
@@ -370,9 +368,9 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
             m.train_rate,
             m.train_distortion,
             m.beta,
-            t.elbo,
-            t.rate,
-            t.distortion,
+            t.elbo.mean,
+            t.rate.mean,
+            t.distortion.mean,
             m.seconds
         )
         .expect("write to String");
