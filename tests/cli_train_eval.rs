@@ -47,6 +47,17 @@ fn train_then_eval_a_tiny_model() {
     }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "header + one line per epoch:\n{csv}");
+    // metrics.json reads back (no NaN SE written as null), and its test means are the CSV's columns.
+    let history: Vec<vaelab::engine::train::EpochMetrics> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for (m, line) in history.iter().zip(csv.lines().skip(1)) {
+        let cols: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+        let t = m.test.unwrap();
+        // serde_json's default float parser may be 1 ulp off the shortest round-trip text: 1e-15 relative.
+        for (c, v) in [cols[6], cols[7], cols[8]].iter().zip([t.elbo.mean, t.rate.mean, t.distortion.mean]) {
+            assert!((c - v).abs() <= 1e-15 * v.abs(), "{line}: {c} vs {v}");
+        }
+    }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(
         html.matches("class=\"vaelab-plot\"").count(),
@@ -85,6 +96,23 @@ fn train_then_eval_a_tiny_model() {
     let (fitted, encoder, gap) =
         (estimate(&a["fitted_elbo"]), estimate(&a["encoder_elbo"]), estimate(&a["gap"]));
     assert!((fitted - encoder - gap).abs() < 1e-9 && encoder < 0.0, "{a}");
+    // One test point has no standard error: one line on stderr, exit code 2 (not a NaN in the JSON).
+    let o = vaelab(&["eval", "--checkpoint", ckpt.to_str().unwrap(), "--data", "prototypes", "--limit", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("invalid limit = 1: must be >= 2"), "{err}");
+    let o = vaelab(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        "prototypes",
+        "--amortisation-points",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid amortisation_points = 1"));
 }
 
 #[test]

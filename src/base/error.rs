@@ -51,7 +51,7 @@ pub enum Error {
         unit: String,
     },
     /// Fewer than two values where a standard error is asked for (one value has no spread).
-    #[error("{count} values: a standard error needs at least 2")]
+    #[error("a standard error needs at least 2 values, got {count}")]
     TooFewValues {
         /// How many values there were.
         count: usize,

@@ -160,7 +160,7 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Also measure the amortisation gap on the first N test points (0: skip). Each point gets
+    /// Also measure the amortisation gap on the first N test points (0: skip; else N ≥ 2). Each point gets
     /// its own fitted q, so this costs about a second per point per 100 steps.
     #[arg(long, default_value_t = 0)]
     pub amortisation_points: usize,
@@ -298,8 +298,15 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
     let (vae, config, epochs) = load_model(&args.checkpoint)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), config.seed)?;
     let n = args.limit.unwrap_or(data.test.nrows()).min(data.test.nrows());
-    if n == 0 {
-        return Err(Error::invalid("limit", 0, "must be >= 1"));
+    if n < 2 {
+        return Err(Error::invalid("limit", n, "must be >= 2 (a standard error needs two test points)"));
+    }
+    if args.amortisation_points == 1 {
+        return Err(Error::invalid(
+            "amortisation_points",
+            1,
+            "must be 0 (skip) or >= 2 (a standard error needs two points)",
+        ));
     }
     let mut report = evaluate(&vae, data.test.slice(s![..n, ..]), args.k, args.seed)?;
     if args.amortisation_points > 0 {

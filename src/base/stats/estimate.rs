@@ -97,7 +97,10 @@ mod tests {
         for few in [&[][..], &[4.0][..]] {
             let err = Estimate::from_values(few).unwrap_err();
             assert!(matches!(err, Error::TooFewValues { count } if count == few.len()), "{err}");
-            assert_eq!(err.to_string(), format!("{} values: a standard error needs at least 2", few.len()));
+            assert_eq!(
+                err.to_string(),
+                format!("a standard error needs at least 2 values, got {}", few.len())
+            );
         }
     }
 

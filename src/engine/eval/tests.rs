@@ -103,7 +103,7 @@ fn is_estimate_matches_a_direct_computation_with_the_prob_blocks_and_ignores_chu
     // One point has no standard error: a named error, not a NaN.
     let e = importance_sampled_log_likelihood(&vae, x.slice(ndarray::s![..1, ..]), None, k, 10, &mut rng)
         .unwrap_err();
-    assert_eq!(e.to_string(), "1 values: a standard error needs at least 2");
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
     let one = elbo_stats(&vae, x.slice(ndarray::s![..1, ..]), None, 1, 10, &mut rng).unwrap();
     assert!(matches!(one.summary(), Err(Error::TooFewValues { count: 1 })));
 }

@@ -37,7 +37,7 @@ fn distances_reject_bad_input() {
     let e = sample_distances(array![[0.0f32, f32::NAN]].view(), data.view()).unwrap_err();
     assert!(e.to_string().contains("non-finite value in samples at index 1"), "{e}");
     let e = sample_distances(array![[0.0f32, 1.0]].view(), data.view()).unwrap_err();
-    assert_eq!(e.to_string(), "1 values: a standard error needs at least 2");
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
 }
 
 #[test]

@@ -186,7 +186,7 @@ fn bad_input_is_an_error_naming_the_field_and_value() {
     let e = elbo_surgery(m.view(), m.view(), None, 1, 0, &mut rng).unwrap_err();
     assert_eq!(e.to_string(), "invalid chunk = 0: must be >= 1");
     let e = elbo_surgery(m.view(), m.view(), None, 1, 1, &mut rng).unwrap_err();
-    assert_eq!(e.to_string(), "1 values: a standard error needs at least 2");
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
     let e = elbo_surgery(m.view(), array![[0.0]].view(), None, 1, 1, &mut rng).unwrap_err();
     assert!(e.to_string().contains("log_var"), "{e}");
     let e = log_aggregate_posterior(array![[0.0]].view(), m.view(), m.view()).unwrap_err();
