@@ -11,6 +11,18 @@ fn read_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// The mean of an `Estimate` in JSON, after checking it is exactly `{"mean", "stderr", "samples"}`
+/// with a finite mean, a finite SE ≥ 0 and at least 2 samples.
+fn estimate(v: &serde_json::Value) -> f64 {
+    let keys: Vec<&str> =
+        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["mean", "samples", "stderr"], "{v}");
+    let (mean, stderr) = (v["mean"].as_f64().unwrap(), v["stderr"].as_f64().unwrap());
+    assert!(mean.is_finite() && stderr.is_finite() && stderr >= 0.0, "{v}");
+    assert!(v["samples"].as_u64().unwrap() >= 2, "{v}");
+    mean
+}
+
 #[test]
 fn rate_distortion_writes_json_and_page() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,8 +35,8 @@ fn rate_distortion_writes_json_and_page() {
     assert_eq!(points[0]["beta"], 0.5);
     assert_eq!(points[1]["beta"], 4.0);
     for p in points {
-        for key in ["rate", "distortion", "slack", "rate_se"] {
-            assert!(p[key].as_f64().unwrap().is_finite(), "{key} in {p}");
+        for key in ["rate", "distortion", "slack"] {
+            estimate(&p[key]);
         }
     }
     let html = std::fs::read_to_string(dir.path().join("rate-distortion.html")).unwrap();
@@ -73,7 +85,9 @@ fn minibatch_writes_json_and_page() {
     assert_eq!(schemes, ["per_example", "uniform", "blundell"]);
     for r in runs {
         assert_eq!(r["batches_per_epoch"], 4);
-        assert!(r["test"]["elbo"].as_f64().unwrap().is_finite(), "{r}");
+        for key in ["elbo", "rate", "distortion"] {
+            estimate(&r["test"][key]);
+        }
     }
     // 128 rows in batches of 32: Blundell's first batch has β₁ = π₁ N/B = (8/15) · 4.
     assert!((runs[2]["first_beta"].as_f64().unwrap() - 32.0 / 15.0).abs() < 1e-12);
@@ -130,12 +144,13 @@ fn collapses_writes_json_and_page() {
     assert_eq!(points.len(), 2);
     assert_eq!(points[1]["beta"], 100.0);
     for p in points.iter().chain(v["remedies"]["points"].as_array().unwrap()) {
-        for key in ["rate", "marginal_kl", "is_log_likelihood", "encoder_sigma", "reconstruction_rms"] {
-            assert!(p[key].as_f64().unwrap().is_finite(), "{key} in {p}");
+        for key in ["rate", "marginal_kl", "is_log_likelihood", "reconstruction_rms"] {
+            estimate(&p[key]);
         }
+        assert!(p["encoder_sigma"].as_f64().unwrap().is_finite(), "encoder_sigma in {p}");
     }
     assert_eq!(v["remedies"]["points"].as_array().unwrap().len(), 3);
-    assert!(v["independent_pixels"]["points"][0]["exact_minus_is"].as_f64().unwrap().is_finite());
+    estimate(&v["independent_pixels"]["points"][0]["exact_minus_is"]);
     let html = std::fs::read_to_string(dir.path().join("collapses.html")).unwrap();
     assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 7, "seven plots on the page");
     assert!(!html.contains("<script src="), "plotly.js is inlined, not loaded from the network");
@@ -180,15 +195,15 @@ fn cvae_writes_json_and_page() {
     let kinds: Vec<&str> = models.iter().map(|m| m["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["unconditional", "fixed_prior", "learned_prior"]);
     for m in models {
-        for key in ["elbo", "elbo_se", "kl", "log_px", "log_px_se"] {
-            assert!(m[key].as_f64().unwrap().is_finite(), "{key} in {}", m["kind"]);
+        for key in ["elbo", "kl", "log_px"] {
+            estimate(&m[key]);
         }
         assert_eq!(m["kl_per_example"].as_array().unwrap().len(), 20);
     }
     assert!(models[0]["log_px_given_c"].is_null(), "the VAE has no P(x|c)");
     for m in &models[1..] {
         // log P(x|c) − log P(x) = log P(c|x) − log P(c) ≤ −log P(c) = log 10 for balanced classes.
-        let told = m["label_information"].as_f64().unwrap();
+        let told = estimate(&m["label_information"]);
         assert!(told <= 10f64.ln() + 1e-9, "{told}");
     }
     assert_eq!(v["learned_prior"].as_array().unwrap().len(), 10, "one Gaussian per class");
@@ -233,7 +248,7 @@ fn minimal_representation_writes_json_and_page() {
         assert!(count <= z, "{count} active of {z}");
         assert_eq!(report["kl_per_unit"].as_array().unwrap().len(), z as usize);
         assert_eq!(p["factor_correlation"].as_array().unwrap().len(), z as usize);
-        assert!(report["elbo"].as_f64().unwrap().is_finite());
+        estimate(&report["elbo"]);
     }
     assert_eq!(v["blobs"]["factor_names"], serde_json::json!(["x", "y", "width"]));
     assert_eq!(v["digits"]["latent_dim"], 4);
@@ -286,15 +301,20 @@ fn prior_writes_json_and_page() {
     assert_eq!(models.len(), 2);
     assert_eq!(models[1]["name"], "mixture K = 3");
     for m in models {
-        for key in ["mutual_information", "marginal_kl", "log_n"] {
-            assert!(m["surgery"][key].as_f64().unwrap().is_finite(), "{key} in {m}");
+        for key in ["mutual_information", "marginal_kl", "sum"] {
+            estimate(&m["surgery"][key]);
         }
+        assert!(m["surgery"]["log_n"].as_f64().unwrap().is_finite(), "log_n in {m}");
         // Î ≤ log N holds draw by draw (q_agg(z) ≥ q(z|x_n)/N), so with no tolerance beyond
         // rounding (prior::ElboSurgery::information_within_bound allows 1e-12).
         let (i, log_n) =
-            (m["surgery"]["mutual_information"].as_f64().unwrap(), m["surgery"]["log_n"].as_f64().unwrap());
+            (estimate(&m["surgery"]["mutual_information"]), m["surgery"]["log_n"].as_f64().unwrap());
         assert!(i <= log_n + 1e-12, "I = {i} > log N = {log_n}");
+        estimate(&m["is_log_likelihood"]);
+        estimate(&m["elbo"]["elbo"]);
     }
+    estimate(&v["elbo_difference"]);
+    estimate(&v["log_likelihood_difference"]);
     let weights: Vec<f64> =
         v["mixture_weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
     assert_eq!(weights.len(), 3);

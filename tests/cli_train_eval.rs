@@ -7,6 +7,18 @@ fn vaelab(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
 }
 
+/// The mean of an `Estimate` in JSON, after checking it is exactly `{"mean", "stderr", "samples"}`
+/// with a finite mean, a finite SE ≥ 0 and at least 2 samples.
+fn estimate(v: &serde_json::Value) -> f64 {
+    let keys: Vec<&str> =
+        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(|k| k.as_str()).collect();
+    assert_eq!(keys, ["mean", "samples", "stderr"], "{v}");
+    let (mean, stderr) = (v["mean"].as_f64().unwrap(), v["stderr"].as_f64().unwrap());
+    assert!(mean.is_finite() && stderr.is_finite() && stderr >= 0.0, "{v}");
+    assert!(v["samples"].as_u64().unwrap() >= 2, "{v}");
+    mean
+}
+
 #[test]
 fn train_then_eval_a_tiny_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -35,6 +47,17 @@ fn train_then_eval_a_tiny_model() {
     }
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "header + one line per epoch:\n{csv}");
+    // metrics.json reads back (no NaN SE written as null), and its test means are the CSV's columns.
+    let history: Vec<vaelab::engine::train::EpochMetrics> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for (m, line) in history.iter().zip(csv.lines().skip(1)) {
+        let cols: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+        let t = m.test.unwrap();
+        // serde_json's default float parser may be 1 ulp off the shortest round-trip text: 1e-15 relative.
+        for (c, v) in [cols[6], cols[7], cols[8]].iter().zip([t.elbo.mean, t.rate.mean, t.distortion.mean]) {
+            assert!((c - v).abs() <= 1e-15 * v.abs(), "{line}: {c} vs {v}");
+        }
+    }
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert_eq!(
         html.matches("class=\"vaelab-plot\"").count(),
@@ -63,7 +86,7 @@ fn train_then_eval_a_tiny_model() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["n"], 30);
     assert_eq!(report["k"], 20);
-    let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
+    let (ll, elbo) = (estimate(&report["log_likelihood"]), estimate(&report["test"]["elbo"]));
     // Both are negative log-probabilities of 784 binary pixels; finite and below 0.
     assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
     // The amortisation gap: 3 points, each with both ELBOs and their difference.
@@ -71,8 +94,25 @@ fn train_then_eval_a_tiny_model() {
     assert_eq!(a["points"].as_array().unwrap().len(), 3, "{a}");
     assert_eq!(a["fit_steps"], 50);
     let (fitted, encoder, gap) =
-        (a["fitted_elbo"].as_f64().unwrap(), a["encoder_elbo"].as_f64().unwrap(), a["gap"].as_f64().unwrap());
+        (estimate(&a["fitted_elbo"]), estimate(&a["encoder_elbo"]), estimate(&a["gap"]));
     assert!((fitted - encoder - gap).abs() < 1e-9 && encoder < 0.0, "{a}");
+    // One test point has no standard error: one line on stderr, exit code 2 (not a NaN in the JSON).
+    let o = vaelab(&["eval", "--checkpoint", ckpt.to_str().unwrap(), "--data", "prototypes", "--limit", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("invalid limit = 1: must be >= 2"), "{err}");
+    let o = vaelab(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--data",
+        "prototypes",
+        "--amortisation-points",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid amortisation_points = 1"));
 }
 
 #[test]
@@ -115,7 +155,7 @@ fn train_then_eval_with_a_learned_mixture_prior() {
     ]);
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let (ll, elbo) = (report["log_likelihood"].as_f64().unwrap(), report["test"]["elbo"].as_f64().unwrap());
+    let (ll, elbo) = (estimate(&report["log_likelihood"]), estimate(&report["test"]["elbo"]));
     assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
     // The mixture's KL does not split by unit.
     assert_eq!(report["kl_per_unit"].as_array().unwrap().len(), 0, "{report}");

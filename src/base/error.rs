@@ -50,6 +50,12 @@ pub enum Error {
         /// What one element is (sample, data point, category).
         unit: String,
     },
+    /// Fewer than two values where a standard error is asked for (one value has no spread).
+    #[error("a standard error needs at least 2 values, got {count}")]
+    TooFewValues {
+        /// How many values there were.
+        count: usize,
+    },
     /// A numerical procedure that did not reach its stated tolerance.
     #[error("{what} did not converge: {detail}")]
     NoConvergence {

@@ -227,8 +227,9 @@ fn run_eval(args: &BenchArgs, config: VaeConfig) -> Result<BenchReport> {
     let mut value = f64::NAN;
     for _ in 0..args.repeats {
         let start = std::time::Instant::now();
-        value =
-            importance_sampled_log_likelihood(&vae, x.view(), None, args.k, args.chunk_rows, &mut rng)?.mean;
+        value = importance_sampled_log_likelihood(&vae, x.view(), None, args.k, args.chunk_rows, &mut rng)?
+            .estimate
+            .mean;
         runs.push((args.points * args.k) as f64 / start.elapsed().as_secs_f64());
     }
     let sps = median(&runs);
@@ -270,7 +271,7 @@ fn run_toy(args: &BenchArgs) -> Result<BenchReport> {
     for _ in 0..args.repeats {
         let start = std::time::Instant::now();
         let draws = draw(&model, x, &q, args.k.max(2), &mut rng)?;
-        value = importance_log_evidence(&draws).mean;
+        value = importance_log_evidence(&draws)?.mean;
         runs.push(args.k.max(2) as f64 / start.elapsed().as_secs_f64());
     }
     let sps = median(&runs);

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
+use crate::base::stats::Estimate;
 use crate::engine::checkpoint::load_model;
 use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir, prototype_images, prototype_masks};
 use crate::engine::eval::{ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood};
@@ -156,7 +157,7 @@ pub struct EvalArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Also measure the amortisation gap on the first N test points (0: skip). Each point gets
+    /// Also measure the amortisation gap on the first N test points (0: skip; else N ≥ 2). Each point gets
     /// its own fitted q, so this costs about a second per point per 100 steps.
     #[arg(long, default_value_t = 0)]
     pub amortisation_points: usize,
@@ -182,10 +183,8 @@ pub struct EvalReport {
     pub test: ElboSummary,
     /// K.
     pub k: usize,
-    /// Mean importance-sampled log p(x).
-    pub log_likelihood: f64,
-    /// Its standard error across test points.
-    pub log_likelihood_se: f64,
+    /// Mean importance-sampled log p(x) with its standard error across test points.
+    pub log_likelihood: Estimate,
     /// log p̂(x) − ELBO.
     pub gap: f64,
     /// Median effective sample size.
@@ -214,22 +213,21 @@ pub fn eval_report(
 ) -> Result<EvalReport> {
     let mut rng = seeds::EVAL_ELBO.rng(seed);
     let stats = elbo_stats(vae, test, None, 10, 1000, &mut rng)?;
+    let summary = stats.summary()?;
     let mut rng = seeds::EVAL_IS.rng(seed);
     let start = std::time::Instant::now();
     let is = importance_sampled_log_likelihood(vae, test, None, k, 1000, &mut rng)?;
     let is_seconds = start.elapsed().as_secs_f64();
     let mut ess = is.ess.clone();
     ess.sort_by(f64::total_cmp);
-    let summary = stats.summary();
     Ok(EvalReport {
         checkpoint: String::new(),
         epochs: 0,
         n: test.nrows(),
         test: summary,
         k,
-        log_likelihood: is.mean,
-        log_likelihood_se: is.se,
-        gap: is.mean - summary.elbo,
+        log_likelihood: is.estimate,
+        gap: is.estimate.mean - summary.elbo.mean,
         ess_median: ess[ess.len() / 2],
         active_units: active_units(stats.mean.view(), 0.01).count,
         latent_dim: vae.config.latent_dim,
@@ -265,14 +263,14 @@ impl std::fmt::Display for EvalReport {
         writeln!(
             f,
             "test ELBO        {:.3} ± {:.3} nats (10 z per point)",
-            self.test.elbo, self.test.elbo_se
+            self.test.elbo.mean, self.test.elbo.stderr
         )?;
-        writeln!(f, "  rate (KL)      {:.3}", self.test.rate)?;
-        writeln!(f, "  distortion     {:.3}", self.test.distortion)?;
+        writeln!(f, "  rate (KL)      {:.3}", self.test.rate.mean)?;
+        writeln!(f, "  distortion     {:.3}", self.test.distortion.mean)?;
         writeln!(
             f,
             "log p(x), IS     {:.3} ± {:.3} nats (K = {}, SE across points)",
-            self.log_likelihood, self.log_likelihood_se, self.k
+            self.log_likelihood.mean, self.log_likelihood.stderr, self.k
         )?;
         writeln!(f, "log p(x) − ELBO  {:.3}", self.gap)?;
         writeln!(f, "median ESS       {:.1} of {}", self.ess_median, self.k)?;
@@ -281,10 +279,10 @@ impl std::fmt::Display for EvalReport {
             write!(
                 f,
                 "\namortisation    fitted q {:.3} − encoder q {:.3} = {:.3} ± {:.3} nats ({} points, {} steps)",
-                a.fitted_elbo,
-                a.encoder_elbo,
-                a.gap,
-                a.gap_se,
+                a.fitted_elbo.mean,
+                a.encoder_elbo.mean,
+                a.gap.mean,
+                a.gap.stderr,
                 a.points.len(),
                 a.fit_steps
             )?;
@@ -302,8 +300,15 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
     let (vae, config, epochs) = load_model(&args.checkpoint)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), config.seed)?;
     let n = args.limit.unwrap_or(data.test.nrows()).min(data.test.nrows());
-    if n == 0 {
-        return Err(Error::invalid("limit", 0, "must be >= 1"));
+    if n < 2 {
+        return Err(Error::invalid("limit", n, "must be >= 2 (a standard error needs two test points)"));
+    }
+    if args.amortisation_points == 1 {
+        return Err(Error::invalid(
+            "amortisation_points",
+            1,
+            "must be 0 (skip) or >= 2 (a standard error needs two points)",
+        ));
     }
     let mut report = eval_report(&vae, data.test.slice(s![..n, ..]), args.k, args.seed)?;
     if args.amortisation_points > 0 {
@@ -372,9 +377,9 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
             m.train_rate,
             m.train_distortion,
             m.beta,
-            t.elbo,
-            t.rate,
-            t.distortion,
+            t.elbo.mean,
+            t.rate.mean,
+            t.distortion.mean,
             m.seconds
         )
         .expect("write to String");
@@ -531,7 +536,7 @@ fn train(args: &crate::cli::TrainArgs) -> crate::Result<()> {
         .expect("valid template"),
     );
     let history = crate::cli::run_train(args, |m| {
-        let t = m.test.map(|t| format!("  test ELBO {:.2}", t.elbo)).unwrap_or_default();
+        let t = m.test.map(|t| format!("  test ELBO {:.2}", t.elbo.mean)).unwrap_or_default();
         bar.set_message(format!("train ELBO {:.2}{t}", m.train_elbo));
         bar.inc(1);
     });

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::prob::LN_2PI;
-use crate::engine::eval::{check_data, mean_se, nll_rows};
+use crate::base::stats::{Estimate, paired_difference};
+use crate::engine::eval::{check_data, nll_rows};
 use crate::engine::nn::{Activation, bernoulli_nll_grad_into, gaussian_nll_grad_into};
 use crate::engine::vae::{Likelihood, Vae};
 use crate::lessons::bounds::{FitConfig, Q, elbo_grad_diag, fit_gaussian};
@@ -186,15 +187,13 @@ pub struct AmortisationPoint {
 pub struct AmortisationGap {
     /// Per point, in the order of the rows of x.
     pub points: Vec<AmortisationPoint>,
-    /// Mean encoder ELBO.
-    pub encoder_elbo: f64,
-    /// Mean fitted ELBO.
-    pub fitted_elbo: f64,
-    /// Mean gap, fitted − encoder.
-    pub gap: f64,
-    /// Standard error of the mean gap across points (it includes the Monte-Carlo noise of each
-    /// point's estimate).
-    pub gap_se: f64,
+    /// Mean encoder ELBO with its standard error across points.
+    pub encoder_elbo: Estimate,
+    /// Mean fitted ELBO with its standard error across points.
+    pub fitted_elbo: Estimate,
+    /// Mean gap, fitted − encoder, with the paired standard error across points
+    /// ([`paired_difference`]; it includes the Monte-Carlo noise of each point's estimate).
+    pub gap: Estimate,
     /// Draws of z per ELBO estimate (S).
     pub elbo_samples: usize,
     /// Steps of the per-point fit.
@@ -218,7 +217,8 @@ pub struct AmortisationGap {
 /// `x`: `N × D` (N points, each fitted separately).
 ///
 /// # Errors
-/// Empty or mis-shaped data, non-finite values, a CVAE, `elbo_samples` < 1, a bad `fit`, or a fit
+/// Empty or mis-shaped data, fewer than 2 rows ([`Error::TooFewValues`]: the means' standard
+/// errors need two), non-finite values, a CVAE, `elbo_samples` < 1, a bad `fit`, or a fit
 /// that diverges ([`Error::Diverged`]).
 ///
 /// ```
@@ -238,11 +238,11 @@ pub struct AmortisationGap {
 ///     head.bias.fill(0.0);
 /// }
 /// let fit = FitConfig { steps: 100, ..FitConfig::default() };
-/// let gap = amortisation_gap(&vae, array![[1.0, 0.0]].view(), &fit, 50, &mut rng).unwrap();
-/// // The encoder's q is the posterior: its ELBO is log p(x) = 2 ln ½ = −1.3863 exactly.
-/// assert!((gap.encoder_elbo + 2.0 * 2f64.ln()).abs() < 1e-12);
+/// let gap = amortisation_gap(&vae, array![[1.0, 0.0], [0.0, 1.0]].view(), &fit, 50, &mut rng).unwrap();
+/// // The encoder's q is the posterior: its ELBO is log p(x) = 2 ln ½ = −1.3863 exactly, at both points.
+/// assert!((gap.encoder_elbo.mean + 2.0 * 2f64.ln()).abs() < 1e-12 && gap.encoder_elbo.stderr < 1e-12);
 /// // A fit can come no higher than log p(x) (the gap is ≤ 0 up to Monte-Carlo noise of 1e-3).
-/// assert!(gap.gap < 1e-3);
+/// assert!(gap.gap.mean < 1e-3);
 /// ```
 pub fn amortisation_gap<F: NdFloat, R: Rng + ?Sized>(
     vae: &Vae<F>,
@@ -252,6 +252,9 @@ pub fn amortisation_gap<F: NdFloat, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<AmortisationGap> {
     check_data(vae, x, None)?;
+    if x.nrows() < 2 {
+        return Err(Error::TooFewValues { count: x.nrows() });
+    }
     if elbo_samples == 0 {
         return Err(Error::invalid("elbo_samples", 0, "must be >= 1"));
     }
@@ -287,13 +290,12 @@ pub fn amortisation_gap<F: NdFloat, R: Rng + ?Sized>(
         }
         points.push(AmortisationPoint { encoder_elbo, fitted_elbo, gap: fitted_elbo - encoder_elbo });
     }
-    let mean_of = |f: fn(&AmortisationPoint) -> f64| mean_se(&points.iter().map(f).collect::<Vec<_>>());
-    let (gap, gap_se) = mean_of(|p| p.gap);
+    let encoder: Vec<f64> = points.iter().map(|p| p.encoder_elbo).collect();
+    let fitted: Vec<f64> = points.iter().map(|p| p.fitted_elbo).collect();
     Ok(AmortisationGap {
-        encoder_elbo: mean_of(|p| p.encoder_elbo).0,
-        fitted_elbo: mean_of(|p| p.fitted_elbo).0,
-        gap,
-        gap_se,
+        encoder_elbo: Estimate::from_values(&encoder)?,
+        fitted_elbo: Estimate::from_values(&fitted)?,
+        gap: paired_difference(&fitted, &encoder)?,
         elbo_samples,
         fit_steps: fit.steps,
         points,
@@ -383,10 +385,9 @@ mod tests {
         // The fit can only lose (ELBO(q) = log p(x) − KL(q ‖ p(z|x))): the gap is ≈ 0, allowed
         // 4 SE across points plus the fitter's stated accuracy of 1e-3 nats (fit_gaussian's example).
         assert!(
-            result.gap.abs() <= 4.0 * result.gap_se + 1e-3,
-            "gap {} ± {} (fitted {}, encoder {})",
+            result.gap.mean.abs() <= 4.0 * result.gap.stderr + 1e-3,
+            "gap {:?} (fitted {:?}, encoder {:?})",
             result.gap,
-            result.gap_se,
             result.fitted_elbo,
             result.encoder_elbo
         );
@@ -413,11 +414,11 @@ mod tests {
         let result = amortisation_gap(&trainer.vae, points, &fit, 200, &mut rng).unwrap();
         // Cremer et al.: ELBO(q*) ≥ ELBO(q_φ). The estimates are noisy: allow 4 SE of the mean gap.
         assert!(
-            result.fitted_elbo >= result.encoder_elbo - 4.0 * result.gap_se,
-            "fitted {} vs encoder {} (gap SE {})",
+            result.fitted_elbo.mean >= result.encoder_elbo.mean - 4.0 * result.gap.stderr,
+            "fitted {:?} vs encoder {:?} (gap SE {})",
             result.fitted_elbo,
             result.encoder_elbo,
-            result.gap_se
+            result.gap.stderr
         );
         assert_eq!(result.points.len(), 6);
         // Bad arguments are named errors.

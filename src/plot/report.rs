@@ -65,7 +65,7 @@ pub fn learning_curves(history: &[EpochMetrics]) -> Plot {
             .name("train ELBO (dynamic binarisation)"),
     );
     if history.iter().all(|m| m.test.is_some()) {
-        let test: Vec<f64> = history.iter().map(|m| m.test.expect("checked").elbo).collect();
+        let test: Vec<f64> = history.iter().map(|m| m.test.expect("checked").elbo.mean).collect();
         plot.add_trace(Scatter::new(epochs, test).mode(Mode::LinesMarkers).name("test ELBO"));
     }
     plot.set_layout(

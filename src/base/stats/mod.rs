@@ -1,4 +1,5 @@
-//! Goodness-of-fit tests: do these samples come from that distribution?
+//! Statistics: one [`Estimate`] type for a mean with its standard error ([`Estimate::from_values`],
+//! [`paired_difference`]), and goodness-of-fit tests: do these samples come from that distribution?
 //!
 //! Used by the crate's tests and by `notebooks/01-inverse-transform-sampling.ipynb` to check the
 //! samplers of [`crate::lessons::sampling`] with numbers:
@@ -14,9 +15,11 @@
 //! crate's tests use α = 10⁻³ per test with fixed seeds; the notebook prints the p-values.
 
 mod chi_square;
+mod estimate;
 mod histogram;
 mod ks;
 
 pub use chi_square::{ChiSquareTest, MIN_EXPECTED_COUNT, category_counts, chi_square_test};
+pub use estimate::{Estimate, paired_difference};
 pub use histogram::density_histogram;
 pub use ks::{KsTest, kolmogorov_sf, ks_p_value, ks_statistic, ks_test};

@@ -95,7 +95,7 @@ pub fn run(args: &Args) -> Result<Written> {
         sweep.distortion_at_zero_rate,
         sweep.log_n,
         sweep.table(),
-        independent_pixels.exact_log_likelihood.map_or(f64::NAN, |e| e.0),
+        independent_pixels.exact_log_likelihood.map_or(f64::NAN, |e| e.mean),
         independent_pixels.table(),
         remedies.table()
     );

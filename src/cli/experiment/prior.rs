@@ -12,8 +12,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{Mnist10k, binarize_fixed};
-use crate::engine::eval::{ElboSummary, elbo_stats, importance_sampled_log_likelihood, mean_se};
+use crate::engine::eval::{ElboSummary, elbo_stats, importance_sampled_log_likelihood};
 use crate::engine::train::{TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{LatentPrior, Vae, VaeConfig};
 use crate::lessons::prior::{ElboSurgery, elbo_surgery, sample_aggregate_posterior};
@@ -47,10 +48,8 @@ pub struct PriorModel {
     pub name: String,
     /// Test ELBO, rate and distortion (S = 10 draws per digit).
     pub elbo: ElboSummary,
-    /// Importance-sampled log p(x) and its SE across digits.
-    pub is_log_likelihood: f64,
-    /// Its standard error.
-    pub is_log_likelihood_se: f64,
+    /// Importance-sampled log p(x) with its SE across digits.
+    pub is_log_likelihood: Estimate,
     /// ELBO surgery against the model's own prior.
     pub surgery: ElboSurgery,
 }
@@ -68,10 +67,10 @@ pub struct PriorComparison {
     pub seed: u64,
     /// The fixed-prior model, then the learned-prior model.
     pub models: [PriorModel; 2],
-    /// Mean over test digits of ELBO(mixture) − ELBO(N(0, I)), and its SE.
-    pub elbo_difference: (f64, f64),
+    /// Mean over test digits of ELBO(mixture) − ELBO(N(0, I)), with its paired SE.
+    pub elbo_difference: Estimate,
     /// The same for the IS log p(x).
-    pub log_likelihood_difference: (f64, f64),
+    pub log_likelihood_difference: Estimate,
     /// The learned mixture weights π.
     pub mixture_weights: Vec<f64>,
 }
@@ -97,13 +96,7 @@ fn measure(
     let prior = vae.mixture_prior();
     let surgery = elbo_surgery(stats.mean.view(), stats.log_var.view(), prior.as_ref(), 4, 1000, rng)?;
     let draws = sample_aggregate_posterior(stats.mean.view(), stats.log_var.view(), 2000, rng)?;
-    let model = PriorModel {
-        name,
-        elbo: stats.summary(),
-        is_log_likelihood: is.mean,
-        is_log_likelihood_se: is.se,
-        surgery,
-    };
+    let model = PriorModel { name, elbo: stats.summary()?, is_log_likelihood: is.estimate, surgery };
     Ok(Measured { model, elbo: stats.elbo.clone(), log_likelihood: is.per_example, draws })
 }
 
@@ -111,15 +104,16 @@ fn measure(
 /// each model's aggregate posterior, with the learned prior's contours).
 ///
 /// # Errors
-/// `InvalidParameter` for zero epochs, components, K or test digits; `Diverged` from training;
-/// `Io` writing.
+/// `InvalidParameter` for zero epochs, components or K, or fewer than 2 test digits; `Diverged`
+/// from training; `Io` writing.
 pub fn run(args: &Args) -> Result<Written> {
-    for (name, v) in
-        [("epochs", args.epochs), ("components", args.components), ("k", args.k), ("test", args.test)]
-    {
+    for (name, v) in [("epochs", args.epochs), ("components", args.components), ("k", args.k)] {
         if v == 0 {
             return Err(Error::invalid(name, v, "must be ≥ 1"));
         }
+    }
+    if args.test < 2 {
+        return Err(Error::invalid("test", args.test, "must be ≥ 2 (a standard error needs two digits)"));
     }
     let digits = Mnist10k::load()?;
     let n_test = args.test.min(digits.test.len());
@@ -137,15 +131,14 @@ pub fn run(args: &Args) -> Result<Written> {
     let m0 = measure(&fixed.vae, "N(0, I)".into(), &test, args.k, &mut rng)?;
     let name = format!("mixture K = {}", args.components);
     let m1 = measure(&learned.vae, name, &test, args.k, &mut rng)?;
-    let paired = |a: &[f64], b: &[f64]| mean_se(&a.iter().zip(b).map(|(x, y)| x - y).collect::<Vec<_>>());
     let mixture = learned.vae.mixture_prior().expect("the learned model has a mixture prior");
     let result = PriorComparison {
         epochs: args.epochs,
         components: args.components,
         k: args.k,
         seed,
-        elbo_difference: paired(&m1.elbo, &m0.elbo),
-        log_likelihood_difference: paired(&m1.log_likelihood, &m0.log_likelihood),
+        elbo_difference: paired_difference(&m1.elbo, &m0.elbo)?,
+        log_likelihood_difference: paired_difference(&m1.log_likelihood, &m0.log_likelihood)?,
         mixture_weights: mixture.weights().to_vec(),
         models: [m0.model, m1.model],
     };
@@ -169,24 +162,24 @@ pub fn run(args: &Args) -> Result<Written> {
         summary += &format!(
             "{:16} ELBO {:8.3} ± {:.3}  rate {:6.3}  IS log p(x) (K = {}) {:8.3} ± {:.3}  I(n; z) {:.3} ± {:.3}  KL(q_agg‖p) {:.3} ± {:.3}\n",
             m.name,
-            m.elbo.elbo,
-            m.elbo.elbo_se,
-            m.elbo.rate,
+            m.elbo.elbo.mean,
+            m.elbo.elbo.stderr,
+            m.elbo.rate.mean,
             args.k,
-            m.is_log_likelihood,
-            m.is_log_likelihood_se,
-            m.surgery.mutual_information,
-            m.surgery.mutual_information_se,
-            m.surgery.marginal_kl,
-            m.surgery.marginal_kl_se
+            m.is_log_likelihood.mean,
+            m.is_log_likelihood.stderr,
+            m.surgery.mutual_information.mean,
+            m.surgery.mutual_information.stderr,
+            m.surgery.marginal_kl.mean,
+            m.surgery.marginal_kl.stderr
         );
     }
     summary += &format!(
         "mixture − N(0, I), paired over {n_test} digits: ELBO {:+.3} ± {:.3}, log p(x) {:+.3} ± {:.3}\n",
-        result.elbo_difference.0,
-        result.elbo_difference.1,
-        result.log_likelihood_difference.0,
-        result.log_likelihood_difference.1
+        result.elbo_difference.mean,
+        result.elbo_difference.stderr,
+        result.log_likelihood_difference.mean,
+        result.log_likelihood_difference.stderr
     );
     write_outputs(
         &args.common.out,

@@ -9,20 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::prob::LN_2PI;
+use crate::base::stats::Estimate;
 use crate::engine::nn::{bernoulli_nll_grad_into, gaussian_nll_grad_into};
 use crate::engine::vae::{Likelihood, Vae, VaeWorkspace};
-
-/// Mean over data points and the standard error of that mean, sd/√n (sample sd, n − 1).
-///
-/// With fewer than two values the standard error is undefined and returned as NaN (kept from the
-/// first version; see the note on issue 4 — it should become an error).
-pub fn mean_se(values: &[f64]) -> (f64, f64) {
-    if values.len() < 2 {
-        return (values.iter().sum::<f64>() / values.len() as f64, f64::NAN);
-    }
-    let est = crate::lessons::bounds::Estimate::from_values(ndarray::ArrayView1::from(values));
-    (est.mean, est.stderr)
-}
 
 /// Per-example ELBO terms and the encoder's outputs over a data set.
 #[derive(Clone, Debug)]
@@ -43,34 +32,65 @@ pub struct ElboStats {
     pub kl_per_unit: Vec<f64>,
 }
 
-/// Data-set means of the ELBO terms, in nats per example.
+/// Data-set means of the ELBO terms with their standard errors across data points, in nats per
+/// example. In JSON each term is `{"mean", "stderr", "samples"}`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ElboSummary {
     /// Mean ELBO.
-    pub elbo: f64,
-    /// Its standard error across data points.
-    pub elbo_se: f64,
+    pub elbo: Estimate,
     /// Mean rate (KL).
-    pub rate: f64,
+    pub rate: Estimate,
     /// Mean distortion.
-    pub distortion: f64,
+    pub distortion: Estimate,
     /// Data points.
     pub n: usize,
 }
 
 impl ElboStats {
-    /// Means over the data set.
-    pub fn summary(&self) -> ElboSummary {
-        let (elbo, elbo_se) = mean_se(&self.elbo);
-        let n = self.elbo.len() as f64;
-        ElboSummary {
-            elbo,
-            elbo_se,
-            rate: self.rate.iter().sum::<f64>() / n,
-            distortion: self.distortion.iter().sum::<f64>() / n,
+    /// Means over the data set, each with its standard error ([`Estimate::from_values`]):
+    ///
+    /// ```text
+    /// ELBO = (1/N) Σ_n ELBO_n,   R = (1/N) Σ_n rate_n,   D = (1/N) Σ_n distortion_n
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TooFewValues`] for fewer than 2 data points (no standard error).
+    pub fn summary(&self) -> Result<ElboSummary> {
+        Ok(ElboSummary {
+            elbo: Estimate::from_values(&self.elbo)?,
+            rate: Estimate::from_values(&self.rate)?,
+            distortion: Estimate::from_values(&self.distortion)?,
             n: self.elbo.len(),
-        }
+        })
     }
+
+    /// σ̄_u, the encoder's standard deviation per unit averaged over the data
+    /// ([`mean_sigma_per_unit`] of [`ElboStats::log_var`]), `Z`.
+    pub fn sigma_per_unit(&self) -> Vec<f64> {
+        mean_sigma_per_unit(self.log_var.view())
+    }
+}
+
+/// The encoder's standard deviation per latent unit, averaged over the data:
+///
+/// ```text
+/// σ̄_u = (1/N) Σ_n exp(½ log σ²_u(x_n))
+/// ```
+/// σ̄_u = 1 (with μ = 0) is the prior itself: a unit the encoder does not use.
+///
+/// # Shapes
+/// `log_var`: `N × Z` (e.g. [`ElboStats::log_var`]); returns `Z`.
+///
+/// ```
+/// use vaelab::engine::eval::mean_sigma_per_unit;
+/// use vaelab::ndarray::array;
+/// // unit 0: σ = 1 and e^{-1} ≈ 0.3679, mean 0.6839; unit 1: σ = e^{½} both times
+/// let s = mean_sigma_per_unit(array![[0.0, 1.0], [-2.0, 1.0]].view());
+/// assert!((s[0] - (1.0 + (-1.0f64).exp()) / 2.0).abs() < 1e-15 && (s[1] - 0.5f64.exp()).abs() < 1e-15);
+/// ```
+pub fn mean_sigma_per_unit(log_var: ArrayView2<f64>) -> Vec<f64> {
+    let n = log_var.nrows() as f64;
+    log_var.columns().into_iter().map(|c| c.mapv(|v| (0.5 * v).exp()).sum() / n).collect()
 }
 
 pub(crate) fn check_data<F: NdFloat>(vae: &Vae<F>, x: ArrayView2<F>, labels: Option<&[usize]>) -> Result<()> {
@@ -227,10 +247,8 @@ pub struct IsEstimate {
     pub k: usize,
     /// log p̂(x_n) per data point.
     pub per_example: Vec<f64>,
-    /// Mean over data points, nats per example.
-    pub mean: f64,
-    /// Its standard error across data points.
-    pub se: f64,
+    /// Mean of log p̂(x_n) over data points with its standard error, nats per example.
+    pub estimate: Estimate,
     /// Effective sample size 1/Σ_k w̃_k² of each data point's normalised weights.
     pub ess: Vec<f64>,
 }
@@ -261,7 +279,8 @@ pub struct IsEstimate {
 /// `x`: `N × D`; `labels`: `N` (CVAE).
 ///
 /// # Errors
-/// Empty or mis-shaped data, non-finite values, bad labels, `k` or `chunk_rows` of 0.
+/// Empty or mis-shaped data, non-finite values, bad labels, `k` or `chunk_rows` of 0;
+/// [`Error::TooFewValues`] for fewer than 2 rows (the mean's standard error needs two).
 pub fn importance_sampled_log_likelihood<F: NdFloat, R: Rng + ?Sized>(
     vae: &Vae<F>,
     x: ArrayView2<F>,
@@ -274,6 +293,9 @@ where
     StandardNormal: Distribution<F>,
 {
     check_data(vae, x, labels)?;
+    if x.nrows() < 2 {
+        return Err(Error::TooFewValues { count: x.nrows() });
+    }
     if k == 0 {
         return Err(Error::invalid("k", 0, "must be >= 1"));
     }
@@ -355,13 +377,13 @@ where
         }
     }
     let log_k = (k as f64).ln();
-    let mut est = IsEstimate { k, per_example: vec![0.0; n], mean: 0.0, se: 0.0, ess: vec![0.0; n] };
+    let (mut per_example, mut ess) = (vec![0.0; n], vec![0.0; n]);
     for (i, t) in totals.iter().enumerate() {
-        est.per_example[i] = t.max + t.sum.ln() - log_k;
-        est.ess[i] = t.sum * t.sum / t.sum_sq;
+        per_example[i] = t.max + t.sum.ln() - log_k;
+        ess[i] = t.sum * t.sum / t.sum_sq;
     }
-    (est.mean, est.se) = mean_se(&est.per_example);
-    Ok(est)
+    let estimate = Estimate::from_values(&per_example)?;
+    Ok(IsEstimate { k, per_example, estimate, ess })
 }
 
 /// A log-sum-exp kept as (max m, Σ e^(v − m), Σ e^(2(v − m))), mergeable in any grouping.

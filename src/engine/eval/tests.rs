@@ -46,7 +46,7 @@ fn is_estimate_is_exact_when_q_is_the_prior_and_the_decoder_ignores_z() {
     let elbo = elbo_stats(&vae, x.view(), None, 3, 2, &mut rng).unwrap();
     // KL(q ‖ p) = 0 and the ELBO is log p(x) too.
     assert!(elbo.rate.iter().all(|&r| r.abs() < 1e-15));
-    assert!((elbo.summary().elbo - exact.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    assert!((elbo.summary().unwrap().elbo.mean - exact.iter().sum::<f64>() / 3.0).abs() < 1e-12);
 }
 
 #[test]
@@ -100,10 +100,16 @@ fn is_estimate_matches_a_direct_computation_with_the_prob_blocks_and_ignores_chu
     // A bad K is a named error.
     let e = importance_sampled_log_likelihood(&vae, x.view(), None, 0, 10, &mut rng).unwrap_err();
     assert_eq!(e.to_string(), "invalid k = 0: must be >= 1");
+    // One point has no standard error: a named error, not a NaN.
+    let e = importance_sampled_log_likelihood(&vae, x.slice(ndarray::s![..1, ..]), None, k, 10, &mut rng)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
+    let one = elbo_stats(&vae, x.slice(ndarray::s![..1, ..]), None, 1, 10, &mut rng).unwrap();
+    assert!(matches!(one.summary(), Err(Error::TooFewValues { count: 1 })));
 }
 
 #[test]
-fn active_units_aggregate_posterior_and_mean_se_by_hand() {
+fn active_units_aggregate_posterior_and_mean_sigma_by_hand() {
     // Unit 0 barely moves (population variance 0.005), unit 1 moves a lot (1.0).
     let mean = array![[0.0, 1.0], [0.0, -1.0], [0.1, 1.0], [-0.1, -1.0]];
     let au = active_units(mean.view(), 0.01);
@@ -112,8 +118,7 @@ fn active_units_aggregate_posterior_and_mean_se_by_hand() {
     // Two components N(1, 1) and N(−1, 3): mean 0, variance (1 + 3)/2 + 1 = 3.
     let agg = aggregate_posterior(array![[1.0], [-1.0]].view(), array![[0.0], [3f64.ln()]].view()).unwrap();
     assert!(agg.mean[0].abs() < 1e-15 && (agg.covariance[(0, 0)] - 3.0).abs() < 1e-12);
-    // mean 2, sample sd 1, n = 3: SE 1/√3.
-    let (m, se) = mean_se(&[1.0, 2.0, 3.0]);
-    assert_eq!(m, 2.0);
-    assert!((se - 1.0 / 3f64.sqrt()).abs() < 1e-15);
+    // σ = (1, 2) and (3, 2): σ̄ = (2, 2), to rounding of exp(½ ln v).
+    let s = mean_sigma_per_unit(array![[0.0, 4f64.ln()], [9f64.ln(), 4f64.ln()]].view());
+    assert!(s.iter().all(|v| (v - 2.0).abs() < 1e-15), "{s:?}");
 }

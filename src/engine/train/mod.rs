@@ -333,13 +333,19 @@ impl Trainer {
     /// 10000 + seed + epoch (so evaluation never disturbs the training stream).
     ///
     /// # Errors
-    /// As [`Trainer::train_epoch`]; bad test data.
+    /// As [`Trainer::train_epoch`]; bad test data; [`crate::base::error::Error::TooFewValues`] for a
+    /// test set of fewer than 2 rows (checked before training: the test ELBO's standard error needs two).
     pub fn fit(
         &mut self,
         data: &TrainSet,
         test: Option<(ArrayView2<f32>, Option<&[usize]>)>,
         mut progress: impl FnMut(&EpochMetrics),
     ) -> Result<Vec<EpochMetrics>> {
+        if let Some((x, _)) = test
+            && x.nrows() < 2
+        {
+            return Err(crate::base::error::Error::TooFewValues { count: x.nrows() });
+        }
         let mut all = Vec::new();
         while self.epoch < self.config.epochs {
             let mut m = self.train_epoch(data)?;
@@ -347,8 +353,9 @@ impl Trainer {
                 let mut rng = ChaCha8Rng::seed_from_u64(
                     seeds::EPOCH_TEST_ELBO.seed(self.config.seed).wrapping_add(self.epoch as u64),
                 );
-                m.test =
-                    Some(crate::engine::eval::elbo_stats(&self.vae, x, labels, 1, 1000, &mut rng)?.summary());
+                m.test = Some(
+                    crate::engine::eval::elbo_stats(&self.vae, x, labels, 1, 1000, &mut rng)?.summary()?,
+                );
             }
             progress(&m);
             all.push(m);
@@ -364,8 +371,10 @@ pub fn epoch_line(m: &EpochMetrics) -> String {
         m.epoch, m.train_loss, m.train_elbo, m.train_rate, m.train_distortion, m.beta, m.seconds
     );
     if let Some(t) = &m.test {
-        line +=
-            &format!("  | test ELBO {:8.3}  rate {:6.3}  distortion {:8.3}", t.elbo, t.rate, t.distortion);
+        line += &format!(
+            "  | test ELBO {:8.3}  rate {:6.3}  distortion {:8.3}",
+            t.elbo.mean, t.rate.mean, t.distortion.mean
+        );
     }
     line
 }

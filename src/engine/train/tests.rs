@@ -40,7 +40,19 @@ fn training_learns_the_prototypes_beyond_independent_pixels() {
         last.train_loss
     );
     assert!(history[0].train_loss > last.train_loss);
-    assert!(last.test.unwrap().elbo > -baseline);
+    assert!(last.test.unwrap().elbo.mean > -baseline);
+}
+
+#[test]
+fn a_one_row_test_set_is_refused_before_training() {
+    // The test ELBO's standard error needs two rows: one row is a named error, and no epoch runs.
+    let grey = prototypes(8, 16, 1);
+    let (vc, tc) = small(1, 7);
+    let mut t = Trainer::new(vc, tc).unwrap();
+    let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+    let e = t.fit(&data, Some((grey.slice(ndarray::s![..1, ..]), None)), |_| {}).unwrap_err();
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
+    assert_eq!(t.epoch, 0);
 }
 
 #[test]

@@ -8,46 +8,8 @@ use super::q::Q;
 use crate::base::error::{Error, Result};
 use crate::base::prob::{log_mean_exp, log_mean_exp_1d};
 use crate::base::quadrature::integrate;
+use crate::base::stats::Estimate;
 use crate::lessons::toy::{Encoding, LatentModel, Model};
-
-/// A Monte-Carlo mean with its standard error.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Estimate {
-    /// The sample mean.
-    pub mean: f64,
-    /// Its standard error, s/√n (s the sample standard deviation, n − 1 in the denominator).
-    pub stderr: f64,
-    /// n, the number of values averaged.
-    pub samples: usize,
-}
-
-impl Estimate {
-    /// Mean and standard error of `values` (at least two).
-    ///
-    /// ```text
-    /// mean = (1/n) Σᵢ vᵢ,     stderr = √( Σᵢ (vᵢ − mean)² / (n − 1) ) / √n
-    /// ```
-    ///
-    /// **Panics** with fewer than two values (callers validate N ≥ 2).
-    ///
-    /// ```
-    /// use vaelab::lessons::bounds::Estimate;
-    /// use vaelab::ndarray::array;
-    /// let e = Estimate::from_values(array![1.0, 3.0].view());
-    /// assert_eq!((e.mean, e.samples), (2.0, 2));
-    /// assert!((e.stderr - 1.0).abs() < 1e-15); // s = √2, s/√2 = 1
-    /// ```
-    #[track_caller]
-    pub fn from_values(values: ArrayView1<f64>) -> Estimate {
-        let n = values.len();
-        assert!(n >= 2, "Estimate::from_values: {n} values, need ≥ 2 for a standard error");
-        Estimate {
-            mean: values.mean().expect("n ≥ 2"),
-            stderr: values.std(1.0) / (n as f64).sqrt(),
-            samples: n,
-        }
-    }
-}
 
 /// N draws zₙ ~ q with the three log-densities every estimator is made of.
 #[derive(Debug, Clone)]
@@ -106,8 +68,9 @@ fn check_inputs<M: LatentModel + ?Sized>(
 /// // With q = p(z|x) every weight is w = p(x): both estimates are log p(x), with zero spread.
 /// let d = draw(&m, x.view(), &posterior_q(&m, x.view()).unwrap(), 50, &mut StdRng::seed_from_u64(1)).unwrap();
 /// let log_px = m.log_marginal(x.view()).unwrap(); // log N(0.7; 0, 2)
-/// assert!((elbo(&d).mean - log_px).abs() < 1e-12 && elbo(&d).stderr < 1e-12);
-/// assert!((importance_log_evidence(&d).mean - log_px).abs() < 1e-12);
+/// let e = elbo(&d).unwrap();
+/// assert!((e.mean - log_px).abs() < 1e-12 && e.stderr < 1e-12);
+/// assert!((importance_log_evidence(&d).unwrap().mean - log_px).abs() < 1e-12);
 /// ```
 pub fn draw<M: LatentModel + ?Sized, R: Rng + ?Sized>(
     model: &M,
@@ -131,7 +94,10 @@ pub fn draw<M: LatentModel + ?Sized, R: Rng + ?Sized>(
 /// ```text
 /// ELBO = E_{z∼Q(z|x)} [log P(x|z) + log P(z) − log Q(z|x)] ≈ (1/N) Σₙ log wₙ
 /// ```
-pub fn elbo(draws: &Draws) -> Estimate {
+///
+/// # Errors
+/// [`Error::TooFewValues`] for draws of fewer than 2 rows ([`draw`] never makes them).
+pub fn elbo(draws: &Draws) -> Result<Estimate> {
     Estimate::from_values(draws.log_w().view())
 }
 
@@ -143,7 +109,10 @@ pub fn elbo(draws: &Draws) -> Estimate {
 /// ```
 /// Same expectation as [`elbo`]. Its variance is lower when log p(z) − log q(z) varies a lot
 /// under q (q far from the prior), but not always: at q = p(z|x) the first form has zero variance.
-pub fn elbo_analytic_kl(draws: &Draws, kl_q_prior: f64) -> Estimate {
+///
+/// # Errors
+/// [`Error::TooFewValues`] for draws of fewer than 2 rows ([`draw`] never makes them).
+pub fn elbo_analytic_kl(draws: &Draws, kl_q_prior: f64) -> Result<Estimate> {
     Estimate::from_values((&draws.log_likelihood - kl_q_prior).view())
 }
 
@@ -154,11 +123,18 @@ pub fn elbo_analytic_kl(draws: &Draws, kl_q_prior: f64) -> Estimate {
 /// stderr ≈ SE(ŵ) / ŵ = s_w / (√N · mean w)          (delta method)
 /// ```
 /// Consistent, and biased low for finite N (it is the IWAE bound with K = N).
-pub fn importance_log_evidence(draws: &Draws) -> Estimate {
+///
+/// # Errors
+/// [`Error::TooFewValues`] for draws of fewer than 2 rows ([`draw`] never makes them), as for
+/// [`Estimate::from_values`].
+pub fn importance_log_evidence(draws: &Draws) -> Result<Estimate> {
     let log_w = draws.log_w();
+    if log_w.len() < 2 {
+        return Err(Error::TooFewValues { count: log_w.len() });
+    }
     let mean = log_mean_exp_1d(log_w.view());
     let ratio = log_w.mapv(|l| (l - mean).exp()); // wₙ / mean w
-    Estimate { mean, stderr: ratio.std(1.0) / (ratio.len() as f64).sqrt(), samples: ratio.len() }
+    Ok(Estimate { mean, stderr: ratio.std(1.0) / (ratio.len() as f64).sqrt(), samples: ratio.len() })
 }
 
 /// The IWAE bound's inner value for each data point: log-mean-exp over that point's K weights.
@@ -243,7 +219,7 @@ pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
         done += groups;
     }
     let views: Vec<_> = values.iter().map(|v| v.view()).collect();
-    let e = Estimate::from_values(concatenate(Axis(0), &views).expect("1-D").view());
+    let e = Estimate::from_values(concatenate(Axis(0), &views).expect("1-D").view())?;
     Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr })
 }
 
@@ -351,7 +327,7 @@ pub fn kl_q_posterior_mc<M: LatentModel + ?Sized, R: Rng + ?Sized>(
 ) -> Result<Estimate> {
     let d = draw(model, x, q, n, rng)?;
     let log_px = model.log_marginal(x)?;
-    Ok(Estimate::from_values((-d.log_w() + log_px).view()))
+    Estimate::from_values((-d.log_w() + log_px).view())
 }
 
 /// The exact ELBO of q, by a route independent of log p(x) and of the Monte-Carlo estimators:
@@ -438,8 +414,8 @@ pub fn report<R: Rng + ?Sized>(
 ) -> Result<BoundsReport> {
     let draws = draw(model, x, q, samples, rng)?;
     let log_px = model.log_marginal(x)?;
-    let elbo = elbo(&draws);
-    let elbo_analytic_kl = elbo_analytic_kl(&draws, q.kl_to_prior(&model.prior())?);
+    let elbo = elbo(&draws)?;
+    let elbo_analytic_kl = elbo_analytic_kl(&draws, q.kl_to_prior(&model.prior())?)?;
     let iwae = iwae(model, x, q, k, samples, rng)?;
     let kl_q_posterior = kl_q_posterior(model, x, q)?;
     Ok(BoundsReport { log_px, elbo, elbo_analytic_kl, iwae, kl_q_posterior, gap: log_px - elbo.mean })

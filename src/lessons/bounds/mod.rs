@@ -27,7 +27,7 @@ mod fit;
 mod q;
 
 pub use estimate::{
-    BoundsReport, Draws, Estimate, IwaeEstimate, KlValue, draw, elbo, elbo_analytic_kl, exact_elbo,
+    BoundsReport, Draws, IwaeEstimate, KlValue, draw, elbo, elbo_analytic_kl, exact_elbo,
     importance_log_evidence, iwae, iwae_per_point, kl_q_posterior, kl_q_posterior_mc, posterior_q, prior_q,
     report,
 };

@@ -24,8 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result, ensure_positive};
 use crate::base::seeds;
+use crate::base::stats::Estimate;
 use crate::engine::data::gaussians_on_circle;
-use crate::engine::eval::{elbo_stats, mean_se};
+use crate::engine::eval::{elbo_stats, mean_sigma_per_unit};
 use crate::engine::nn::Activation;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{KlSchedule, Likelihood, Vae, VaeConfig};
@@ -243,18 +244,12 @@ impl RateDistortionConfig {
 pub struct RatePoint {
     /// β.
     pub beta: f64,
-    /// R = mean over test points of KL(q(z|x) ‖ N(0, I)).
-    pub rate: f64,
-    /// Standard error of R across test points.
-    pub rate_se: f64,
-    /// D = mean over test points of −log p(x|z), z ~ q(z|x).
-    pub distortion: f64,
-    /// Standard error of D across test points.
-    pub distortion_se: f64,
-    /// R + D − H = −ELBO − H ≥ 0 (the slack of H − D ≤ R).
-    pub slack: f64,
-    /// Standard error of the slack across test points.
-    pub slack_se: f64,
+    /// R = mean over test points of KL(q(z|x) ‖ N(0, I)), with its standard error.
+    pub rate: Estimate,
+    /// D = mean over test points of −log p(x|z), z ~ q(z|x), with its standard error.
+    pub distortion: Estimate,
+    /// R + D − H = −ELBO − H ≥ 0 (the slack of H − D ≤ R), with its standard error.
+    pub slack: Estimate,
     /// The channel noise: mean over test points of σ_u(x) = exp(½ log σ²_u(x)), per unit u (`Z`).
     pub encoder_sigma: Vec<f64>,
     /// Mean over test points of each unit's KL (`Z`; sums to R).
@@ -288,9 +283,9 @@ impl RateDistortion {
     /// Rate against distortion, one point (± SE of D) per β, with the line D = H − R below which no
     /// model can go and the level D₀ of [`RateDistortionConfig::distortion_at_zero_rate`].
     pub fn rate_distortion_plot(&self) -> plotly::Plot {
-        let r: Vec<f64> = self.points.iter().map(|p| p.rate).collect();
-        let d: Vec<f64> = self.points.iter().map(|p| p.distortion).collect();
-        let d_se: Vec<f64> = self.points.iter().map(|p| p.distortion_se).collect();
+        let r: Vec<f64> = self.points.iter().map(|p| p.rate.mean).collect();
+        let d: Vec<f64> = self.points.iter().map(|p| p.distortion.mean).collect();
+        let d_se: Vec<f64> = self.points.iter().map(|p| p.distortion.stderr).collect();
         let r_max = 1.1 * r.iter().copied().fold(0.0, f64::max);
         let h = self.entropy;
         let d0 = self.config.distortion_at_zero_rate();
@@ -331,13 +326,13 @@ impl RateDistortion {
             out += &format!(
                 "{:5.2}  {:6.3} ± {:.3}   {:7.3} ± {:.3}   {:7.3}   {:6.3} ± {:.3}   {:?}\n",
                 p.beta,
-                p.rate,
-                p.rate_se,
-                p.distortion,
-                p.distortion_se,
-                self.entropy - p.distortion,
-                p.slack,
-                p.slack_se,
+                p.rate.mean,
+                p.rate.stderr,
+                p.distortion.mean,
+                p.distortion.stderr,
+                self.entropy - p.distortion.mean,
+                p.slack.mean,
+                p.slack.stderr,
                 sigma
             );
         }
@@ -407,22 +402,14 @@ fn measure(
     rng: &mut ChaCha8Rng,
 ) -> Result<RatePoint> {
     let stats = elbo_stats(vae, x, None, samples, 1000, rng)?;
-    let (rate, rate_se) = mean_se(&stats.rate);
-    let (distortion, distortion_se) = mean_se(&stats.distortion);
+    let summary = stats.summary()?;
     let slack_rows: Vec<f64> = stats.elbo.iter().map(|e| -e - entropy).collect();
-    let (slack, slack_se) = mean_se(&slack_rows);
-    let n = x.nrows() as f64;
-    let encoder_sigma =
-        stats.log_var.columns().into_iter().map(|c| c.mapv(|v| (0.5 * v).exp()).sum() / n).collect();
     Ok(RatePoint {
         beta: last_epoch.beta,
-        rate,
-        rate_se,
-        distortion,
-        distortion_se,
-        slack,
-        slack_se,
-        encoder_sigma,
+        rate: summary.rate,
+        distortion: summary.distortion,
+        slack: Estimate::from_values(&slack_rows)?,
+        encoder_sigma: stats.sigma_per_unit(),
         kl_per_unit: stats.kl_per_unit,
         last_epoch,
     })
@@ -472,17 +459,15 @@ pub fn channel_noise(vae: &Vae<f32>, x: ArrayView2<f32>) -> Result<ChannelNoise>
     crate::engine::eval::check_input(vae, "x", x, None)?;
     vae.require_per_unit_kl("the channel noise per unit")?;
     let (mean, log_var) = vae.encode(x, None);
+    let (mean, log_var) = (mean.mapv(f64::from), log_var.mapv(f64::from));
     let n = x.nrows() as f64;
-    let zd = vae.config.latent_dim;
-    let (mut sigma, mut kl) = (vec![0.0; zd], vec![0.0; zd]);
+    let mut kl = vec![0.0; vae.config.latent_dim];
     for (m_row, v_row) in mean.rows().into_iter().zip(log_var.rows()) {
-        for u in 0..zd {
-            let (m, v) = (f64::from(m_row[u]), f64::from(v_row[u]));
-            sigma[u] += (0.5 * v).exp() / n;
-            kl[u] += crate::engine::nn::kl_std_normal_elem(m, v).0 / n;
+        for (u, k) in kl.iter_mut().enumerate() {
+            *k += crate::engine::nn::kl_std_normal_elem(m_row[u], v_row[u]).0 / n;
         }
     }
-    Ok(ChannelNoise { sigma, kl })
+    Ok(ChannelNoise { sigma: mean_sigma_per_unit(log_var.view()), kl })
 }
 
 /// The decoder's mean for z sent through the channel with its noise scaled by t.

@@ -51,7 +51,8 @@ fn entropy_agrees_with_monte_carlo() {
             -(m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln())
         })
         .collect();
-    let (h, se) = mean_se(&neg_log_p);
+    let crate::base::stats::Estimate { mean: h, stderr: se, .. } =
+        crate::base::stats::Estimate::from_values(&neg_log_p).unwrap();
     let exact = mixture_entropy_separated(k, s).unwrap();
     assert!((h - exact).abs() < Z * se, "Monte Carlo {h:.5} ± {se:.5}, closed form {exact:.5}");
 }
@@ -67,13 +68,15 @@ fn the_sweep_obeys_the_bounds_and_rate_falls_with_beta() {
     assert_eq!(rd.points.len(), 3);
     for p in &rd.points {
         // KL ≥ 0 per test point, so its mean too (exactly, not statistically).
-        assert!(p.rate >= 0.0, "β {}: rate {}", p.beta, p.rate);
+        let (rate, slack) = (p.rate.mean, p.slack.mean);
+        assert!(rate >= 0.0, "β {}: rate {rate}", p.beta);
         // Per-unit KL sums to the rate (two accumulations of the same terms).
         let sum: f64 = p.kl_per_unit.iter().sum();
-        assert!((sum - p.rate).abs() < 1e-9 * (1.0 + p.rate), "β {}: Σ units {sum}, rate {}", p.beta, p.rate);
+        assert!((sum - rate).abs() < 1e-9 * (1.0 + rate), "β {}: Σ units {sum}, rate {rate}", p.beta);
         // H − D ≤ R, i.e. slack = R + D − H ≥ 0, within Z standard errors.
-        assert!(p.slack > -Z * p.slack_se, "β {}: R + D − H = {} ± {}", p.beta, p.slack, p.slack_se);
-        assert!((p.slack - (p.rate + p.distortion - rd.entropy)).abs() < 1e-9);
+        assert!(slack > -Z * p.slack.stderr, "β {}: R + D − H = {slack} ± {}", p.beta, p.slack.stderr);
+        assert!((slack - (rate + p.distortion.mean - rd.entropy)).abs() < 1e-9);
+        assert_eq!((p.rate.samples, p.slack.samples), (rd.config.n_test, rd.config.n_test));
         assert_eq!(p.encoder_sigma.len(), 2);
         assert!(p.encoder_sigma.iter().all(|s| s.is_finite() && *s > 0.0));
     }
@@ -81,15 +84,15 @@ fn the_sweep_obeys_the_bounds_and_rate_falls_with_beta() {
         // Rate decreases as β grows: the difference exceeds Z combined standard errors (the
         // points share the test set, so treating the SEs as independent is conservative when the
         // per-point rates are positively correlated).
-        let diff = w[0].rate - w[1].rate;
-        let se = (w[0].rate_se.powi(2) + w[1].rate_se.powi(2)).sqrt();
+        let diff = w[0].rate.mean - w[1].rate.mean;
+        let se = (w[0].rate.stderr.powi(2) + w[1].rate.stderr.powi(2)).sqrt();
         assert!(
             diff > Z * se,
             "β {} → {}: rate {} → {} (SE {se})",
             w[0].beta,
             w[1].beta,
-            w[0].rate,
-            w[1].rate
+            w[0].rate.mean,
+            w[1].rate.mean
         );
     }
 }

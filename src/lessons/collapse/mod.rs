@@ -35,10 +35,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, evenly_spaced};
-use crate::engine::eval::{active_units, elbo_stats, importance_sampled_log_likelihood, mean_se};
+use crate::engine::eval::{active_units, elbo_stats, importance_sampled_log_likelihood};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
-use crate::engine::vae::{KlSchedule, VaeConfig};
+use crate::engine::vae::{KlSchedule, Vae, VaeConfig};
 
 /// Mean distances of generated images to the data's mean image and to their nearest data image,
 /// as RMS per pixel.
@@ -46,14 +47,10 @@ use crate::engine::vae::{KlSchedule, VaeConfig};
 pub struct SampleDistances {
     /// S, the number of images measured.
     pub n: usize,
-    /// Mean over images of ‖s − x̄‖ / √D.
-    pub to_mean: f64,
-    /// Its standard error across images.
-    pub to_mean_se: f64,
-    /// Mean over images of min_n ‖s − x_n‖ / √D.
-    pub to_nearest: f64,
-    /// Its standard error across images.
-    pub to_nearest_se: f64,
+    /// Mean over images of ‖s − x̄‖ / √D, with its standard error across images.
+    pub to_mean: Estimate,
+    /// Mean over images of min_n ‖s − x_n‖ / √D, with its standard error across images.
+    pub to_nearest: Estimate,
 }
 
 /// How far each image of `samples` is from the mean image of `data` and from the nearest row of
@@ -73,15 +70,18 @@ pub struct SampleDistances {
 /// `samples`: `S × D`, `data`: `N × D`.
 ///
 /// # Errors
-/// `Empty` for no samples or no data rows, `Shape` if D differs, `NonFinite` for a NaN or ∞.
+/// `Empty` for no data rows, `TooFewValues` for fewer than 2 samples (the standard errors need
+/// two), `Shape` if D differs, `NonFinite` for a NaN or ∞.
 ///
 /// ```
 /// use vaelab::lessons::collapse::sample_distances;
 /// use vaelab::ndarray::array;
 /// // Data (0, 0) and (2, 2): mean (1, 1). The sample (1, 1) is the mean, and √((1 + 1)/2) = 1
-/// // from both data points.
-/// let d = sample_distances(array![[1.0f32, 1.0]].view(), array![[0.0f32, 0.0], [2.0, 2.0]].view()).unwrap();
-/// assert_eq!((d.to_mean, d.to_nearest), (0.0, 1.0));
+/// // from both data points; the sample (0, 0) is 1 from the mean and 0 from the first point.
+/// let d = sample_distances(array![[1.0f32, 1.0], [0.0, 0.0]].view(), array![[0.0f32, 0.0], [2.0, 2.0]].view()).unwrap();
+/// // Both distances are (0, 1) or (1, 0): mean ½, s = √½, stderr = √½/√2 = ½.
+/// assert_eq!((d.to_mean.mean, d.to_nearest.mean), (0.5, 0.5));
+/// assert!((d.to_mean.stderr - 0.5).abs() < 1e-15 && (d.to_nearest.stderr - 0.5).abs() < 1e-15);
 /// ```
 pub fn sample_distances(samples: ArrayView2<f32>, data: ArrayView2<f32>) -> Result<SampleDistances> {
     for (what, a) in [("samples", samples), ("data", data)] {
@@ -99,6 +99,9 @@ pub fn sample_distances(samples: ArrayView2<f32>, data: ArrayView2<f32>) -> Resu
     if samples.ncols() != data.ncols() {
         return Err(Error::shape("samples columns (D)", data.ncols(), samples.ncols()));
     }
+    if samples.nrows() < 2 {
+        return Err(Error::TooFewValues { count: samples.nrows() });
+    }
     let d = data.ncols() as f64;
     let mean_image = data.mapv(f64::from).mean_axis(Axis(0)).expect("non-empty"); // D
     let (mut to_mean, mut to_nearest) =
@@ -113,15 +116,11 @@ pub fn sample_distances(samples: ArrayView2<f32>, data: ArrayView2<f32>) -> Resu
             .fold(f64::INFINITY, f64::min);
         to_nearest.push((nearest / d).sqrt());
     }
-    let (to_mean, to_mean_se) = mean_or_single(&to_mean);
-    let (to_nearest, to_nearest_se) = mean_or_single(&to_nearest);
-    Ok(SampleDistances { n: samples.nrows(), to_mean, to_mean_se, to_nearest, to_nearest_se })
-}
-
-/// Mean and standard error; a single value has standard error 0 reported as such (no spread can be
-/// measured; it is documented on each field that uses it).
-fn mean_or_single(values: &[f64]) -> (f64, f64) {
-    if values.len() == 1 { (values[0], 0.0) } else { mean_se(values) }
+    Ok(SampleDistances {
+        n: samples.nrows(),
+        to_mean: Estimate::from_values(&to_mean)?,
+        to_nearest: Estimate::from_values(&to_nearest)?,
+    })
 }
 
 /// log p(x) of binary images under independent Bernoulli pixels with probabilities `p`, per row:
@@ -351,15 +350,17 @@ impl CollapseConfig {
         if self.n_is < 2 || self.n_is > self.n_test {
             return Err(Error::invalid("n_is", self.n_is, format!("must be in 2..={}", self.n_test)));
         }
-        for (name, v) in [
-            ("epochs", self.epochs),
-            ("k", self.k),
-            ("surgery_samples", self.surgery_samples),
-            ("prior_samples", self.prior_samples),
-        ] {
+        for (name, v) in [("epochs", self.epochs), ("k", self.k), ("surgery_samples", self.surgery_samples)] {
             if v == 0 {
                 return Err(Error::invalid(name, v, "must be ≥ 1"));
             }
+        }
+        if self.prior_samples < 2 {
+            return Err(Error::invalid(
+                "prior_samples",
+                self.prior_samples,
+                "must be ≥ 2 (a standard error needs two samples)",
+            ));
         }
         self.vae_config(digits.train.images.ncols()).validate()?;
         self.train_config(&Variant::constant(1.0)).validate()
@@ -373,43 +374,33 @@ pub struct CollapsePoint {
     pub variant: Variant,
     /// β at the end of training.
     pub beta: f64,
-    /// R = mean KL(q(z|x) ‖ N(0, I)), closed form.
-    pub rate: f64,
-    /// Its standard error across test digits.
-    pub rate_se: f64,
-    /// D = mean −log p(x|z), one z per test digit.
-    pub distortion: f64,
-    /// Its standard error.
-    pub distortion_se: f64,
+    /// R = mean KL(q(z|x) ‖ N(0, I)), closed form, with its standard error across test digits.
+    pub rate: Estimate,
+    /// D = mean −log p(x|z), one z per test digit, with its standard error.
+    pub distortion: Estimate,
     /// Units with Var_x μ_u(x) > 0.01 (Burda et al. 2016, §5.2).
     pub active_units: usize,
     /// Mean over test digits and units of the encoder's σ_u(x).
     pub encoder_sigma: f64,
     /// Mean KL per unit (`Z`, sums to R).
     pub kl_per_unit: Vec<f64>,
-    /// I(n; z) of ELBO surgery over the test digits (at most log N).
-    pub mutual_information: f64,
-    /// Its standard error.
-    pub mutual_information_se: f64,
-    /// KL(q_agg ‖ p) of ELBO surgery: how far the aggregate posterior is from the prior.
-    pub marginal_kl: f64,
-    /// Its standard error.
-    pub marginal_kl_se: f64,
-    /// Importance-sampled log p(x) (K samples) on the first `n_is` test digits.
-    pub is_log_likelihood: f64,
-    /// Its standard error across those digits.
-    pub is_log_likelihood_se: f64,
+    /// I(n; z) of ELBO surgery over the test digits (at most log N), with its standard error.
+    pub mutual_information: Estimate,
+    /// KL(q_agg ‖ p) of ELBO surgery: how far the aggregate posterior is from the prior, with its
+    /// standard error.
+    pub marginal_kl: Estimate,
+    /// Importance-sampled log p(x) (K samples) on the first `n_is` test digits, with its standard
+    /// error across those digits.
+    pub is_log_likelihood: Estimate,
     /// For independent-pixel data: the mean over the same digits of exact log p*(x) − log p̂(x),
-    /// an estimate of KL(p* ‖ p_model) plus the IS bias, both ≥ 0 (Gibbs; Burda et al. 2016).
-    pub exact_minus_is: Option<f64>,
-    /// Its standard error (paired, across digits).
-    pub exact_minus_is_se: Option<f64>,
+    /// an estimate of KL(p* ‖ p_model) plus the IS bias, both ≥ 0 (Gibbs; Burda et al. 2016),
+    /// with its paired standard error across digits.
+    pub exact_minus_is: Option<Estimate>,
     /// Decoded prior samples against the training data (grey levels for digits).
     pub samples: SampleDistances,
-    /// RMS per pixel of reconstruction E[x|z = μ(x)] minus x, mean over test digits.
-    pub reconstruction_rms: f64,
-    /// Its standard error.
-    pub reconstruction_rms_se: f64,
+    /// RMS per pixel of reconstruction E[x|z = μ(x)] minus x, mean over test digits, with its
+    /// standard error.
+    pub reconstruction_rms: Estimate,
     /// The last epoch's training metrics.
     pub last_epoch: EpochMetrics,
     /// The first `prior_samples` decoded prior samples, `S × D` (for the image grid; not in JSON).
@@ -433,8 +424,8 @@ pub struct Collapses {
     /// Real test digits (grey) against the training data: how far a real digit is from the mean
     /// image and from its nearest training digit.
     pub real_digits: SampleDistances,
-    /// For independent pixels: the exact mean log p*(x) on the IS test digits and its standard error.
-    pub exact_log_likelihood: Option<(f64, f64)>,
+    /// For independent pixels: the exact mean log p*(x) on the IS test digits with its standard error.
+    pub exact_log_likelihood: Option<Estimate>,
     /// One point per variant, in order.
     pub points: Vec<CollapsePoint>,
     /// 8 test images evenly spaced over the test set (so every few classes), `8 × D` (not in JSON).
@@ -512,98 +503,143 @@ pub fn collapse_runs(
         config.train_config(v).validate()?;
     }
     let data = prepare(digits, config);
-    let distortion_at_zero_rate = bernoulli_entropy(data.pixel_means.view())?;
+    let yard = yardsticks(digits, config, &data)?;
     let shown = evenly_spaced(config.n_test, 8.min(config.n_test));
-    let real_grey =
-        digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), 64.min(config.n_test)));
-    let real_digits = sample_distances(real_grey.view(), data.reference.view())?;
-    let is_test = data.test.slice(ndarray::s![..config.n_is, ..]);
-    let exact = match config.data {
-        CollapseData::Digits => None,
-        CollapseData::IndependentPixels => {
-            Some(independent_bernoulli_log_likelihood(is_test, data.pixel_means.view())?)
-        }
-    };
-    let set = TrainSet { x: data.train.view(), labels: None, binarize: data.binarize };
     let mut points = Vec::with_capacity(variants.len());
     for variant in variants {
-        let mut trainer = Trainer::new(config.vae_config(data.train.ncols()), config.train_config(variant))?;
-        let history = trainer.fit(&set, None, |m| progress(&variant.label, m))?;
-        let last_epoch = history.last().expect("epochs ≥ 1").clone();
-        let vae = &trainer.vae;
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(2));
-        let stats = elbo_stats(vae, data.test.view(), None, 1, 500, &mut rng)?;
-        let (rate, rate_se) = mean_se(&stats.rate);
-        let (distortion, distortion_se) = mean_se(&stats.distortion);
-        let encoder_sigma = stats.log_var.mapv(|v| (0.5 * v).exp()).mean().expect("non-empty");
-        let prior = vae.mixture_prior();
-        let surgery = crate::lessons::prior::elbo_surgery(
-            stats.mean.view(),
-            stats.log_var.view(),
-            prior.as_ref(),
-            config.surgery_samples,
-            256,
-            &mut rng,
-        )?;
-        let is = importance_sampled_log_likelihood(vae, is_test, None, config.k, 500, &mut rng)?;
-        let (exact_minus_is, exact_minus_is_se) = match &exact {
-            Some(e) => {
-                let diff: Vec<f64> = e.iter().zip(&is.per_example).map(|(a, b)| a - b).collect();
-                let (m, s) = mean_se(&diff);
-                (Some(m), Some(s))
-            }
-            None => (None, None),
-        };
-        let sample_images = vae.sample_prior_means(config.prior_samples, None, &mut rng)?;
-        let samples = sample_distances(sample_images.view(), data.reference.view())?;
-        let recon = vae.reconstruct(data.test.view(), None);
-        let rms: Vec<f64> = recon
-            .rows()
-            .into_iter()
-            .zip(data.test.rows())
-            .map(|(r, x)| {
-                (r.iter().zip(x).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum::<f64>()
-                    / x.len() as f64)
-                    .sqrt()
-            })
-            .collect();
-        let (reconstruction_rms, reconstruction_rms_se) = mean_se(&rms);
-        points.push(CollapsePoint {
-            variant: variant.clone(),
-            beta: variant.final_beta(),
-            rate,
-            rate_se,
-            distortion,
-            distortion_se,
-            active_units: active_units(stats.mean.view(), 0.01).count,
-            encoder_sigma,
-            kl_per_unit: stats.kl_per_unit.clone(),
-            mutual_information: surgery.mutual_information,
-            mutual_information_se: surgery.mutual_information_se,
-            marginal_kl: surgery.marginal_kl,
-            marginal_kl_se: surgery.marginal_kl_se,
-            is_log_likelihood: is.mean,
-            is_log_likelihood_se: is.se,
-            exact_minus_is,
-            exact_minus_is_se,
-            samples,
-            reconstruction_rms,
-            reconstruction_rms_se,
+        let (trainer, last_epoch) = train_variant(config, &data, variant, progress)?;
+        points.push(measure_variant(
+            &trainer.vae,
+            config,
+            &data,
+            yard.exact.as_deref(),
+            variant,
             last_epoch,
-            reconstruction_images: recon.select(Axis(0), &shown),
-            sample_images,
-        });
+            &shown,
+        )?);
     }
-    let exact_log_likelihood = exact.map(|e| mean_se(&e));
     Ok(Collapses {
         config: config.clone(),
-        distortion_at_zero_rate,
+        distortion_at_zero_rate: yard.distortion_at_zero_rate,
         log_n: (config.n_test as f64).ln(),
-        real_digits,
-        exact_log_likelihood,
+        real_digits: yard.real_digits,
+        exact_log_likelihood: yard.exact.as_deref().map(Estimate::from_values).transpose()?,
         points,
         test_images: data.test.select(Axis(0), &shown),
     })
+}
+
+/// What every variant is read against, computed once before training (no random draws).
+struct Yardsticks {
+    /// D₀ = Σ_d h(x̄_d).
+    distortion_at_zero_rate: f64,
+    /// Real test digits against the training data.
+    real_digits: SampleDistances,
+    /// For independent pixels: exact log p*(x) of each of the first `n_is` test digits.
+    exact: Option<Vec<f64>>,
+}
+
+fn yardsticks(digits: &DigitSplit, config: &CollapseConfig, data: &Prepared) -> Result<Yardsticks> {
+    let distortion_at_zero_rate = bernoulli_entropy(data.pixel_means.view())?;
+    let real_grey =
+        digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), 64.min(config.n_test)));
+    let real_digits = sample_distances(real_grey.view(), data.reference.view())?;
+    let exact = match config.data {
+        CollapseData::Digits => None,
+        CollapseData::IndependentPixels => Some(
+            independent_bernoulli_log_likelihood(
+                data.test.slice(ndarray::s![..config.n_is, ..]),
+                data.pixel_means.view(),
+            )?
+            .to_vec(),
+        ),
+    };
+    Ok(Yardsticks { distortion_at_zero_rate, real_digits, exact })
+}
+
+/// Trains one variant from the configuration's seed; returns the trainer and its last epoch.
+fn train_variant(
+    config: &CollapseConfig,
+    data: &Prepared,
+    variant: &Variant,
+    progress: &mut dyn FnMut(&str, &EpochMetrics),
+) -> Result<(Trainer, EpochMetrics)> {
+    let set = TrainSet { x: data.train.view(), labels: None, binarize: data.binarize };
+    let mut trainer = Trainer::new(config.vae_config(data.train.ncols()), config.train_config(variant))?;
+    let history = trainer.fit(&set, None, |m| progress(&variant.label, m))?;
+    let last_epoch = history.last().expect("epochs ≥ 1").clone();
+    Ok((trainer, last_epoch))
+}
+
+/// Measures one trained model on the test digits. One generator, seeded with seed + 2 for every
+/// variant, feeds in order: the ELBO's draws, ELBO surgery, importance sampling, prior samples.
+fn measure_variant(
+    vae: &Vae<f32>,
+    config: &CollapseConfig,
+    data: &Prepared,
+    exact: Option<&[f64]>,
+    variant: &Variant,
+    last_epoch: EpochMetrics,
+    shown: &[usize],
+) -> Result<CollapsePoint> {
+    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(2));
+    let stats = elbo_stats(vae, data.test.view(), None, 1, 500, &mut rng)?;
+    let summary = stats.summary()?;
+    let encoder_sigma = stats.log_var.mapv(|v| (0.5 * v).exp()).mean().expect("non-empty");
+    let prior = vae.mixture_prior();
+    let surgery = crate::lessons::prior::elbo_surgery(
+        stats.mean.view(),
+        stats.log_var.view(),
+        prior.as_ref(),
+        config.surgery_samples,
+        256,
+        &mut rng,
+    )?;
+    let is_test = data.test.slice(ndarray::s![..config.n_is, ..]);
+    let is = importance_sampled_log_likelihood(vae, is_test, None, config.k, 500, &mut rng)?;
+    let exact_minus_is = exact.map(|e| paired_difference(e, &is.per_example)).transpose()?;
+    let sample_images = vae.sample_prior_means(config.prior_samples, None, &mut rng)?;
+    let samples = sample_distances(sample_images.view(), data.reference.view())?;
+    let recon = vae.reconstruct(data.test.view(), None);
+    Ok(CollapsePoint {
+        variant: variant.clone(),
+        beta: variant.final_beta(),
+        rate: summary.rate,
+        distortion: summary.distortion,
+        active_units: active_units(stats.mean.view(), 0.01).count,
+        encoder_sigma,
+        kl_per_unit: stats.kl_per_unit.clone(),
+        mutual_information: surgery.mutual_information,
+        marginal_kl: surgery.marginal_kl,
+        is_log_likelihood: is.estimate,
+        exact_minus_is,
+        samples,
+        reconstruction_rms: reconstruction_rms(recon.view(), data.test.view())?,
+        last_epoch,
+        reconstruction_images: recon.select(Axis(0), shown),
+        sample_images,
+    })
+}
+
+/// RMS per pixel of each reconstruction against its image, averaged over the rows:
+///
+/// ```text
+/// rms_n = √( (1/D) Σ_d (r_nd − x_nd)² ),   mean ± SE over n
+/// ```
+/// # Shapes
+/// `recon`, `x`: `N × D`.
+fn reconstruction_rms(recon: ArrayView2<f32>, x: ArrayView2<f32>) -> Result<Estimate> {
+    let rms: Vec<f64> = recon
+        .rows()
+        .into_iter()
+        .zip(x.rows())
+        .map(|(r, x)| {
+            (r.iter().zip(x).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum::<f64>()
+                / x.len() as f64)
+                .sqrt()
+        })
+        .collect();
+    Estimate::from_values(&rms)
 }
 
 impl Collapses {
@@ -644,19 +680,19 @@ impl Collapses {
             out += &format!(
                 "{:<34} {:7.2} ± {:5.2} {:>3} {:6.3} {:6.2} ± {:4.2} {:7.2} ± {:5.2} {:8.2} ± {:6.2} {:9.3} {:9.3} {:7.3}\n",
                 p.variant.label,
-                p.rate,
-                p.rate_se,
+                p.rate.mean,
+                p.rate.stderr,
                 p.active_units,
                 p.encoder_sigma,
-                p.mutual_information,
-                p.mutual_information_se,
-                p.marginal_kl,
-                p.marginal_kl_se,
-                p.is_log_likelihood,
-                p.is_log_likelihood_se,
-                p.samples.to_mean,
-                p.samples.to_nearest,
-                p.reconstruction_rms,
+                p.mutual_information.mean,
+                p.mutual_information.stderr,
+                p.marginal_kl.mean,
+                p.marginal_kl.stderr,
+                p.is_log_likelihood.mean,
+                p.is_log_likelihood.stderr,
+                p.samples.to_mean.mean,
+                p.samples.to_nearest.mean,
+                p.reconstruction_rms.mean,
             );
         }
         out
@@ -676,18 +712,23 @@ impl Collapses {
         crate::plot::Figure::new("the KL term and its two pieces against β (test digits)")
             .axes("β", "nats per digit")
             .log_x("β (log scale)")
-            .points_with_errors("rate R = mean KL(q(z|x) ‖ p)", &b, &col(&|p| p.rate), &col(&|p| p.rate_se))
+            .points_with_errors(
+                "rate R = mean KL(q(z|x) ‖ p)",
+                &b,
+                &col(&|p| p.rate.mean),
+                &col(&|p| p.rate.stderr),
+            )
             .points_with_errors(
                 "KL(q_agg ‖ p): aggregate vs prior",
                 &b,
-                &col(&|p| p.marginal_kl),
-                &col(&|p| p.marginal_kl_se),
+                &col(&|p| p.marginal_kl.mean),
+                &col(&|p| p.marginal_kl.stderr),
             )
             .points_with_errors(
                 "I(n; z)",
                 &b,
-                &col(&|p| p.mutual_information),
-                &col(&|p| p.mutual_information_se),
+                &col(&|p| p.mutual_information.mean),
+                &col(&|p| p.mutual_information.stderr),
             )
             .dashed("log N (the most I(n; z) can be)", &[lo, hi], &[self.log_n, self.log_n])
             .plot()
@@ -700,9 +741,9 @@ impl Collapses {
         let b = self.betas();
         let (lo, hi) =
             (b.iter().copied().fold(f64::INFINITY, f64::min), b.iter().copied().fold(0.0, f64::max));
-        let is: Vec<f64> = self.points.iter().map(|p| p.is_log_likelihood).collect();
-        let is_se: Vec<f64> = self.points.iter().map(|p| p.is_log_likelihood_se).collect();
-        let elbo: Vec<f64> = self.points.iter().map(|p| -(p.rate + p.distortion)).collect();
+        let is: Vec<f64> = self.points.iter().map(|p| p.is_log_likelihood.mean).collect();
+        let is_se: Vec<f64> = self.points.iter().map(|p| p.is_log_likelihood.stderr).collect();
+        let elbo: Vec<f64> = self.points.iter().map(|p| -(p.rate.mean + p.distortion.mean)).collect();
         let d0 = -self.distortion_at_zero_rate;
         let mut fig = crate::plot::Figure::new("log-likelihood against β (test digits)")
             .axes("β", "nats per digit")
@@ -710,7 +751,7 @@ impl Collapses {
             .points_with_errors(&format!("IS log p̂(x), K = {}", self.config.k), &b, &is, &is_se)
             .line("ELBO = −(R + D)", &b, &elbo)
             .dashed("−D₀: best mean log p(x) without z", &[lo, hi], &[d0, d0]);
-        if let Some((e, _)) = self.exact_log_likelihood {
+        if let Some(Estimate { mean: e, .. }) = self.exact_log_likelihood {
             fig = fig.dashed("exact log p*(x) (independent pixels)", &[lo, hi], &[e, e]);
         }
         fig.plot()
@@ -731,23 +772,23 @@ impl Collapses {
             .points_with_errors(
                 "prior sample → mean image",
                 &b,
-                &col(&|p| p.samples.to_mean),
-                &col(&|p| p.samples.to_mean_se),
+                &col(&|p| p.samples.to_mean.mean),
+                &col(&|p| p.samples.to_mean.stderr),
             )
             .points_with_errors(
                 "prior sample → nearest training digit",
                 &b,
-                &col(&|p| p.samples.to_nearest),
-                &col(&|p| p.samples.to_nearest_se),
+                &col(&|p| p.samples.to_nearest.mean),
+                &col(&|p| p.samples.to_nearest.stderr),
             )
             .points_with_errors(
                 "reconstruction − test digit",
                 &b,
-                &col(&|p| p.reconstruction_rms),
-                &col(&|p| p.reconstruction_rms_se),
+                &col(&|p| p.reconstruction_rms.mean),
+                &col(&|p| p.reconstruction_rms.stderr),
             )
-            .dashed("real digit → mean image", &[lo, hi], &[r.to_mean, r.to_mean])
-            .dashed("real digit → nearest training digit", &[lo, hi], &[r.to_nearest, r.to_nearest])
+            .dashed("real digit → mean image", &[lo, hi], &[r.to_mean.mean, r.to_mean.mean])
+            .dashed("real digit → nearest training digit", &[lo, hi], &[r.to_nearest.mean, r.to_nearest.mean])
             .plot()
     }
 

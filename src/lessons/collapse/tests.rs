@@ -15,14 +15,16 @@ fn distances_by_hand() {
     let samples = array![[0.5f32, 0.5, 0.5, 0.5], [1.0, 1.0, 0.0, 0.0]];
     let d = sample_distances(samples.view(), data.view()).unwrap();
     assert_eq!(d.n, 2);
-    assert!((d.to_mean - 0.25).abs() < 1e-12, "mean of 0 and ½: {}", d.to_mean);
-    assert!((d.to_nearest - 0.5 * (0.5 + 0.5f64.sqrt())).abs() < 1e-12);
+    assert!((d.to_mean.mean - 0.25).abs() < 1e-12, "mean of 0 and ½: {:?}", d.to_mean);
+    assert!((d.to_nearest.mean - 0.5 * (0.5 + 0.5f64.sqrt())).abs() < 1e-12);
     // Standard errors: |a − b| / 2 for two values (sd = |a − b|/√2, over √2).
-    assert!((d.to_mean_se - 0.25).abs() < 1e-12);
-    assert!((d.to_nearest_se - 0.5 * (0.5f64.sqrt() - 0.5)).abs() < 1e-12);
-    // A sample equal to a data row is 0 from it.
-    let d = sample_distances(data.slice(ndarray::s![1..2, ..]), data.view()).unwrap();
-    assert_eq!((d.to_nearest, d.to_nearest_se, d.to_mean), (0.0, 0.0, 0.5));
+    assert!((d.to_mean.stderr - 0.25).abs() < 1e-12);
+    assert!((d.to_nearest.stderr - 0.5 * (0.5f64.sqrt() - 0.5)).abs() < 1e-12);
+    assert_eq!((d.to_mean.samples, d.to_nearest.samples), (2, 2));
+    // Samples equal to a data row are 0 from it (twice: a standard error needs two samples).
+    let d =
+        sample_distances(data.slice(ndarray::s![1..2, ..]).broadcast((2, 4)).unwrap(), data.view()).unwrap();
+    assert_eq!((d.to_nearest.mean, d.to_nearest.stderr, d.to_mean.mean), (0.0, 0.0, 0.5));
 }
 
 #[test]
@@ -34,6 +36,8 @@ fn distances_reject_bad_input() {
     assert!(e.to_string().contains("samples columns"), "{e}");
     let e = sample_distances(array![[0.0f32, f32::NAN]].view(), data.view()).unwrap_err();
     assert!(e.to_string().contains("non-finite value in samples at index 1"), "{e}");
+    let e = sample_distances(array![[0.0f32, 1.0]].view(), data.view()).unwrap_err();
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
 }
 
 #[test]
@@ -100,6 +104,9 @@ fn runs_reject_bad_configurations() {
     assert!(msg(run(&CollapseConfig { n_train: 21, ..tiny_config() }, &ok)).contains("n_train = 21"));
     assert!(msg(run(&CollapseConfig { n_is: 11, ..tiny_config() }, &ok)).contains("n_is = 11"));
     assert!(msg(run(&CollapseConfig { k: 0, ..tiny_config() }, &ok)).contains("k = 0"));
+    assert!(
+        msg(run(&CollapseConfig { prior_samples: 1, ..tiny_config() }, &ok)).contains("prior_samples = 1")
+    );
     assert!(msg(run(&tiny_config(), &[])).contains("variants is empty"));
     assert!(msg(run(&tiny_config(), &[Variant::constant(-1.0)])).contains("beta = -1"));
     assert!(msg(run(&tiny_config(), &[Variant::free_bits(1.0, 0.0)])).contains("free_bits"));
@@ -140,26 +147,32 @@ fn large_beta_collapses_small_beta_does_not() {
     // D + βR ≤ D₀, and D ≥ 0 (Bernoulli), so R ≤ D₀/β. D₀ ≈ 200 nats, β = 10⁵: R ≤ 0.002 nats.
     // A trained model is not an exact minimiser; the check is that training got there.
     let bound = r.distortion_at_zero_rate / large.beta;
-    assert!(large.rate <= bound, "R = {} at β = {}, bound D₀/β = {bound}", large.rate, large.beta);
+    assert!(large.rate.mean <= bound, "R = {:?} at β = {}, bound D₀/β = {bound}", large.rate, large.beta);
     // Every model: mean KL_u = ½ E[μ_u² + σ_u² − 1 − log σ_u²] ≥ ½ E μ_u² ≥ ½ Var μ_u, so each
     // active unit (Var μ_u > δ = 0.01) carries more than δ/2 nats: AU < 2R/δ. With R ≤ 0.002 this
     // forces AU = 0.
     for p in &r.points {
-        assert!((p.active_units as f64) < 2.0 * p.rate / 0.01 || p.active_units == 0, "{}", p.variant.label);
+        assert!(
+            (p.active_units as f64) < 2.0 * p.rate.mean / 0.01 || p.active_units == 0,
+            "{}",
+            p.variant.label
+        );
     }
     assert_eq!(large.active_units, 0);
     // Rate is non-increasing in β at minimisers ((β₂ − β₁)(R₂ − R₁) ≤ 0 from the two optimality
     // inequalities); trained models are approximate, so only the extremes 10⁻² and 10⁵ are compared.
-    assert!(small.rate > large.rate);
+    assert!(small.rate.mean > large.rate.mean);
     // Collapse (a): every prior sample decodes to nearly the same image, the best z-free decoder's
     // x̄; it is closer to the mean image than to any training digit, by many standard errors.
     let s = large.samples;
-    assert!(s.to_nearest - s.to_mean > Z * (s.to_mean_se + s.to_nearest_se), "{s:?}");
+    assert!(s.to_nearest.mean - s.to_mean.mean > Z * (s.to_mean.stderr + s.to_nearest.stderr), "{s:?}");
     // Collapse (b) is the opposite: the small-β model's samples are farther from the mean image
     // than the collapsed model's.
-    assert!(small.samples.to_mean > s.to_mean + Z * (small.samples.to_mean_se + s.to_mean_se));
+    assert!(
+        small.samples.to_mean.mean > s.to_mean.mean + Z * (small.samples.to_mean.stderr + s.to_mean.stderr)
+    );
     // ELBO surgery adds up: I + KL(q_agg‖p) ≈ R (checked in prior's tests; here: I ≤ log N).
-    assert!(small.mutual_information <= r.log_n + 1e-12);
+    assert!(small.mutual_information.mean <= r.log_n + 1e-12);
 }
 
 #[test]
@@ -180,10 +193,11 @@ fn independent_pixels_fit_without_z_and_respect_gibbs() {
     let p = &r.points[0];
     // Exact log p*(x) − log p̂(x) has expectation KL(p*‖p_model) + (log p − E log p̂) ≥ 0 (Gibbs;
     // the IS bias, Burda et al. 2016, Thm 1). Paired difference over 100 digits: ≥ −Z SE.
-    let (gap, se) = (p.exact_minus_is.unwrap(), p.exact_minus_is_se.unwrap());
+    let Estimate { mean: gap, stderr: se, .. } = p.exact_minus_is.unwrap();
     assert!(gap > -Z * se, "exact − IS = {gap} ± {se}");
     // The exact mean log p*(x) on these digits estimates −D₀ = −Σ h(x̄_d): within Z SE.
-    let (exact, exact_se) = r.exact_log_likelihood.unwrap();
+    let Estimate { mean: exact, stderr: exact_se, samples } = r.exact_log_likelihood.unwrap();
+    assert_eq!(samples, config.n_is);
     assert!(
         (exact + r.distortion_at_zero_rate).abs() < Z * exact_se,
         "{exact} ± {exact_se} vs {}",
@@ -202,7 +216,7 @@ fn mean_image_is_a_zero_rate_decoder_target() {
     binarize_bernoulli_rows(grey.view(), &rows, &mut x.view_mut(), &mut ChaCha8Rng::seed_from_u64(5));
     let neg: Vec<f64> =
         independent_bernoulli_log_likelihood(x.view(), p.view()).unwrap().iter().map(|l| -l).collect();
-    let (m, se) = mean_se(&neg);
+    let Estimate { mean: m, stderr: se, .. } = Estimate::from_values(&neg).unwrap();
     let closed = bernoulli_entropy(p.view()).unwrap();
     assert!((m - closed).abs() < Z * se, "Monte Carlo {m} ± {se}, closed form {closed}");
 }

@@ -40,8 +40,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
+use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{CLASSES, DigitSplit, binarize_fixed, evenly_spaced};
-use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood, mean_se};
+use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{PriorKind, Vae, VaeConfig};
 
@@ -364,27 +365,18 @@ pub struct ModelEval {
     /// Which model.
     pub kind: ModelKind,
     /// Test ELBO: a bound on log P(x|c) for a CVAE, on log P(x) for the VAE.
-    pub elbo: f64,
-    /// Its SE.
-    pub elbo_se: f64,
+    pub elbo: Estimate,
     /// Mean KL(Q(z|x,c) ‖ P(z|c)) (CVAE) or KL(Q(z|x) ‖ P(z)) (VAE).
-    pub kl: f64,
-    /// Its SE.
-    pub kl_se: f64,
+    pub kl: Estimate,
     /// Mean −E_Q log P(x|z,c).
-    pub distortion: f64,
+    pub distortion: Estimate,
     /// IS log P(x|c) at the digit's own class (CVAE only).
-    pub log_px_given_c: Option<f64>,
-    /// Its SE.
-    pub log_px_given_c_se: Option<f64>,
+    pub log_px_given_c: Option<Estimate>,
     /// IS log P(x): the VAE's own, or the CVAE's log Σ_c P(c) P(x|c).
-    pub log_px: f64,
-    /// Its SE.
-    pub log_px_se: f64,
-    /// Mean log P(x|c) − log P(x) = mean log P(c|x) − log P(c): what the label tells (CVAE only).
-    pub label_information: Option<f64>,
-    /// Its SE.
-    pub label_information_se: Option<f64>,
+    pub log_px: Estimate,
+    /// Mean log P(x|c) − log P(x) = mean log P(c|x) − log P(c): what the label tells (CVAE only),
+    /// with its paired standard error.
+    pub label_information: Option<Estimate>,
     /// Accuracy of argmax_c P(c|x) as a classifier (CVAE only).
     pub accuracy: Option<f64>,
     /// K.
@@ -413,21 +405,15 @@ pub fn evaluate(config: &CvaeConfig, kind: ModelKind, vae: &Vae<f32>, data: &Cva
     let labels = kind.conditional().then_some(&data.test_labels[..]);
     let x = data.test.view();
     let stats = elbo_stats(vae, x, labels, config.eval_samples, 500, &mut rng)?;
-    let summary = stats.summary();
-    let (kl, kl_se) = mean_se(&stats.rate);
+    let summary = stats.summary()?;
     let mut eval = ModelEval {
         kind,
         elbo: summary.elbo,
-        elbo_se: summary.elbo_se,
-        kl,
-        kl_se,
+        kl: summary.rate,
         distortion: summary.distortion,
         log_px_given_c: None,
-        log_px_given_c_se: None,
-        log_px: 0.0,
-        log_px_se: 0.0,
+        log_px: summary.elbo, // replaced below by the importance-sampled estimate
         label_information: None,
-        label_information_se: None,
         accuracy: None,
         k: config.k,
         kl_per_example: stats.rate,
@@ -438,49 +424,20 @@ pub fn evaluate(config: &CvaeConfig, kind: ModelKind, vae: &Vae<f32>, data: &Cva
     match labels {
         None => {
             let est = importance_sampled_log_likelihood(vae, x, None, config.k, 256, &mut rng)?;
-            (eval.log_px, eval.log_px_se) = (est.mean, est.se);
+            eval.log_px = est.estimate;
             eval.log_px_per_example = est.per_example;
         }
         Some(labels) => {
             let cll = conditional_log_likelihood(vae, x, labels, &data.class_prior, config.k, &mut rng)?;
-            let (m, se) = mean_se(&cll.conditional);
-            (eval.log_px_given_c, eval.log_px_given_c_se) = (Some(m), Some(se));
-            (eval.log_px, eval.log_px_se) = mean_se(&cll.marginal);
-            let told: Vec<f64> = cll.conditional.iter().zip(&cll.marginal).map(|(c, m)| c - m).collect();
-            let (m, se) = mean_se(&told);
-            (eval.label_information, eval.label_information_se) = (Some(m), Some(se));
+            eval.log_px_given_c = Some(Estimate::from_values(&cll.conditional)?);
+            eval.log_px = Estimate::from_values(&cll.marginal)?;
+            eval.label_information = Some(paired_difference(&cll.conditional, &cll.marginal)?);
             eval.accuracy = Some(cll.accuracy);
             eval.log_px_per_example = cll.marginal;
             eval.log_px_given_c_per_example = cll.conditional;
         }
     }
     Ok(eval)
-}
-
-/// Mean and standard error of the per-digit differences a_n − b_n (a paired comparison: two
-/// models scored on the same digits, so the digit-to-digit spread cancels).
-///
-/// ```text
-/// mean = (1/N) Σ_n (a_n − b_n),   SE = sd_n(a_n − b_n) / √N
-/// ```
-///
-/// # Errors
-/// `Shape` if the lengths differ; `InvalidParameter` for fewer than two digits.
-///
-/// ```
-/// let (m, se) = vaelab::lessons::conditional::paired_difference(&[1.0, 2.0, 4.0], &[0.0, 1.0, 2.0]).unwrap();
-/// // differences 1, 1, 2: mean 4/3, sample sd 1/√3, SE 1/3
-/// assert!((m - 4.0 / 3.0).abs() < 1e-15 && (se - 1.0 / 3.0).abs() < 1e-15);
-/// ```
-pub fn paired_difference(a: &[f64], b: &[f64]) -> Result<(f64, f64)> {
-    if a.len() != b.len() {
-        return Err(Error::shape("paired values", a.len(), b.len()));
-    }
-    if a.len() < 2 {
-        return Err(Error::invalid("digits", a.len(), "a standard error needs at least two"));
-    }
-    let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
-    Ok(mean_se(&d))
 }
 
 /// Samples of every class from shared noise: row c of the grid decodes z = μ_c + σ_c ⊙ ε_j for
@@ -599,9 +556,9 @@ impl CvaeResult {
     /// The comparison table, one line per model: ELBO, KL, IS log P(x|c), IS log P(x), what the
     /// label tells, classifier accuracy (all ± SE across test digits).
     pub fn table(&self) -> String {
-        let pm = |v: Option<f64>, se: Option<f64>| match (v, se) {
-            (Some(v), Some(se)) => format!("{v:8.2} ± {se:4.2}"),
-            _ => format!("{:>15}", "–"),
+        let pm = |e: Option<Estimate>| match e {
+            Some(Estimate { mean: v, stderr: se, .. }) => format!("{v:8.2} ± {se:4.2}"),
+            None => format!("{:>15}", "–"),
         };
         let mut out = format!(
             "{:<24} {:>15} {:>13} {:>15} {:>15} {:>15} {:>6}\n",
@@ -611,14 +568,14 @@ impl CvaeResult {
             out += &format!(
                 "{:<24} {:8.2} ± {:4.2} {:6.2} ± {:4.2} {} {:8.2} ± {:4.2} {} {:>6}\n",
                 m.kind.name(),
-                m.elbo,
-                m.elbo_se,
-                m.kl,
-                m.kl_se,
-                pm(m.log_px_given_c, m.log_px_given_c_se),
-                m.log_px,
-                m.log_px_se,
-                pm(m.label_information, m.label_information_se),
+                m.elbo.mean,
+                m.elbo.stderr,
+                m.kl.mean,
+                m.kl.stderr,
+                pm(m.log_px_given_c),
+                m.log_px.mean,
+                m.log_px.stderr,
+                pm(m.label_information),
                 m.accuracy.map_or("–".to_string(), |a| format!("{:.3}", a)),
             );
         }

@@ -39,7 +39,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
-use crate::engine::eval::{ElboSummary, elbo_stats, mean_se};
+use crate::base::stats::Estimate;
+use crate::engine::eval::{ElboSummary, elbo_stats};
 use crate::engine::nn::Parameters;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{Objective, Vae, VaeConfig, VaeParams};
@@ -100,18 +101,17 @@ pub struct BatchNoise {
     /// The closed form (σ²/B)(N − B)/(N − 1) ([`variance_of_batch_mean`]).
     pub closed_form: f64,
     /// The variance of the batch means over `repeats` random batches (each drawn without
-    /// replacement), or NaN when not sampled.
-    pub sampled: f64,
-    /// Standard error of `sampled`: the sd of the squared deviations (m_r − m̄)² over √repeats.
-    pub sampled_se: f64,
+    /// replacement), the mean of the squared deviations (m_r − m̄)² with its standard error (their
+    /// sd over √repeats); `None` when not sampled (`repeats` < 2).
+    pub sampled: Option<Estimate>,
     /// √closed_form / |full-data mean|: the noise relative to the size of the term.
     pub relative_sd: f64,
 }
 
 impl BatchNoise {
-    /// (sampled − closed form) / SE.
-    pub fn z_score(&self) -> f64 {
-        (self.sampled - self.closed_form) / self.sampled_se
+    /// (sampled − closed form) / SE; `None` when not sampled.
+    pub fn z_score(&self) -> Option<f64> {
+        self.sampled.map(|s| (s.mean - self.closed_form) / s.stderr)
     }
 }
 
@@ -137,30 +137,24 @@ pub fn scalar_batch_noise<R: Rng + ?Sized>(
     let mut out = Vec::with_capacity(batch_sizes.len());
     for &b in batch_sizes {
         let closed_form = variance_of_batch_mean(var, n, b)?;
-        let (sampled, sampled_se) = if repeats >= 2 {
+        let sampled = if repeats >= 2 {
             let means: Vec<f64> = (0..repeats)
                 .map(|_| sample_indices(rng, n, b).iter().map(|j| values[j]).sum::<f64>() / b as f64)
                 .collect();
-            variance_with_se(&means, mean)
+            // The batch mean is unbiased, so its variance is E(m − ȳ)² around the known centre ȳ.
+            let sq: Vec<f64> = means.iter().map(|m| (m - mean) * (m - mean)).collect();
+            Some(Estimate::from_values(&sq)?)
         } else {
-            (f64::NAN, f64::NAN)
+            None
         };
         out.push(BatchNoise {
             batch_size: b,
             closed_form,
             sampled,
-            sampled_se,
             relative_sd: closed_form.sqrt() / mean.abs(),
         });
     }
     Ok(out)
-}
-
-/// Mean of (m_r − centre)² around the known centre (the batch mean is unbiased, so its variance is
-/// E(m − ȳ)²) and the standard error of that mean.
-fn variance_with_se(values: &[f64], centre: f64) -> (f64, f64) {
-    let sq: Vec<f64> = values.iter().map(|m| (m - centre) * (m - centre)).collect();
-    mean_se(&sq)
 }
 
 /// Running mean and Σ‖g − ḡ‖² of a stream of vectors (Welford 1962, applied to each coordinate).
@@ -431,6 +425,10 @@ pub fn measure_noise(vae: &Vae<f32>, x: ArrayView2<f32>, repeats: usize, seed: u
     })
 }
 
+/// What [`NoiseReport::table`] prints for a batch size that was not sampled (NaN ± NaN, as
+/// before the field became an `Option`).
+const NOT_SAMPLED: Estimate = Estimate { mean: f64::NAN, stderr: f64::NAN, samples: 0 };
+
 impl NoiseReport {
     /// One line per batch size: each term's closed-form and sampled variance of the batch mean
     /// (± SE, and the difference in SEs) and its relative sd.
@@ -442,24 +440,22 @@ impl NoiseReport {
         out += "    B   Var(r̄_B) closed   sampled ± SE            z   rel sd  |  Var(k̄_B) closed   sampled ± SE            z   rel sd\n";
         for (r, k) in self.recon.iter().zip(&self.kl) {
             // At B = N the closed form is 0 and the sampled variance is rounding (≈ 1e-26): no z.
-            let z = |p: &BatchNoise| {
-                if p.closed_form > 0.0 && p.sampled_se > 0.0 {
-                    format!("{:6.2}", p.z_score())
-                } else {
-                    "     –".into()
-                }
+            let z = |p: &BatchNoise| match (p.z_score(), p.sampled) {
+                (Some(z), Some(s)) if p.closed_form > 0.0 && s.stderr > 0.0 => format!("{z:6.2}"),
+                _ => "     –".into(),
             };
+            let (r_sampled, k_sampled) = (r.sampled.unwrap_or(NOT_SAMPLED), k.sampled.unwrap_or(NOT_SAMPLED));
             out += &format!(
                 "{:5}   {:13.5e}   {:10.4e} ± {:9.2e} {}  {:7.4}  |  {:13.5e}   {:10.4e} ± {:9.2e} {}  {:7.4}\n",
                 r.batch_size,
                 r.closed_form,
-                r.sampled,
-                r.sampled_se,
+                r_sampled.mean,
+                r_sampled.stderr,
                 z(r),
                 r.relative_sd,
                 k.closed_form,
-                k.sampled,
-                k.sampled_se,
+                k_sampled.mean,
+                k_sampled.stderr,
                 z(k),
                 k.relative_sd
             );
@@ -502,9 +498,8 @@ impl NoiseReport {
             let b: Vec<f64> = kept.iter().map(|p| p.batch_size as f64).collect();
             let closed: Vec<f64> = kept.iter().map(|p| p.closed_form).collect();
             fig = fig.line(&format!("{name}: (σ²/B)(N−B)/(N−1)"), &b, &closed);
-            if kept.iter().all(|p| p.sampled.is_finite()) {
-                let sampled: Vec<f64> = kept.iter().map(|p| p.sampled).collect();
-                let se: Vec<f64> = kept.iter().map(|p| p.sampled_se).collect();
+            if let Some(sampled) = kept.iter().map(|p| p.sampled).collect::<Option<Vec<Estimate>>>() {
+                let (sampled, se): (Vec<f64>, Vec<f64>) = sampled.iter().map(|e| (e.mean, e.stderr)).unzip();
                 fig = fig.markers_with_errors(&format!("{name}: random batches ± SE"), &b, &sampled, &se);
             }
         }
@@ -654,12 +649,8 @@ pub struct KlWeightRun {
     pub batches_per_epoch: usize,
     /// β₁ = π₁ N/B₁, the KL weight of each epoch's first batch.
     pub first_beta: f64,
-    /// Test ELBO (± SE), rate and distortion.
+    /// Test ELBO, rate and distortion, each ± SE across digits.
     pub test: ElboSummary,
-    /// SE of the test rate across digits.
-    pub rate_se: f64,
-    /// SE of the test distortion across digits.
-    pub distortion_se: f64,
     /// Every epoch's training metrics.
     pub history: Vec<EpochMetrics>,
 }
@@ -695,9 +686,7 @@ pub fn train_with_weights(
         batch_size,
         batches_per_epoch: batches_per_epoch(n, batch_size)?,
         first_beta: weights.beta_factor(1, n, batch_size),
-        test: stats.summary(),
-        rate_se: mean_se(&stats.rate).1,
-        distortion_se: mean_se(&stats.distortion).1,
+        test: stats.summary()?,
         history,
     })
 }
@@ -714,12 +703,12 @@ pub fn runs_table(runs: &[KlWeightRun]) -> String {
             r.batch_size,
             r.batches_per_epoch,
             r.first_beta,
-            r.test.elbo,
-            r.test.elbo_se,
-            r.test.rate,
-            r.rate_se,
-            r.test.distortion,
-            r.distortion_se
+            r.test.elbo.mean,
+            r.test.elbo.stderr,
+            r.test.rate.mean,
+            r.test.rate.stderr,
+            r.test.distortion.mean,
+            r.test.distortion.stderr
         );
     }
     out

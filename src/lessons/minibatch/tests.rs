@@ -41,18 +41,20 @@ fn sampled_variance_agrees_with_closed_form() {
     for p in &noise {
         if p.batch_size == 200 {
             assert_eq!(p.closed_form, 0.0);
-            assert!(p.sampled.abs() < 1e-20);
+            assert!(p.sampled.unwrap().mean.abs() < 1e-20);
             continue;
         }
         assert!(
-            p.z_score().abs() < 4.0,
-            "B = {}: {} vs {} (SE {})",
+            p.z_score().unwrap().abs() < 4.0,
+            "B = {}: {:?} vs {}",
             p.batch_size,
             p.sampled,
-            p.closed_form,
-            p.sampled_se
+            p.closed_form
         );
     }
+    // Fewer than two repeats: nothing sampled, and no z-score.
+    let unsampled = scalar_batch_noise(&values, &[10], 0, &mut rng).unwrap();
+    assert_eq!((unsampled[0].sampled, unsampled[0].z_score()), (None, None));
 }
 
 fn tiny_vae() -> Vae<f64> {
@@ -123,7 +125,8 @@ fn gradient_noise_matches_random_batches() {
             }
         }
         for k in 0..3 {
-            let (sampled, se) = mean_se(&sq[k]);
+            let crate::base::stats::Estimate { mean: sampled, stderr: se, .. } =
+                crate::base::stats::Estimate::from_values(&sq[k]).unwrap();
             let closed = variance_of_batch_mean(spreads[k].population_variance, n, b).unwrap();
             assert!((sampled - closed).abs() < 4.0 * se, "term {k}, B = {b}: {sampled} ± {se} vs {closed}");
         }

@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result, ensure_finite};
 use crate::base::prob::{LN_2PI, check_diag_gaussians, pairwise_diag_gaussian_log_density};
-use crate::engine::eval::mean_se;
+use crate::base::stats::Estimate;
 pub use crate::engine::vae::MixturePrior;
 
 /// log q_agg(z) of the mixture of the N posteriors, exactly, for each row of `z`.
@@ -138,18 +138,12 @@ pub struct ElboSurgery {
     pub n: usize,
     /// S, draws of z per data point.
     pub samples: usize,
-    /// Î(n; z) = mean of log q(z|x_n) − log q_agg(z).
-    pub mutual_information: f64,
-    /// Its standard error.
-    pub mutual_information_se: f64,
-    /// KL̂(q_agg ‖ p) = mean of log q_agg(z) − log p(z).
-    pub marginal_kl: f64,
-    /// Its standard error.
-    pub marginal_kl_se: f64,
-    /// Î + KL̂, the Monte-Carlo estimate of the average KL.
-    pub sum: f64,
-    /// Its standard error.
-    pub sum_se: f64,
+    /// Î(n; z) = mean of log q(z|x_n) − log q_agg(z), with its standard error.
+    pub mutual_information: Estimate,
+    /// KL̂(q_agg ‖ p) = mean of log q_agg(z) − log p(z), with its standard error.
+    pub marginal_kl: Estimate,
+    /// Î + KL̂, the Monte-Carlo estimate of the average KL, with its standard error.
+    pub sum: Estimate,
     /// (1/N) Σ_n KL(q(z|x_n) ‖ p(z)): in closed form for p = N(0, I); for a mixture prior
     /// (no closed form) −H(q_n) exactly plus the cross-entropy −log p(z_ns) averaged over the same
     /// draws.
@@ -162,14 +156,14 @@ impl ElboSurgery {
     /// Whether Î ≤ log N (it holds draw by draw: q_agg(z) ≥ q(z|x_n)/N, so every summand is at
     /// most log N; allows 1e-12 of rounding).
     pub fn information_within_bound(&self) -> bool {
-        self.mutual_information <= self.log_n + 1e-12
+        self.mutual_information.mean <= self.log_n + 1e-12
     }
 
     /// (Î + KL̂ − mean KL) / SE: how many standard errors the Monte-Carlo sum is from the exact
     /// average KL. With a mixture prior `mean_kl` shares the draws' cross-entropy, so the gap is
     /// only the noise of log q(z|x_n) around −H(q_n) (zero mean): the score is then indicative.
     pub fn sum_z_score(&self) -> f64 {
-        (self.sum - self.mean_kl) / self.sum_se
+        (self.sum.mean - self.mean_kl) / self.sum.stderr
     }
 }
 
@@ -188,7 +182,7 @@ impl ElboSurgery {
 /// Estimated by Monte Carlo: for each n, S draws z_ns ~ q(z|x_n); log q_agg(z_ns) is computed
 /// exactly by [`log_aggregate_posterior`] over all N posteriors, `chunk` draws at a time
 /// (memory O(chunk · N)). Per data point the S summands are averaged, and each estimate is the
-/// mean over n with standard error sd/√N ([`crate::engine::eval::mean_se`]). Both estimators are unbiased;
+/// mean over n with standard error sd/√N ([`Estimate::from_values`]). Both estimators are unbiased;
 /// their sum is, draw by draw, log q(z|x_n) − log p(z), the Monte-Carlo estimate of the average
 /// KL, which is also given in closed form (`mean_kl`; see there for a mixture prior). Draw order: n = 0..N, then s = 0..S, then
 /// the Z values of ε.
@@ -197,7 +191,8 @@ impl ElboSurgery {
 /// `mean`, `log_var`: `N × Z`; the prior's means `K × Z`.
 ///
 /// # Errors
-/// Empty, mis-shaped or non-finite posteriors; a prior of another Z; `samples` or `chunk` of 0.
+/// Empty, mis-shaped or non-finite posteriors; fewer than 2 posteriors ([`Error::TooFewValues`]:
+/// the standard errors need two); a prior of another Z; `samples` or `chunk` of 0.
 ///
 /// ```
 /// use vaelab::ndarray::array;
@@ -207,7 +202,7 @@ impl ElboSurgery {
 /// let m = array![[-1000.0], [1000.0]];
 /// let v = array![[0.0], [0.0]];
 /// let s = elbo_surgery(m.view(), v.view(), None, 10, 64, &mut StdRng::seed_from_u64(1)).unwrap();
-/// assert!((s.mutual_information - 2f64.ln()).abs() < 1e-12);
+/// assert!((s.mutual_information.mean - 2f64.ln()).abs() < 1e-12);
 /// // Each KL to N(0, 1) is ½ μ² = 500 000 exactly.
 /// assert_eq!(s.mean_kl, 500_000.0);
 /// ```
@@ -230,6 +225,9 @@ pub fn elbo_surgery<R: Rng + ?Sized>(
     }
     if chunk == 0 {
         return Err(Error::invalid("chunk", 0, "must be >= 1"));
+    }
+    if mean.nrows() < 2 {
+        return Err(Error::TooFewValues { count: mean.nrows() });
     }
     let (n, zd) = mean.dim();
     let total = n * samples;
@@ -270,18 +268,12 @@ pub fn elbo_surgery<R: Rng + ?Sized>(
             .collect(),
         None => crate::base::prob::kl_diag_gaussian_std_normal(mean, log_var),
     };
-    let (mutual_information, mutual_information_se) = mean_se(&info);
-    let (marginal_kl, marginal_kl_se) = mean_se(&marg);
-    let (sum, sum_se) = mean_se(&both);
     Ok(ElboSurgery {
         n,
         samples,
-        mutual_information,
-        mutual_information_se,
-        marginal_kl,
-        marginal_kl_se,
-        sum,
-        sum_se,
+        mutual_information: Estimate::from_values(&info)?,
+        marginal_kl: Estimate::from_values(&marg)?,
+        sum: Estimate::from_values(&both)?,
         mean_kl: kl.sum() / n as f64,
         log_n: (n as f64).ln(),
     })

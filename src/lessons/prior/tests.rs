@@ -22,15 +22,15 @@ fn identical_posteriors_carry_no_information_and_the_aggregate_kl_is_the_common_
     let log_var = Array2::from_shape_fn((n, 2), |(_, u)| [0.3f64.ln(), 2f64.ln()][u]);
     let exact = 0.5 * (0.64 + 0.3 - 1.0 - 0.3f64.ln()) + 0.5 * (0.25 + 2.0 - 1.0 - 2f64.ln());
     let s = elbo_surgery(mean.view(), log_var.view(), None, 25, 97, &mut StdRng::seed_from_u64(50)).unwrap();
-    assert!(s.mutual_information.abs() < 1e-12, "I = {}", s.mutual_information);
+    assert!(s.mutual_information.mean.abs() < 1e-12, "I = {}", s.mutual_information.mean);
     assert!((s.mean_kl - exact).abs() < 1e-12);
     // Monte Carlo over 1000 draws: within 4 standard errors of the closed form.
-    let err = s.marginal_kl - exact;
+    let err = s.marginal_kl.mean - exact;
     assert!(
-        err.abs() < 4.0 * s.marginal_kl_se,
+        err.abs() < 4.0 * s.marginal_kl.stderr,
         "KL_agg {} vs {exact} (se {})",
-        s.marginal_kl,
-        s.marginal_kl_se
+        s.marginal_kl.mean,
+        s.marginal_kl.stderr
     );
     assert!(s.information_within_bound());
 }
@@ -43,14 +43,14 @@ fn far_apart_posteriors_reach_the_bound_log_n() {
     let mean = Array2::from_shape_fn((n, 2), |(i, u)| if u == 0 { 100.0 * i as f64 - 250.0 } else { 1.0 });
     let log_var = Array2::zeros((n, 2));
     let s = elbo_surgery(mean.view(), log_var.view(), None, 50, 64, &mut StdRng::seed_from_u64(51)).unwrap();
-    assert!((s.mutual_information - (n as f64).ln()).abs() < 1e-12, "I = {}", s.mutual_information);
+    assert!((s.mutual_information.mean - (n as f64).ln()).abs() < 1e-12, "I = {}", s.mutual_information.mean);
     assert!(s.information_within_bound());
     let expected = s.mean_kl - (n as f64).ln();
     assert!(
-        (s.marginal_kl - expected).abs() < 4.0 * s.marginal_kl_se,
+        (s.marginal_kl.mean - expected).abs() < 4.0 * s.marginal_kl.stderr,
         "KL_agg {} vs {expected} (se {})",
-        s.marginal_kl,
-        s.marginal_kl_se
+        s.marginal_kl.mean,
+        s.marginal_kl.stderr
     );
 }
 
@@ -81,16 +81,16 @@ fn both_terms_agree_with_quadrature_and_add_up_to_the_average_kl() {
     // Each estimate within 4 of its standard errors (the SE across data points, which includes the
     // between-point spread and so overstates the error of enumerating n: a conservative test).
     assert!(
-        (s.mutual_information - info).abs() < 4.0 * s.mutual_information_se,
+        (s.mutual_information.mean - info).abs() < 4.0 * s.mutual_information.stderr,
         "I {} vs quadrature {info} (se {})",
-        s.mutual_information,
-        s.mutual_information_se
+        s.mutual_information.mean,
+        s.mutual_information.stderr
     );
     assert!(
-        (s.marginal_kl - marg).abs() < 4.0 * s.marginal_kl_se,
+        (s.marginal_kl.mean - marg).abs() < 4.0 * s.marginal_kl.stderr,
         "KL_agg {} vs quadrature {marg} (se {})",
-        s.marginal_kl,
-        s.marginal_kl_se
+        s.marginal_kl.mean,
+        s.marginal_kl.stderr
     );
     // The identity: quadrature I + KL_agg against the closed-form mean KL (exact up to the grid).
     assert!((info + marg - s.mean_kl).abs() < 1e-6, "{} + {} vs {}", info, marg, s.mean_kl);
@@ -108,10 +108,10 @@ fn chunking_does_not_change_the_estimate() {
     let c =
         elbo_surgery(mean.view(), log_var.view(), None, 3, 10_000, &mut StdRng::seed_from_u64(9)).unwrap();
     for s in [b, c] {
-        assert!((s.mutual_information - a.mutual_information).abs() < 1e-12);
-        assert!((s.marginal_kl - a.marginal_kl).abs() < 1e-12);
+        assert!((s.mutual_information.mean - a.mutual_information.mean).abs() < 1e-12);
+        assert!((s.marginal_kl.mean - a.marginal_kl.mean).abs() < 1e-12);
     }
-    assert!(a.information_within_bound() && a.mutual_information > 0.0);
+    assert!(a.information_within_bound() && a.mutual_information.mean > 0.0);
 }
 
 #[test]
@@ -185,6 +185,8 @@ fn bad_input_is_an_error_naming_the_field_and_value() {
     assert_eq!(e.to_string(), "invalid samples = 0: must be >= 1");
     let e = elbo_surgery(m.view(), m.view(), None, 1, 0, &mut rng).unwrap_err();
     assert_eq!(e.to_string(), "invalid chunk = 0: must be >= 1");
+    let e = elbo_surgery(m.view(), m.view(), None, 1, 1, &mut rng).unwrap_err();
+    assert_eq!(e.to_string(), "a standard error needs at least 2 values, got 1");
     let e = elbo_surgery(m.view(), array![[0.0]].view(), None, 1, 1, &mut rng).unwrap_err();
     assert!(e.to_string().contains("log_var"), "{e}");
     let e = log_aggregate_posterior(array![[0.0]].view(), m.view(), m.view()).unwrap_err();
@@ -204,8 +206,8 @@ fn elbo_surgery_with_a_one_component_standard_normal_mixture_matches_the_closed_
     let s_mix =
         elbo_surgery(m.view(), v.view(), Some(&prior), 4, 100, &mut StdRng::seed_from_u64(3)).unwrap();
     let s_std = elbo_surgery(m.view(), v.view(), None, 4, 100, &mut StdRng::seed_from_u64(3)).unwrap();
-    assert!((s_mix.marginal_kl - s_std.marginal_kl).abs() < 1e-10);
-    assert_eq!(s_mix.mutual_information, s_std.mutual_information);
+    assert!((s_mix.marginal_kl.mean - s_std.marginal_kl.mean).abs() < 1e-10);
+    assert_eq!(s_mix.mutual_information.mean, s_std.mutual_information.mean);
     // mean_kl: estimated with the mixture, closed form without; 4 SE of the sum's spread.
-    assert!((s_mix.mean_kl - s_std.mean_kl).abs() < 4.0 * s_std.sum_se);
+    assert!((s_mix.mean_kl - s_std.mean_kl).abs() < 4.0 * s_std.sum.stderr);
 }

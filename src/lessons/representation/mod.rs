@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
+use crate::base::stats::Estimate;
 use crate::engine::data::{BlobConfig, BlobImages, ThirdFactor, blobs};
 use crate::engine::eval::{ActiveUnits, active_units, elbo_stats};
 use crate::engine::nn::Activation;
@@ -105,14 +106,12 @@ pub struct UnitReport {
     pub sigma_per_unit: Vec<f64>,
     /// [`traversal_change`] per unit (`Z`): mean |Δ pixel| when the unit alone is swept.
     pub traversal_change: Vec<f64>,
-    /// Mean ELBO (nats per data point).
-    pub elbo: f64,
-    /// Its standard error across data points.
-    pub elbo_se: f64,
-    /// Mean rate R = Σ_u KL_u.
-    pub rate: f64,
-    /// Mean distortion −E log p(x|z).
-    pub distortion: f64,
+    /// Mean ELBO (nats per data point), with its standard error across data points.
+    pub elbo: Estimate,
+    /// Mean rate R = Σ_u KL_u, with its standard error.
+    pub rate: Estimate,
+    /// Mean distortion −E log p(x|z), with its standard error.
+    pub distortion: Estimate,
 }
 
 impl UnitReport {
@@ -179,17 +178,16 @@ impl UnitReport {
 /// `x`: N × D. Every per-unit field has Z values.
 ///
 /// # Errors
-/// A bad `measure` ([`UnitMeasureConfig::validate`]); `x` empty, not N × D, or not finite; a
-/// conditional model (this lesson's models have no labels).
+/// A bad `measure` ([`UnitMeasureConfig::validate`]); `x` empty, not N × D, or not finite; fewer
+/// than 2 rows ([`Error::TooFewValues`]: the standard errors need two); a conditional model (this
+/// lesson's models have no labels).
 pub fn unit_report(vae: &Vae<f32>, x: ArrayView2<f32>, measure: &UnitMeasureConfig) -> Result<UnitReport> {
     measure.validate()?;
     vae.require_per_unit_kl("the per-unit report")?;
     let mut rng = ChaCha8Rng::seed_from_u64(measure.seed);
     let stats = elbo_stats(vae, x, None, measure.samples, 1000, &mut rng)?;
-    let summary = stats.summary();
-    let n = x.nrows() as f64;
-    let sigma_per_unit =
-        stats.log_var.columns().into_iter().map(|c| c.mapv(|v| (0.5 * v).exp()).sum() / n).collect();
+    let summary = stats.summary()?;
+    let sigma_per_unit = stats.sigma_per_unit();
     let bases = measure.bases.min(x.nrows());
     let traversal_change = traversal_change(vae, x.slice(s![..bases, ..]), &measure.traversal_values())?;
     Ok(UnitReport {
@@ -199,7 +197,6 @@ pub fn unit_report(vae: &Vae<f32>, x: ArrayView2<f32>, measure: &UnitMeasureConf
         sigma_per_unit,
         traversal_change,
         elbo: summary.elbo,
-        elbo_se: summary.elbo_se,
         rate: summary.rate,
         distortion: summary.distortion,
     })
@@ -691,10 +688,10 @@ impl LatentSweep {
                 "{:3}   {:6}   {:8.3} ± {:.3}   {:6.3}   {:10.3}   [{}]\n",
                 p.latent_dim,
                 r.active.count,
-                r.elbo,
-                r.elbo_se,
-                r.rate,
-                r.distortion,
+                r.elbo.mean,
+                r.elbo.stderr,
+                r.rate.mean,
+                r.distortion.mean,
                 kl.join(", ")
             );
         }

@@ -7,7 +7,8 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::*;
-use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood, mean_se};
+use crate::base::stats::{Estimate, paired_difference};
+use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood};
 use crate::engine::vae::{PriorParams, VaeConfig};
 
 /// `n` one-sample estimates KL̂ for the posterior N(μ, diag e^v), one fresh ε per estimate.
@@ -48,7 +49,7 @@ fn one_standard_normal_component_gives_the_analytic_kl_in_expectation() {
     }
     // Closed form ½ Σ (μ² + σ² − 1 − log σ²); the mean of 20 000 estimates within 4 SE of it.
     let exact: f64 = (0..2).map(|u| 0.5 * (mean[u] * mean[u] + log_var[u].exp() - 1.0 - log_var[u])).sum();
-    let (m, se) = mean_se(&kl);
+    let Estimate { mean: m, stderr: se, .. } = Estimate::from_values(&kl).unwrap();
     assert!((m - exact).abs() < 4.0 * se, "mean KL̂ {m} ± {se} vs closed form {exact}");
 }
 
@@ -70,7 +71,7 @@ fn two_component_kl_matches_quadrature() {
     let q =
         crate::base::quadrature::integrate(integrand, &[-12.0, -1.5, 0.4, 2.0, 12.0], 1e-12, 1e-14).unwrap();
     let kl = kl_estimates(&prior, &[m], &[v], 20_000, 41);
-    let (mean, se) = mean_se(&kl);
+    let Estimate { mean, stderr: se, .. } = Estimate::from_values(&kl).unwrap();
     assert!(q.error < 1e-3 * se);
     // 4 standard errors of the Monte-Carlo mean (α ≈ 6e-5).
     assert!((mean - q.value).abs() < 4.0 * se, "mean KL̂ {mean} ± {se} vs quadrature {}", q.value);
@@ -87,7 +88,7 @@ fn mixture_draws_have_the_mixture_moments() {
     let second = 0.25 * (0.25 + 4.0) + 0.75 * (1.0 + 1.0);
     let var_exact: f64 = second - mean_exact * mean_exact;
     let col = z.column(0).to_vec();
-    let (mean, se) = mean_se(&col);
+    let Estimate { mean, stderr: se, .. } = Estimate::from_values(&col).unwrap();
     // 4 SE of the sample mean.
     assert!((mean - mean_exact).abs() < 4.0 * se, "{mean} ± {se} vs {mean_exact}");
     // The sample variance, 4 SE, SE² ≈ (m₄ − s⁴)/n from the sample's fourth central moment.
@@ -121,8 +122,7 @@ fn evaluation_with_a_standard_normal_mixture_agrees_with_the_closed_form_path() 
     let b = elbo_stats(&standard, x.view(), None, 20, 64, &mut StdRng::seed_from_u64(1)).unwrap();
     assert_eq!(a.distortion, b.distortion);
     assert!(a.kl_per_unit.is_empty() && b.kl_per_unit.len() == 2);
-    let diff: Vec<f64> = a.rate.iter().zip(&b.rate).map(|(p, q)| p - q).collect();
-    let (d, se) = mean_se(&diff);
+    let Estimate { mean: d, stderr: se, .. } = paired_difference(&a.rate, &b.rate).unwrap();
     assert!(d.abs() < 4.0 * se, "rate difference {d} ± {se}");
     // Importance sampling: log p(z) of the one-component mixture is log N(z; 0, I) up to rounding.
     let a = importance_sampled_log_likelihood(&mixture, x.view(), None, 8, 8, &mut StdRng::seed_from_u64(2))
