@@ -30,11 +30,10 @@
 //! Digits are `N × D` grey levels (D = 784); test digits binarised by `x > 0.5`.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::seeds;
 use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, evenly_spaced};
 use crate::engine::eval::{active_units, elbo_stats, importance_sampled_log_likelihood};
@@ -457,7 +456,7 @@ fn prepare(digits: &DigitSplit, config: &CollapseConfig) -> Prepared {
         CollapseData::IndependentPixels => {
             // Every row is the mean image: dynamic binarisation then draws independent pixels.
             let train = pixel_means.broadcast((config.n_train, pixel_means.len())).expect("1 × D").to_owned();
-            let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(1));
+            let mut rng = seeds::LESSON_TEST_DATA.rng(config.seed);
             let mut test = Array2::zeros((config.n_test, pixel_means.len()));
             let rows: Vec<usize> = (0..config.n_test).collect();
             binarize_bernoulli_rows(train.view(), &rows, &mut test.view_mut(), &mut rng);
@@ -582,7 +581,7 @@ fn measure_variant(
     last_epoch: EpochMetrics,
     shown: &[usize],
 ) -> Result<CollapsePoint> {
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed.wrapping_add(2));
+    let mut rng = seeds::LESSON_EVALUATION.rng(config.seed);
     let stats = elbo_stats(vae, data.test.view(), None, 1, 500, &mut rng)?;
     let summary = stats.summary()?;
     let encoder_sigma = stats.log_var.mapv(|v| (0.5 * v).exp()).mean().expect("non-empty");

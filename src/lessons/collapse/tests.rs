@@ -1,6 +1,8 @@
 use super::*;
 use crate::engine::data::{Digits, Mnist10k};
 use ndarray::{Array1, array};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 /// Statistical comparisons allow 3 standard errors (one-sided normal tail 1.3e-3 per check); the
 /// seeds are fixed.
