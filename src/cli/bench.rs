@@ -10,7 +10,7 @@
 //!
 //! Every mode runs `--warmup` untimed steps (or one untimed small pass), then `--repeats` timed
 //! runs, and reports the median and every run. `--threads` sets how many threads the matrix
-//! products may use (see [`set_threads`]); the default is 1.
+//! products may use (see [`crate::base::parallel::set_threads`]); the default is 1.
 
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};

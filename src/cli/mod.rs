@@ -8,7 +8,7 @@
 //! | `vaelab train`, `vaelab eval` | this module ([`TrainArgs`], [`EvalArgs`]) |
 //! | `vaelab bounds` | [`bounds`] |
 //! | `vaelab experiment NAME` | [`experiment`] |
-//! | `vaelab bench` | [`bench`] |
+//! | `vaelab bench` | [`mod@bench`] |
 
 pub mod bench;
 pub mod bounds;

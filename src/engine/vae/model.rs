@@ -642,9 +642,9 @@ impl<F: NdFloat> Vae<F> {
     /// L = D̄ + β R̄ (see Objective),  D̄ = (1/B) Σ_b −log p(x_b|z_b),  R̄ = (1/B) Σ_b KL_b
     /// ```
     /// Four steps, each a method below: encode ([`Vae::encode_into`]), reparameterise and decode
-    /// ([`Vae::sample_and_decode`]), the reconstruction term fused with its gradient
-    /// ([`Vae::reconstruction_term`]: ∂L/∂l = (σ(l) − x)/B for Bernoulli), and the KL term
-    /// ([`Vae::kl_term`]).
+    /// (`Vae::sample_and_decode`), the reconstruction term fused with its gradient
+    /// (`Vae::reconstruction_term`: ∂L/∂l = (σ(l) − x)/B for Bernoulli), and the KL term
+    /// (`Vae::kl_term`).
     ///
     /// # Shapes
     /// `x`: `B × D`; `labels`: `B` (CVAE); `eps`: `B × Z`.
@@ -797,8 +797,8 @@ impl<F: NdFloat> Vae<F> {
     /// w_u = β, or 0 for a unit held by free bits; the KL partials are [`PriorParams::unit_kl`]'s.
     /// With a mixture prior the KL's z path is added to ∂L/∂z first and its entropy term gives
     /// −½ w per log σ² ([`mixture_kl_backward`]). The steps, in reverse order of forward:
-    /// decoder, the latent layer ([`Vae::latent_backward`]), the conditional prior's heads, the
-    /// encoder ([`Vae::encoder_backward`]).
+    /// decoder, the latent layer (`Vae::latent_backward`), the conditional prior's heads, the
+    /// encoder (`Vae::encoder_backward`).
     #[track_caller]
     pub fn backward(&self, ws: &mut VaeWorkspace<F>, grads: &mut VaeParams<F>) {
         let b = ws.batch;

@@ -15,7 +15,7 @@
 //! with w = P(x|z) P(z) / Q(z|x) the importance weight. The toy models of [`crate::lessons::toy`] give the
 //! exact log P(x) and P(z|x) to compare with; [`Q`] is the variational family; [`fit_gaussian`]
 //! finds the best Gaussian q for one x, whose remaining gap is the approximation gap of Cremer, Li &
-//! Duvenaud (2018). [`cli`] is the `vaelab bounds` command.
+//! Duvenaud (2018). [`crate::cli::bounds`] is the `vaelab bounds` command.
 //!
 //! Notebooks: `02-derivation-1-jensen.ipynb`, `03-derivation-2-kl-gap.ipynb`.
 //!

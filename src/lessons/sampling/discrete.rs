@@ -15,7 +15,7 @@ use crate::base::prob::check_probabilities;
 /// F⁻¹(u) = x_k  with  k = min { k : c_k ≥ u }   (u > 0)
 /// ```
 ///
-/// `C` the number of categories, `p_k ≥ 0` with `Σ p_k = 1` (within [`PROB_SUM_TOL`]), `c_k`
+/// `C` the number of categories, `p_k ≥ 0` with `Σ p_k = 1` (within [`crate::base::prob::PROB_SUM_TOL`]), `c_k`
 /// the cumulative sums. `u ∈ (c_{k−1}, c_k]`, an interval of length `p_k`, maps to `x_k`, so
 /// `P(X = x_k) = p_k`. The probabilities are divided by their sum once (a change of at most
 /// 10⁻⁹) and `c_{C−1}` is set to exactly 1. At `u = 0` the first value with `p_k > 0`.
@@ -46,7 +46,7 @@ impl Discrete {
     /// # Errors
     /// [`Error::Shape`] when `values` and `probs` differ in length; [`Error::Empty`] when C = 0;
     /// [`Error::NonFinite`] for a NaN or infinite value or probability;
-    /// [`Error::InvalidParameter`] for a `p_k < 0`, a sum off 1 by more than [`PROB_SUM_TOL`], or
+    /// [`Error::InvalidParameter`] for a `p_k < 0`, a sum off 1 by more than [`crate::base::prob::PROB_SUM_TOL`], or
     /// values that are not strictly increasing.
     pub fn new(values: &[f64], probs: &[f64]) -> Result<Self> {
         if values.len() != probs.len() {
