@@ -86,8 +86,11 @@ pub const LESSON_TEST_DATA: Stream = Stream::new("lesson: test data", 1);
 /// Evaluation draws of lessons 07 and 09 (re-seeded for each model, so every model sees the same
 /// draws).
 pub const LESSON_EVALUATION: Stream = Stream::new("lesson: evaluation draws", 2);
-/// Lesson 05: evaluation of both priors' models (ELBO, IS, surgery), in one sequence.
-pub const PRIOR_EVALUATION: Stream = Stream::new("lesson 05: evaluation draws", 1);
+/// Lesson 05: evaluation of both priors' models (ELBO, IS, surgery, aggregate draws), in one
+/// sequence. It seeds the notebook's `rng` (`StdRng::seed_from_u64(5)`) and
+/// `crate::lessons::prior::run_experiment`'s generator: a `StdRng`, not ChaCha8, so at offset 0 it
+/// does not repeat the trainer's ChaCha8 stream 0 ([`MODEL_INIT`]).
+pub const PRIOR_EVALUATION: Stream = Stream::new("lesson 05: evaluation draws (StdRng)", 0);
 /// Lesson 06: the test ELBO of each KL-weight run.
 pub const KL_WEIGHT_EVALUATION: Stream = Stream::new("lesson 06: test ELBO draws", 1);
 /// Lesson 06: binarising the population whose batch noise is measured.

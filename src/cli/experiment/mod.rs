@@ -3,11 +3,13 @@
 //! Every experiment writes two files into `DIR`: `NAME.json` (the configuration and every number
 //! the lesson prints) and `NAME.html` (an offline page with the lesson's plots, no network). The
 //! notebook and the command call the same library function, so their numbers agree for the same
-//! configuration and seed.
+//! configuration and seed. (Lesson 05: `--seed 5` trains the notebook's models bit for bit, but the
+//! Monte-Carlo estimates agree only within their standard errors, because the notebook's
+//! evaluation generator has served Steps 2–4 before the experiment draws from it.)
 //!
 //! | command | lesson | library function |
 //! |---|---|---|
-//! | `vaelab experiment prior` | `05-prior-and-aggregate-posterior.ipynb` | [`crate::engine::train::Trainer`] with [`crate::engine::vae::LatentPrior`], [`crate::engine::eval::elbo_stats`], [`crate::engine::eval::importance_sampled_log_likelihood`], [`crate::lessons::prior::elbo_surgery`] |
+//! | `vaelab experiment prior` | `05-prior-and-aggregate-posterior.ipynb` | [`crate::lessons::prior::run_experiment`] (the notebook calls [`crate::lessons::prior::measure_fixed_prior`] and [`crate::lessons::prior::compare_priors`]) |
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::lessons::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::lessons::channel::rate_distortion`] |
 //! | `vaelab experiment minimal-representation` | `08-minimal-representation.ipynb` | [`crate::lessons::representation::train_blob_model`], [`crate::lessons::representation::unit_report`] |

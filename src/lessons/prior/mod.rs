@@ -28,6 +28,10 @@
 //! | one posterior as a k-σ ellipse, for plots | [`posterior_ellipse`] |
 //! | the aggregate's mean and covariance | [`crate::engine::eval::aggregate_posterior`] |
 //! | a learnable mixture-of-Gaussians prior, log-density, hand-written gradients, draws | [`MixturePrior`] (an engine piece, [`crate::engine::vae::MixturePrior`]; trained inside a VAE: [`crate::engine::vae::LatentPrior::Mixture`]) |
+//! | the lesson's models and settings; "3 more epochs" | [`PriorExperimentConfig`] ([`PriorExperimentConfig::trainer`]), [`train_epochs`] |
+//! | Step 5: the N(0, I) model's encoder outputs and its surgery | [`measure_fixed_prior`] |
+//! | Step 6: N(0, I) against the learned mixture (ELBO, IS log p(x), paired differences, surgery, the learned prior's plot) | [`compare_priors`] → [`PriorComparison`] |
+//! | the whole experiment, as `vaelab experiment prior` runs it | [`run_experiment`] |
 //!
 //! # Shapes
 //! `N` data points (posteriors), `Z` latent dimension; the encoder outputs `mean` and `log_var`
@@ -42,6 +46,12 @@ use crate::base::error::{Error, Result, ensure_finite};
 use crate::base::prob::{LN_2PI, check_diag_gaussians, pairwise_diag_gaussian_log_density};
 use crate::base::stats::Estimate;
 pub use crate::engine::vae::MixturePrior;
+
+mod experiment;
+pub use experiment::{
+    PriorComparison, PriorExperimentConfig, PriorModel, PriorRun, compare_priors, measure_fixed_prior,
+    run_experiment, train_epochs,
+};
 
 /// log q_agg(z) of the mixture of the N posteriors, exactly, for each row of `z`.
 ///
