@@ -4,7 +4,8 @@
 //! base  →  engine  →  plot  →  lessons  →  cli  (→ main.rs)
 //! ```
 //! A file under `src/LAYER/` may name `crate::OTHER` in its code only when OTHER is LAYER or below
-//! it; `clap` appears only under `src/cli/` and in `main.rs`; and the modules one level down
+//! it (and writes one `crate::layer::…` path per item, so no grouped `crate::{…}` hides a layer); `clap`
+//! appears only under `src/cli/` and in `main.rs`; and the modules one level down
 //! (`engine::vae`, `lessons::prior`, …) import each other without cycles in their non-test code, so
 //! a reader can read them in an order. Doc comments may link anywhere (a link is not a dependency); code may not.
 //!
@@ -102,6 +103,10 @@ fn violations(src: &Path, files: &[(PathBuf, String)]) -> Vec<String> {
             if !in_cli && (code.contains("clap::") || code.contains("#[arg(") || code.contains("#[command("))
             {
                 bad.push(format!("src/{shown}:{}: clap outside src/cli/: {}", n + 1, line.trim()));
+            }
+            if code.contains("crate::{") {
+                // `use crate::{lessons::x, …}` would hide the layer from the check below.
+                bad.push(format!("src/{shown}:{}: a grouped `crate::{{…}}` path; write one `crate::layer::…` path per item: {}", n + 1, line.trim()));
             }
             let Some(own) = rank(&layer) else { continue };
             for (first, second) in crate_paths(code) {
@@ -233,6 +238,13 @@ fn a_lesson_naming_the_cli_or_base_naming_the_engine_is_caught() {
         check_one("lessons/prior/mod.rs", "use crate::plot::Figure; use crate::engine::vae::Vae;\n")
             .is_empty()
     );
+}
+
+#[test]
+fn a_grouped_crate_path_is_caught() {
+    // It could hide an upward import: `use crate::{base::x, lessons::y}` inside the engine.
+    let bad = check_one("engine/vae/model.rs", "use crate::{base::error::Result, lessons::prior::x};\n");
+    assert!(bad.iter().any(|b| b.contains("grouped")), "{bad:?}");
 }
 
 #[test]

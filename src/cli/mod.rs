@@ -151,7 +151,8 @@ pub struct EvalArgs {
     /// Evaluate only the first N test points.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Seed of the evaluation draws (ELBO: 10000 + seed, IS: 20000 + seed, as the anchor).
+    /// Seed of the evaluation draws (streams `base::seeds::EVAL_ELBO` = seed + 10000 and `EVAL_IS` =
+    /// seed + 20000, as the anchor).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print one JSON object instead of text.
@@ -242,7 +243,7 @@ pub const AMORTISATION_ELBO_SAMPLES: usize = 1000;
 
 /// The amortisation gap of `vae` on the rows of `points`: per-point fits of `steps` Adam steps of
 /// 16 draws (step size 0.02), both ELBOs with [`AMORTISATION_ELBO_SAMPLES`] shared draws; the
-/// rng is seeded with 30000 + seed.
+/// rng is stream [`seeds::EVAL_AMORTISATION`] of `seed`.
 ///
 /// # Errors
 /// Bad data or `steps` = 0, named; a diverging fit.

@@ -6,8 +6,8 @@
 //! active units, the aggregate posterior's moments ([`eval`]); and the data sets ([`data`]).
 //! Lesson 04 (`04-vae-from-scratch.ipynb`) derives it.
 //!
-//! Layering: the engine imports only [`crate::base`]; it never names a lesson, a plot or the
-//! command line (`tests/layers.rs` enforces it).
+//! Layering: the engine's code imports only [`crate::base`], never a lesson, a plot or the command
+//! line (`tests/layers.rs` enforces it; its docs may link upward).
 
 pub mod checkpoint;
 pub mod data;

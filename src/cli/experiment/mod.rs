@@ -121,7 +121,7 @@ pub fn write_outputs<T: Serialize>(
     let body = serde_json::to_string_pretty(result).map_err(|e| {
         Error::format(json.display().to_string(), format!("cannot serialise the result: {e}"))
     })?;
-    std::fs::write(&json, body + "\n").map_err(|e| Error::io(&json, e))?;
+    crate::base::io::write_atomically(&json, (body + "\n").as_bytes())?;
     let html = out.join(format!("{name}.html"));
     crate::plot::report::write_page(&html, heading, &summary, plots)?;
     Ok(Written { json, html, summary })

@@ -9,7 +9,7 @@ use rand::Rng;
 /// `on_fraction` (one `f32` uniform per pixel, row by row).
 ///
 /// # Shapes
-/// → `count × d`.
+/// → `count × D` (D = `d`, one row per prototype).
 pub fn prototype_masks<R: Rng + ?Sized>(
     count: usize,
     d: usize,
@@ -23,7 +23,7 @@ pub fn prototype_masks<R: Rng + ?Sized>(
 /// `outside` off it (deterministic).
 ///
 /// # Shapes
-/// `masks`: `count × d` → `n × d`.
+/// `masks`: `count × D` → `N × D` (N = `n`).
 ///
 /// ```
 /// use vaelab::ndarray::array;
@@ -41,7 +41,7 @@ pub fn prototype_images(masks: ArrayView2<bool>, n: usize, inside: f32, outside:
 /// masks are drawn first, then the pixels row by row).
 ///
 /// # Shapes
-/// `masks`: `count × d` → `n × d` of 0/1.
+/// `masks`: `count × D` → `N × D` of 0/1 (N = `n`).
 pub fn prototype_binary<R: Rng + ?Sized>(
     masks: ArrayView2<bool>,
     n: usize,
@@ -62,7 +62,7 @@ pub fn prototype_binary<R: Rng + ?Sized>(
 /// 0.02 outside.
 ///
 /// # Shapes
-/// → `n × d` of 0/1.
+/// → `N × D` of 0/1 (N = `n`, D = `d`).
 pub fn synthetic_binary<R: Rng + ?Sized>(n: usize, d: usize, rng: &mut R) -> Array2<f32> {
     let masks = prototype_masks(10, d, 0.13, rng);
     prototype_binary(masks.view(), n, 0.85, 0.02, rng)

@@ -32,8 +32,8 @@ pub struct TrainConfig {
     /// [`KlBatchWeights`]); the default, per-example, is the VAE's batch mean (β_i = β).
     #[serde(default)]
     pub kl_batch_weights: KlBatchWeights,
-    /// Seeds the initialisation (stream 0) and the training draws (stream 1: shuffles,
-    /// binarisation, ε).
+    /// Seeds the initialisation ([`seeds::MODEL_INIT`], ChaCha8 stream 0) and the training draws
+    /// ([`seeds::TRAINING`], ChaCha8 stream 1: shuffles, binarisation, ε).
     pub seed: u64,
 }
 
@@ -178,8 +178,8 @@ impl std::fmt::Debug for Trainer {
 }
 
 impl Trainer {
-    /// A fresh model initialised from stream 0 of `config.seed`, and the training generator
-    /// (stream 1).
+    /// A fresh model initialised from [`seeds::MODEL_INIT`] of `config.seed`, and the training
+    /// generator ([`seeds::TRAINING`], ChaCha8 stream [`seeds::TRAINING_CHACHA_STREAM`]).
     ///
     /// # Errors
     /// `InvalidParameter` from the configurations.
@@ -329,8 +329,9 @@ impl Trainer {
 
     /// Trains until `config.epochs` epochs are done, calling `progress` after each epoch (a
     /// notebook prints a line, the CLI moves a progress bar). With a test set, each epoch's
-    /// metrics include the test ELBO from one z per example, drawn from a generator seeded with
-    /// 10000 + seed + epoch (so evaluation never disturbs the training stream).
+    /// metrics include the test ELBO from one z per example, drawn from stream
+    /// [`seeds::EPOCH_TEST_ELBO`] of the seed plus the epoch (so evaluation never disturbs the training
+    /// stream).
     ///
     /// # Errors
     /// As [`Trainer::train_epoch`]; bad test data; [`crate::base::error::Error::TooFewValues`] for a

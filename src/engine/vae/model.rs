@@ -37,8 +37,8 @@ pub enum Likelihood {
 pub enum PriorKind {
     /// p(z|c) = N(0, I): the prior ignores c (the text: it reduces to P(z)).
     StandardNormal,
-    /// p(z|c) = N(μ_c, diag exp(v_c)) with μ_c, v_c given by the linear heads
-    /// `prior_mean_head`, `prior_log_var_head` of the one-hot c (so one learned Gaussian per class).
+    /// p(z|c) = N(μ_c, diag exp(v_c)) with μ_c, v_c given by two linear heads of the one-hot c
+    /// ([`PriorParams::Conditional`]; one learned Gaussian per class).
     LearnedConditional,
 }
 

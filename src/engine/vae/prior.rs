@@ -13,8 +13,9 @@
 
 use ndarray::NdFloat;
 
+use crate::base::error::{Error, Result};
 use crate::engine::nn::{Linear, kl_diag_elem, kl_std_normal_elem};
-use crate::engine::vae::MixturePrior;
+use crate::engine::vae::{MixturePrior, Objective, Vae};
 
 /// The parameters of the model's prior, by kind. Also the type of their gradients and of Adam's
 /// moments (as a field of [`super::VaeParams`]).
@@ -49,21 +50,6 @@ impl<F: NdFloat> PriorParams<F> {
         match self {
             PriorParams::Conditional { mean_head, log_var_head } => Some((mean_head, log_var_head)),
             _ => None,
-        }
-    }
-
-    /// True for N(0, I): the prior the closed-form consumers (channel noise, the amortisation gap,
-    /// per-unit KL) assume.
-    pub fn is_standard_normal(&self) -> bool {
-        matches!(self, PriorParams::StandardNormal)
-    }
-
-    /// A short name for messages: `N(0, I)`, `learned mixture (K = 4)`, `learned p(z|c)`.
-    pub fn describe(&self) -> String {
-        match self {
-            PriorParams::StandardNormal => "N(0, I)".to_string(),
-            PriorParams::Mixture(p) => format!("learned mixture (K = {})", p.components()),
-            PriorParams::Conditional { .. } => "learned p(z|c)".to_string(),
         }
     }
 
@@ -138,6 +124,45 @@ impl<F: NdFloat> PriorParams<F> {
             }
             PriorParams::Mixture(_) => panic!("unit_kl: a mixture prior has no per-unit closed-form KL"),
         }
+    }
+}
+
+impl<F: NdFloat> Vae<F> {
+    /// Refuses a learned mixture prior for `what`, a computation that needs the KL of each latent
+    /// unit in closed form (N(0, I), or a CVAE's Gaussian p(z|c)).
+    ///
+    /// # Errors
+    /// `InvalidParameter` naming the mixture's K and `what`.
+    pub fn require_per_unit_kl(&self, what: &str) -> Result<()> {
+        match self.params.prior.mixture() {
+            Some(p) => Err(Error::invalid(
+                "prior",
+                format!("mixture of {}", p.components()),
+                format!(
+                    "{what} needs the KL of each latent unit in closed form; a mixture prior's KL does not split by unit"
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether `objective` can train this model: free bits need a KL per latent unit, which a
+    /// mixture prior's log p_θ(z) does not split into.
+    ///
+    /// # Errors
+    /// `InvalidParameter` for free bits with a mixture prior.
+    pub fn check_objective(&self, objective: &Objective) -> Result<()> {
+        if let (Some(lambda), PriorParams::Mixture(p)) = (objective.free_bits, &self.params.prior) {
+            let components = p.components();
+            return Err(Error::invalid(
+                "free_bits",
+                lambda,
+                format!(
+                    "not supported with a learned mixture prior (K = {components}): its KL does not split by latent unit"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

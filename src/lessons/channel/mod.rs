@@ -157,9 +157,9 @@ pub struct RateDistortionConfig {
     pub lr: f64,
     /// Draws of z per test point for D.
     pub eval_samples: usize,
-    /// Seeds the data (stream 0 of `seed`, test set from `seed + 1`: [`seeds::LESSON_TEST_DATA`]), every model's initialisation
-    /// and training (the same `seed` for every β, so the models differ only in β) and the
-    /// evaluation draws.
+    /// Seeds the data ([`seeds::LESSON_DATA`], test set [`seeds::LESSON_TEST_DATA`]), every model's
+    /// initialisation and training (the same `seed` for every β, so the models differ only in β) and
+    /// the evaluation draws ([`seeds::LESSON_EVALUATION`], the same for every β).
     pub seed: u64,
 }
 

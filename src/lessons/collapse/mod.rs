@@ -570,8 +570,8 @@ fn train_variant(
     Ok((trainer, last_epoch))
 }
 
-/// Measures one trained model on the test digits. One generator, seeded with seed + 2 for every
-/// variant, feeds in order: the ELBO's draws, ELBO surgery, importance sampling, prior samples.
+/// Measures one trained model on the test digits. One generator, stream [`seeds::LESSON_EVALUATION`]
+/// of the seed for every variant, feeds in order: the ELBO's draws, ELBO surgery, importance sampling, prior samples.
 fn measure_variant(
     vae: &Vae<f32>,
     config: &CollapseConfig,

@@ -13,10 +13,10 @@
 //! terms are then estimated with different errors, so that small batches need an extra
 //! coefficient π_i on the KL term of batch i, summing to 1 over the M batches of an epoch.
 //!
-//! This module holds the three pieces that test the claim:
+//! This module holds (or, for the engine's pieces, re-exports) the three pieces that test the claim:
 //!
 //! - the coefficient schemes ([`KlBatchWeights`], [`uniform_coefficients`],
-//!   [`blundell_coefficients`]) and their use in training ([`crate::engine::train::TrainConfig`]'s
+//!   [`blundell_coefficients`], defined with the objective in [`crate::engine::vae`]) and their use in training ([`crate::engine::train::TrainConfig`]'s
 //!   `kl_batch_weights`);
 //! - the noise of the two mini-batch estimates and of their gradients, measured against the
 //!   closed form for sampling without replacement ([`measure_noise`], [`variance_of_batch_mean`]);

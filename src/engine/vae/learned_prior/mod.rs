@@ -36,7 +36,7 @@
 use ndarray::{ArrayView2, ArrayViewMut2, NdFloat};
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, Objective, Vae};
+use super::{Condition, Vae};
 use crate::base::error::{Error, Result};
 use crate::base::prob::LN_2PI;
 use crate::engine::nn::cast;
@@ -147,43 +147,6 @@ impl<F: NdFloat> Vae<F> {
     /// or `None` for p(z) = N(0, I) or a CVAE.
     pub fn mixture_prior(&self) -> Option<MixturePrior<f64>> {
         self.params.prior.mixture().map(|p| p.cast())
-    }
-
-    /// Refuses a learned mixture prior for `what`, a computation that needs the KL of each latent
-    /// unit in closed form (N(0, I), or a CVAE's Gaussian p(z|c)).
-    ///
-    /// # Errors
-    /// `InvalidParameter` naming the mixture's K and `what`.
-    pub fn require_per_unit_kl(&self, what: &str) -> Result<()> {
-        match self.params.prior.mixture() {
-            Some(p) => Err(Error::invalid(
-                "prior",
-                format!("mixture of {}", p.components()),
-                format!(
-                    "{what} needs the KL of each latent unit in closed form; a mixture prior's KL does not split by unit"
-                ),
-            )),
-            None => Ok(()),
-        }
-    }
-
-    /// Whether `objective` can train this model: free bits need a KL per latent unit, which a
-    /// mixture prior's log p_θ(z) does not split into.
-    ///
-    /// # Errors
-    /// `InvalidParameter` for free bits with a mixture prior.
-    pub fn check_objective(&self, objective: &Objective) -> Result<()> {
-        if let (Some(lambda), LatentPrior::Mixture { components }) = (objective.free_bits, self.config.prior)
-        {
-            return Err(Error::invalid(
-                "free_bits",
-                lambda,
-                format!(
-                    "not supported with a learned mixture prior (K = {components}): its KL does not split by latent unit"
-                ),
-            ));
-        }
-        Ok(())
     }
 }
 
