@@ -204,8 +204,8 @@ pub fn table(model: &Model, q_label: &str, r: &BoundsReport) -> String {
         KlValue::Exact(v) => {
             let _ = writeln!(s, "{:<42} {v:>12.6}   exact", "KL(q ‖ p(z|x))");
         }
-        KlValue::Estimated { mean, stderr } => {
-            let _ = writeln!(s, "{:<42} {}   Monte Carlo", "KL(q ‖ p(z|x))", pm(mean, stderr));
+        KlValue::Estimated(e) => {
+            let _ = writeln!(s, "{:<42} {}   Monte Carlo", "KL(q ‖ p(z|x))", pm(e.mean, e.stderr));
         }
     }
     let _ = writeln!(s, "{:<42} {:>12.6} ± {:.6}", "gap = log p(x) − ELBO", r.gap, r.elbo.stderr);

@@ -157,7 +157,9 @@ pub fn iwae_per_point(log_w: ArrayView2<f64>) -> Array1<f64> {
     log_mean_exp(log_w, Axis(1))
 }
 
-/// The IWAE bound L_K of one x as a Monte-Carlo mean over `n` independent K-sample estimates.
+/// The IWAE bound L_K of one x as a Monte-Carlo mean over `n` independent K-sample estimates: an
+/// [`Estimate`]'s mean and standard error with K beside them (the `vaelab bounds --json` keys
+/// `k`, `mean`, `stderr`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct IwaeEstimate {
     /// K, the importance samples per estimate.
@@ -229,13 +231,8 @@ pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
 pub enum KlValue {
     /// Closed form, enumeration, or quadrature (to 1e-10).
     Exact(f64),
-    /// Monte Carlo: mean and standard error.
-    Estimated {
-        /// The estimate.
-        mean: f64,
-        /// Its standard error.
-        stderr: f64,
-    },
+    /// Monte Carlo: mean with its standard error.
+    Estimated(Estimate),
 }
 
 impl KlValue {
@@ -243,7 +240,7 @@ impl KlValue {
     pub fn value(&self) -> f64 {
         match self {
             KlValue::Exact(v) => *v,
-            KlValue::Estimated { mean, .. } => *mean,
+            KlValue::Estimated(e) => e.mean,
         }
     }
 }
