@@ -7,6 +7,7 @@
 //! matrixmultiply on a rayon worker. Every output element is still one dot product in the same
 //! order, so the results do not depend on the thread count.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::linalg::general_mat_mul;
@@ -19,6 +20,20 @@ static THREADS: AtomicUsize = AtomicUsize::new(1);
 /// Products below this many multiply-adds are not split (a split costs a few microseconds).
 const SPLIT_MIN_MACS: usize = 1 << 20;
 
+/// Whether this process's global rayon pool has been built (by [`set_threads`]).
+static POOL_BUILT: Mutex<bool> = Mutex::new(false);
+
+/// The largest thread count [`set_threads`] accepts: 4 × the machine's available parallelism
+/// (1 when it cannot be read), and never more than 256. More threads than that only add overhead,
+/// and an unbounded count would spawn threads until the system refuses.
+pub fn max_threads() -> usize {
+    cores().saturating_mul(4).min(256)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Threads the kernels may use (1 unless [`set_threads`] was called).
 pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
@@ -29,14 +44,37 @@ pub fn threads() -> usize {
 /// finer but runs it on the pool's threads).
 ///
 /// # Errors
-/// `InvalidParameter` for 0 threads.
+/// `InvalidParameter` for 0 threads, for more than [`max_threads`], and when the system refuses
+/// to start the pool's threads (the count is then left as it was).
 pub fn set_threads(threads: usize) -> Result<()> {
     if threads == 0 {
         return Err(Error::invalid("threads", 0, "must be >= 1"));
     }
+    let max = max_threads();
+    if threads > max {
+        return Err(Error::invalid(
+            "threads",
+            threads,
+            format!("must be at most {max} (4 × the {} available cores, at most 256)", cores()),
+        ));
+    }
     if threads > 1 {
-        // Fails only if the global pool already exists; then it keeps its size.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+        let mut built = POOL_BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !*built {
+            match rayon::ThreadPoolBuilder::new().num_threads(threads).build_global() {
+                Ok(()) => {}
+                // Someone else built the global pool first: it keeps its size.
+                Err(e) if e.to_string().contains("already been initialized") => {}
+                Err(e) => {
+                    return Err(Error::invalid(
+                        "threads",
+                        threads,
+                        format!("could not start the threads: {e}"),
+                    ));
+                }
+            }
+            *built = true;
+        }
     }
     THREADS.store(threads, Ordering::Relaxed);
     Ok(())
@@ -93,6 +131,18 @@ fn gemm_split<F: NdFloat>(
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    /// Before the cap, any count was passed to rayon: 2^64 − 1 spawned threads without bound.
+    #[test]
+    fn thread_counts_above_the_cap_are_refused_with_one_line() {
+        let max = max_threads();
+        assert!((4..=256).contains(&max), "{max}");
+        for n in [max + 1, usize::MAX] {
+            let e = set_threads(n).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid threads = {n}: must be at most {max}")), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
 
     #[test]
     fn split_product_equals_the_plain_product_bit_for_bit() {

@@ -47,7 +47,7 @@ pub struct BenchArgs {
     /// Timed repeats; the median is reported.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
-    /// Threads for the matrix products (1 = none spawned).
+    /// Threads for the matrix products (1 = none spawned; at most 4 × the available cores, ≤ 256).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
     /// Time the importance-sampled log-likelihood instead of training.

@@ -128,7 +128,8 @@ pub struct TrainArgs {
     /// Output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// Threads for the matrix products (see `vaelab::base::parallel`; the result does not depend on it).
+    /// Threads for the matrix products (see `vaelab::base::parallel`; the result does not depend on it;
+    /// at most 4 × the available cores, ≤ 256).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
@@ -166,7 +167,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 500)]
     pub amortisation_steps: usize,
     /// Threads for the importance-sampled estimate and the matrix products (the estimate does not
-    /// depend on it).
+    /// depend on it; at most 4 × the available cores, ≤ 256).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
 }
