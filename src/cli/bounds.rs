@@ -135,7 +135,13 @@ pub fn choose_q<R: rand::Rng + ?Sized>(
                     let modes = m.modes(x);
                     let lj = |z: f64| m.log_joint(x, ndarray::array![[z]].view())[0];
                     let &(mu, tau) =
-                        modes.iter().max_by(|a, b| lj(a.0).total_cmp(&lj(b.0))).expect("at least one mode");
+                        modes.iter().max_by(|a, b| lj(a.0).total_cmp(&lj(b.0))).ok_or_else(|| {
+                            Error::invalid(
+                                "x",
+                                format!("{x}"),
+                                "the posterior modes cannot be located in f64 (aᵀ(x − c) overflows)",
+                            )
+                        })?;
                     let init = Q::diag_gaussian(ndarray::array![mu], ndarray::array![2.0 * tau.ln()])?;
                     Ok((
                         fit_gaussian(m, x, &init, &config, rng)?.q,

@@ -27,7 +27,7 @@ mod quadratic;
 pub use binary::{BinaryLatent, MAX_BINARY_LATENTS};
 pub use linear_gaussian::LinearGaussian;
 pub use mixture::{Mixture, WEIGHT_SUM_TOLERANCE};
-pub use quadratic::{MIN_SIGMA, QUADRATURE_REL_TOL, Quadratic};
+pub use quadratic::{MAX_A_OVER_SIGMA, MIN_SIGMA, QUADRATURE_REL_TOL, Quadratic};
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rand::Rng;

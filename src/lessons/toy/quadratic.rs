@@ -18,6 +18,11 @@ pub const QUADRATURE_REL_TOL: f64 = 1e-10;
 /// quadrature resolves relative to its bracket.
 pub const MIN_SIGMA: f64 = 1e-6;
 
+/// The largest ‖a‖/σ accepted: the posterior is never wider than about (σ/‖a‖)^½ (the quartic
+/// term of log p(x, z) near its peak), and at 1e18 that is 1e-9, the finest width the breakpoints
+/// resolve against a bracket of a few units. Larger ratios also overflow ‖a‖²/σ² in f64.
+pub const MAX_A_OVER_SIGMA: f64 = 1e18;
+
 /// Outside the bracket the integrand is below e^(−TAIL_NATS) times its peak.
 const TAIL_NATS: f64 = 60.0;
 
@@ -55,8 +60,8 @@ impl Quadratic {
     /// Validates and builds the model.
     ///
     /// # Errors
-    /// Empty `a`, `c` of another length, non-finite entries, σ < [`MIN_SIGMA`]: an error naming
-    /// the field.
+    /// Empty `a`, `c` of another length, non-finite entries, σ < [`MIN_SIGMA`], ‖a‖/σ above
+    /// [`MAX_A_OVER_SIGMA`]: an error naming the field.
     pub fn new(a: Array1<f64>, c: Array1<f64>, sigma: f64) -> Result<Self> {
         if a.is_empty() {
             return Err(Error::empty("a", "data dimension"));
@@ -70,6 +75,20 @@ impl Quadratic {
                 "sigma",
                 format!("{sigma:e}"),
                 format!("must be ≥ {MIN_SIGMA:e} for the quadrature of p(x)"),
+            ));
+        }
+        // ‖a‖ without overflow: max |aⱼ| times the norm of a / max |aⱼ|.
+        let a_max = a.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+        let norm =
+            if a_max > 0.0 { a_max * a.iter().map(|v| (v / a_max).powi(2)).sum::<f64>().sqrt() } else { 0.0 };
+        if norm / sigma > MAX_A_OVER_SIGMA {
+            return Err(Error::invalid(
+                "a",
+                format!("a vector with ‖a‖ = {norm:e}"),
+                format!(
+                    "‖a‖/σ = {:e} must be ≤ {MAX_A_OVER_SIGMA:e}: the posterior would be narrower than the quadrature of p(x) resolves",
+                    norm / sigma
+                ),
             ));
         }
         Ok(Quadratic { a, c, sigma })
@@ -93,7 +112,9 @@ impl Quadratic {
     /// ```text
     /// at ±√s (s > 0):  τ = σ / (2 ‖a‖ √s)
     /// at 0:            τ = (1 − 2 aᵀ(x − c)/σ²)^(−½)   (when that is positive)
+    /// at 0, on the boundary aᵀ(x − c) = σ²/2 (zero curvature, a quartic peak):  τ = (σ/‖a‖)^½
     /// ```
+    /// Never empty for a model from [`Quadratic::new`] and a finite `x` whose aᵀ(x − c) is finite.
     pub fn modes(&self, x: ArrayView1<f64>) -> Vec<(f64, f64)> {
         let s2 = self.sigma * self.sigma;
         let aa = self.a.dot(&self.a);
@@ -110,6 +131,11 @@ impl Quadratic {
                 modes.push((-s.sqrt(), tau));
                 modes.push((s.sqrt(), tau));
             }
+        }
+        if modes.is_empty() && aa > 0.0 && ax.is_finite() {
+            // Neither inequality held: aᵀ(x − c) = σ²/2 to rounding, where log p(x, z) is flat to
+            // second order at 0 and falls as −‖a‖² z⁴ / (2σ²).
+            modes.push((0.0, (self.sigma / aa.sqrt()).sqrt()));
         }
         modes
     }
@@ -273,6 +299,40 @@ mod tests {
     }
 
     /// With a = 0 the answer is N(x; c, σ²) in closed form.
+    /// On the boundary aᵀ(x − c) = σ²/2 (here a = σ = 1, x = ½) neither the single-mode nor the
+    /// two-mode condition held: `modes` was empty and `vaelab bounds --q fit` panicked.
+    #[test]
+    fn the_boundary_between_one_and_two_modes_has_a_mode() {
+        let m = Quadratic::new(array![1.0], array![0.0], 1.0).unwrap();
+        let x = array![0.5];
+        let modes = m.modes(x.view());
+        assert_eq!(modes.len(), 1, "{modes:?}");
+        assert_eq!(modes[0].0, 0.0);
+        assert!(modes[0].1.is_finite() && modes[0].1 > 0.0, "{modes:?}");
+        assert!(m.log_marginal(x.view()).unwrap().is_finite());
+    }
+
+    /// a = 1e300: ‖a‖² overflowed, no mode was found and `--q fit` panicked; now refused on load.
+    #[test]
+    fn loadings_too_large_for_the_quadrature_are_refused() {
+        for a in [1e300, 1e100, 1e18] {
+            let e = Quadratic::new(array![a], array![0.0], 0.4).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid a = a vector with ‖a‖ = {a:e}")), "{e}");
+        }
+        let e = Quadratic::new(array![1e200, 1e200], array![0.0, 0.0], 1.0).unwrap_err().to_string();
+        assert!(e.contains("‖a‖ = 1.414"), "{e}");
+        // Up to the bound the quadrature still resolves the narrow peaks: for large a,
+        // log p(x) + ½ ln a → ln N(0; 0, 1) + ln ∫₀^∞ N(x − c; v, σ²) v^(−½) dv, the same for every a.
+        let limit = |a: f64| {
+            let m = Quadratic::new(array![a], array![0.0], 0.4).unwrap();
+            m.log_marginal(array![1.0].view()).unwrap() + 0.5 * a.ln()
+        };
+        let reference = limit(1e8);
+        for a in [1e12, 1e16, 3.9e17] {
+            assert!((limit(a) - reference).abs() < 1e-6, "a = {a:e}: {} vs {reference}", limit(a));
+        }
+    }
+
     #[test]
     fn quadrature_is_exact_when_x_ignores_z() {
         let m = Quadratic::new(array![0.0, 0.0], array![0.5, -1.0], 0.7).unwrap();
