@@ -85,6 +85,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A result that came out NaN or infinite from finite inputs (they are beyond what f64 holds).
+    #[error("{quantity} = {value} is not a finite number: {hint}")]
+    NotFinite {
+        /// The reported quantity, as the output names it.
+        quantity: String,
+        /// The value (NaN, inf or -inf).
+        value: f64,
+        /// Which inputs to look at.
+        hint: String,
+    },
     /// A file or string that is not in the expected format.
     #[error("{what}: {detail}")]
     Format {

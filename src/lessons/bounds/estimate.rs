@@ -415,7 +415,43 @@ pub fn report<R: Rng + ?Sized>(
     let elbo_analytic_kl = elbo_analytic_kl(&draws, q.kl_to_prior(&model.prior())?)?;
     let iwae = iwae(model, x, q, k, samples, rng)?;
     let kl_q_posterior = kl_q_posterior(model, x, q)?;
-    Ok(BoundsReport { log_px, elbo, elbo_analytic_kl, iwae, kl_q_posterior, gap: log_px - elbo.mean })
+    let r = BoundsReport { log_px, elbo, elbo_analytic_kl, iwae, kl_q_posterior, gap: log_px - elbo.mean };
+    r.ensure_finite()?;
+    Ok(r)
+}
+
+impl BoundsReport {
+    /// Checks every number of the report, naming the first that is NaN or infinite by its JSON
+    /// key (`elbo.mean`, `iwae.stderr`, ...).
+    ///
+    /// # Errors
+    /// [`Error::NotFinite`] naming the quantity.
+    pub fn ensure_finite(&self) -> Result<()> {
+        let mut values = vec![
+            ("log_px", self.log_px),
+            ("elbo.mean", self.elbo.mean),
+            ("elbo.stderr", self.elbo.stderr),
+            ("elbo_analytic_kl.mean", self.elbo_analytic_kl.mean),
+            ("elbo_analytic_kl.stderr", self.elbo_analytic_kl.stderr),
+            ("iwae.mean", self.iwae.mean),
+            ("iwae.stderr", self.iwae.stderr),
+        ];
+        match self.kl_q_posterior {
+            KlValue::Exact(v) => values.push(("kl_q_posterior", v)),
+            KlValue::Estimated(e) => {
+                values.extend([("kl_q_posterior.mean", e.mean), ("kl_q_posterior.stderr", e.stderr)])
+            }
+        }
+        values.push(("gap", self.gap));
+        match values.into_iter().find(|(_, v)| !v.is_finite()) {
+            None => Ok(()),
+            Some((quantity, value)) => Err(Error::NotFinite {
+                quantity: quantity.into(),
+                value,
+                hint: "x, q or the model's parameters are too large for f64 arithmetic".into(),
+            }),
+        }
+    }
 }
 
 /// The exact posterior of a model at x as a q, or an error naming the model kind.

@@ -32,7 +32,7 @@ pub use estimate::{
     report,
 };
 pub use fit::{Family, Fit, FitConfig, chol_from_raw, elbo_grad_diag, elbo_grad_full, fit_gaussian};
-pub use q::Q;
+pub use q::{MAX_ABS_LOG_VAR, Q};
 
 #[cfg(test)]
 mod tests;

@@ -72,6 +72,10 @@ fn finite(name: &str, v: ArrayView1<f64>) -> Result<()> {
     }
 }
 
+/// The largest |log-variance| a diagonal-Gaussian q may have: e^700 ≈ 1e304, so the variance,
+/// its inverse and the squares of draws stay (mostly) inside f64.
+pub const MAX_ABS_LOG_VAR: f64 = 700.0;
+
 impl Q {
     /// A diagonal Gaussian q; `mean` and `log_var` must have equal length and be finite.
     ///
@@ -95,6 +99,15 @@ impl Q {
         }
         finite("q mean", mean.view())?;
         finite("q log_var", log_var.view())?;
+        if let Some((i, &v)) = log_var.iter().enumerate().find(|(_, v)| v.abs() > MAX_ABS_LOG_VAR) {
+            return Err(Error::invalid(
+                format!("q log_var[{i}]"),
+                v,
+                format!(
+                    "must lie in [−{MAX_ABS_LOG_VAR}, {MAX_ABS_LOG_VAR}]: beyond it the variance or its inverse leaves f64"
+                ),
+            ));
+        }
         Ok(Q::DiagGaussian { mean, log_var })
     }
 

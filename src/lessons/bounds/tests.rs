@@ -344,3 +344,36 @@ fn fitted_gap_stays_positive_for_a_bimodal_posterior() {
     assert!(gap > 0.5, "bimodal posterior: gap {gap} stays near ln 2");
     assert!(gap < grid_best + FIT_TOLERANCE, "fitted gap {gap} vs grid best {grid_best}");
 }
+
+/// Before, `report` returned NaN/inf as numbers (printed `null` with exit 0): a mixture at
+/// x = 1e200 gave log p(x) = −inf. Now the report is checked and the quantity is named.
+#[test]
+fn a_report_with_a_non_finite_number_is_a_named_error() {
+    let model = Model::from_json(
+        r#"{"kind": "mixture", "weights": [0.3, 0.7], "means": [[-1.0, 0.0], [1.5, 0.5]], "sigmas": [[0.8, 0.8], [0.6, 1.2]]}"#,
+    )
+    .unwrap();
+    let x = array![1e200, 0.0];
+    let q = prior_q(&model);
+    let e = report(&model, x.view(), &q, 50, 10, &mut StdRng::seed_from_u64(0)).unwrap_err();
+    assert!(matches!(e, crate::base::error::Error::NotFinite { .. }), "{e:?}");
+    assert!(e.to_string().starts_with("log_px = -inf is not a finite number"), "{e}");
+    // Each key is checked, including the standard errors.
+    let (model, x, q) = cases().remove(0);
+    let mut r = report(&model, x.view(), &q, 50, 10, &mut StdRng::seed_from_u64(0)).unwrap();
+    r.iwae.stderr = f64::INFINITY;
+    assert_eq!(
+        r.ensure_finite().unwrap_err().to_string(),
+        "iwae.stderr = inf is not a finite number: x, q or the model's parameters are too large for f64 arithmetic"
+    );
+}
+
+/// q log-variances of ±800 gave NaN ELBOs (e^800 = inf, e^−800 = 0); now refused up front.
+#[test]
+fn q_log_variances_beyond_f64_are_refused() {
+    for lv in [800.0, -800.0] {
+        let e = Q::diag_gaussian(array![0.0, 0.0], array![0.0, lv]).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("invalid q log_var[1] = {lv}: must lie in [−700, 700]")), "{e}");
+    }
+    assert!(Q::diag_gaussian(array![0.0], array![-700.0]).is_ok());
+}
