@@ -30,9 +30,20 @@ fn to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+fn non_finite_tensor(name: &str, index: usize, value: f32) -> Error {
+    Error::NonFinite { name: format!("checkpoint tensor {name}"), index, value: value as f64 }
+}
+
 fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) -> Result<Vec<u8>> {
     let json = |what: &str, r: serde_json::Result<String>| r.map_err(|e| Error::format(what, e.to_string()));
     let p = &trainer.vae.params;
+    // A diverged trainer is never written (it would replace a good file with NaN).
+    if let Some((i, j, v)) = p.first_non_finite() {
+        return Err(non_finite_tensor(&format!("params/{}", p.tensor_name(i)), j, v));
+    }
+    if let Some((moment, i, j, v)) = trainer.optimizer.first_non_finite() {
+        return Err(non_finite_tensor(&format!("{moment}/{}", p.tensor_name(i)), j, v));
+    }
     let mut names = Vec::new();
     let mut blobs: Vec<(Vec<usize>, Vec<u8>)> = Vec::new();
     for i in 0..p.tensor_count() {
@@ -76,7 +87,8 @@ impl Trainer {
     /// Writes the run's full state to `path` (temporary file + rename).
     ///
     /// # Errors
-    /// `Io` if the file cannot be written.
+    /// `NonFinite` naming the tensor if a parameter or an Adam moment is NaN or infinite (a
+    /// diverged run; nothing is written); `Io` if the file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::base::io::write_atomically(path.as_ref(), &encode(self, |_| {})?)
     }
@@ -281,5 +293,30 @@ mod tests {
 
         let e = Trainer::load(dir.path().join("missing.safetensors")).unwrap_err();
         assert!(matches!(e, Error::Io { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_diverged_trainer_is_not_written_over_a_good_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.safetensors");
+        let (mut t, _) = setup(1);
+        t.save(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        t.vae.params.tensor_mut(1)[3] = f32::NAN;
+        let e = t.save(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "non-finite value in checkpoint tensor params/trunk.0.bias at index 3: NaN"
+        );
+        t.vae.params.tensor_mut(1)[3] = 0.0;
+        let Optimizer::Adam(a) = &mut t.optimizer else { unreachable!() };
+        a.v[0][5] = f32::INFINITY;
+        let e = t.save(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "non-finite value in checkpoint tensor adam_v/trunk.0.weight at index 5: inf"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     }
 }
