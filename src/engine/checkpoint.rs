@@ -7,10 +7,12 @@
 //! - metadata (string → string): `format`, `version`, `vae_config` and `train_config` (JSON),
 //!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON).
 //!
+//! The header's keys are written sorted, so the same state always gives the same bytes.
+//!
 //! Loading checks the format name, the version, every tensor's presence, dtype and shape: a
 //! corrupt or mismatched file is a typed [`Error`], never a panic.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
@@ -80,7 +82,32 @@ fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) ->
             Ok((n, view))
         })
         .collect::<Result<_>>()?;
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::format("checkpoint", e.to_string()))
+    let bytes =
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::format("checkpoint", e.to_string()))?;
+    canonical_header(&bytes)
+}
+
+/// The same file with its JSON header's keys sorted (the metadata's too), so the same state always
+/// gives the same bytes: `safetensors::serialize` writes the metadata in a `HashMap`'s order, which
+/// changes from one map to the next. The tensors' data offsets are relative to the end of the
+/// header, so the data bytes are copied unchanged.
+fn canonical_header(bytes: &[u8]) -> Result<Vec<u8>> {
+    let bad = |e: String| Error::format("checkpoint header", e);
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| bad(e.to_string()))?;
+    if let Some(meta) = header.remove("__metadata__") {
+        let meta: BTreeMap<String, String> = serde_json::from_value(meta).map_err(|e| bad(e.to_string()))?;
+        header.insert("__metadata__".into(), serde_json::to_value(meta).map_err(|e| bad(e.to_string()))?);
+    }
+    let mut json = serde_json::to_vec(&header).map_err(|e| bad(e.to_string()))?;
+    // safetensors aligns the data to 8 bytes with trailing spaces.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend((json.len() as u64).to_le_bytes());
+    out.extend(json);
+    out.extend(&bytes[8 + n..]);
+    Ok(out)
 }
 
 impl Trainer {
@@ -318,5 +345,22 @@ mod tests {
         );
         assert_eq!(std::fs::read(&path).unwrap(), good);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn the_same_state_gives_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, _) = setup(1);
+        let first = encode(&t, |_| {}).unwrap();
+        for _ in 0..5 {
+            assert!(encode(&t, |_| {}).unwrap() == first, "metadata written in a different order");
+        }
+        let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+        t.save(&a).unwrap();
+        Trainer::load(&a).unwrap().save(&b).unwrap();
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "save, load, save changed the bytes"
+        );
     }
 }
