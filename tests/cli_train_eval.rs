@@ -243,3 +243,35 @@ fn a_run_that_diverges_on_its_last_step_writes_nothing_over_a_good_run() {
     }
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len(), "no temporary file left");
 }
+
+#[test]
+fn out_naming_a_file_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run");
+    std::fs::write(&file, b"keep me").unwrap();
+    let cli = <vaelab::cli::Cli as clap::Parser>::try_parse_from([
+        "vaelab",
+        "train",
+        "--data",
+        "prototypes",
+        "--epochs",
+        "1",
+        "--latent",
+        "2",
+        "--hidden",
+        "8",
+        "--out",
+        file.to_str().unwrap(),
+    ])
+    .unwrap();
+    let vaelab::cli::Command::Train(args) = cli.command else { unreachable!() };
+    let mut epochs = 0;
+    let e = vaelab::cli::run_train(&args, |_| epochs += 1).unwrap_err().to_string();
+    assert_eq!(epochs, 0, "training ran before the refusal");
+    assert_eq!(
+        e,
+        format!("invalid out = {}: is not a folder (--out names the output folder)", file.display())
+    );
+    assert_eq!(e.lines().count(), 1);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}
