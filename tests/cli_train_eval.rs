@@ -203,3 +203,75 @@ fn bad_input_is_one_line_and_exit_code_2() {
     let o = vaelab(&["train", "--epochs", "many"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_run_that_diverges_on_its_last_step_writes_nothing_over_a_good_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let train = |lr: &str| {
+        vaelab(&[
+            "train",
+            "--data",
+            "prototypes",
+            "--epochs",
+            "1",
+            "--latent",
+            "2",
+            "--hidden",
+            "8",
+            "--batch",
+            "1000",
+            "--lr",
+            lr,
+            "--out",
+            out_s,
+        ])
+    };
+    let o = train("1e-3");
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let files = ["metrics.csv", "metrics.json", "checkpoint.safetensors", "report.html"];
+    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(out.join(f)).unwrap()).collect();
+    // 1,000 rows in one batch: one step, the last, whose update overflows f32.
+    let o = train("1e39");
+    assert_eq!(o.status.code(), Some(2), "stdout: {}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("vaelab: non-finite ") && last.contains("at epoch 1, step 1"), "{err}");
+    for (f, b) in files.iter().zip(&before) {
+        assert!(&std::fs::read(out.join(f)).unwrap() == b, "{f} was overwritten");
+    }
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), files.len(), "no temporary file left");
+}
+
+#[test]
+fn out_naming_a_file_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run");
+    std::fs::write(&file, b"keep me").unwrap();
+    let cli = <vaelab::cli::Cli as clap::Parser>::try_parse_from([
+        "vaelab",
+        "train",
+        "--data",
+        "prototypes",
+        "--epochs",
+        "1",
+        "--latent",
+        "2",
+        "--hidden",
+        "8",
+        "--out",
+        file.to_str().unwrap(),
+    ])
+    .unwrap();
+    let vaelab::cli::Command::Train(args) = cli.command else { unreachable!() };
+    let mut epochs = 0;
+    let e = vaelab::cli::run_train(&args, |_| epochs += 1).unwrap_err().to_string();
+    assert_eq!(epochs, 0, "training ran before the refusal");
+    assert_eq!(
+        e,
+        format!("invalid out = {}: is not a folder (--out names the output folder)", file.display())
+    );
+    assert_eq!(e.lines().count(), 1);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}

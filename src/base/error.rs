@@ -67,9 +67,9 @@ pub enum Error {
     /// Training or estimation produced a NaN or an infinity.
     #[error("non-finite {tensor} at epoch {epoch}, step {step}: {detail}")]
     Diverged {
-        /// Epoch index (0-based).
+        /// Epoch, counted from 1 as the metrics count epochs (a fit without epochs says 1).
         epoch: usize,
-        /// Step index within the epoch (0-based).
+        /// Step within the epoch, counted from 1.
         step: usize,
         /// The tensor that first went non-finite (loss, d_mean_head.weight, ...).
         tensor: String,

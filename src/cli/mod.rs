@@ -335,10 +335,19 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
 /// `metrics.csv`, `metrics.json`, `checkpoint.safetensors`, `report.html`.
 ///
 /// # Errors
-/// Bad arguments or data (named), `Diverged`, or files that cannot be written.
+/// Bad arguments or data (named; `--out` naming an existing file is refused before training),
+/// `Diverged` (then nothing is written into `args.out`), or files that cannot be written.
 pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Result<Vec<EpochMetrics>> {
     if args.epochs == 0 {
         return Err(Error::invalid("epochs", 0, "must be >= 1"));
+    }
+    // Known before any work: say so now, not after training.
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(Error::invalid(
+            "out",
+            args.out.display(),
+            "is not a folder (--out names the output folder)",
+        ));
     }
     crate::base::parallel::set_threads(args.threads)?;
     let data = load_data(args.data, args.mnist_dir.as_ref(), args.seed)?;

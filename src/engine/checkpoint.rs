@@ -7,10 +7,17 @@
 //! - metadata (string → string): `format`, `version`, `vae_config` and `train_config` (JSON),
 //!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON).
 //!
-//! Loading checks the format name, the version, every tensor's presence, dtype and shape: a
-//! corrupt or mismatched file is a typed [`Error`], never a panic.
+//! The header's keys are written sorted, so the same state always gives the same bytes.
+//!
+//! `checksum` (`fnv1a64:` and 16 hex digits) is a 64-bit FNV-1a over every other metadata entry
+//! and every tensor's name, dtype, shape and bytes: a flipped bit anywhere is refused on load.
+//! Files written before the checksum have no such key and still load, unchecked.
+//!
+//! Loading checks the format name, the version, that every metadata key is known, the checksum
+//! (if present), every tensor's presence, dtype and shape, and that every value is finite: a
+//! corrupt or mismatched file is a typed one-line [`Error`], never a panic or a NaN model.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use rand_chacha::ChaCha8Rng;
@@ -30,9 +37,65 @@ fn to_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+fn non_finite_tensor(name: &str, index: usize, value: f32) -> Error {
+    Error::NonFinite { name: format!("checkpoint tensor {name}"), index, value: value as f64 }
+}
+
+/// 64-bit FNV-1a, continued from `hash` over `bytes`.
+fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// The `checksum` metadata value: FNV-1a 64 over every other metadata entry (sorted by key) and
+/// every tensor (sorted by name: name, dtype, shape, bytes), each field preceded by its length.
+fn checksum<'a>(
+    meta: impl IntoIterator<Item = (&'a str, &'a str)>,
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let field = |h: u64, bytes: &[u8]| fnv1a(fnv1a(h, &(bytes.len() as u64).to_le_bytes()), bytes);
+    let mut meta: Vec<_> = meta.into_iter().filter(|(k, _)| *k != CHECKSUM_KEY).collect();
+    meta.sort_unstable();
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_unstable_by_key(|t| t.0);
+    let mut h = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in meta {
+        h = field(field(h, k.as_bytes()), v.as_bytes());
+    }
+    for (name, dtype, shape, data) in tensors {
+        h = field(field(h, name.as_bytes()), format!("{dtype:?}").as_bytes());
+        let dims: Vec<u8> = shape.iter().flat_map(|&d| (d as u64).to_le_bytes()).collect();
+        h = field(field(h, &dims), data);
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+/// The metadata key of the checksum.
+const CHECKSUM_KEY: &str = "checksum";
+/// Every metadata key a checkpoint may hold.
+const META_KEYS: [&str; 9] =
+    ["format", "version", "vae_config", "train_config", "epoch", "step", "adam_step", "rng", CHECKSUM_KEY];
+
 fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) -> Result<Vec<u8>> {
+    encode_with(trainer, edit, |_, _| {}, true)
+}
+
+/// [`encode`] with hooks for tests: `edit` changes the metadata, `edit_tensor` a tensor's bytes
+/// (after the finiteness check), and `with_checksum: false` writes a file as before checksums.
+fn encode_with(
+    trainer: &Trainer,
+    edit: impl FnOnce(&mut HashMap<String, String>),
+    mut edit_tensor: impl FnMut(&str, &mut [u8]),
+    with_checksum: bool,
+) -> Result<Vec<u8>> {
     let json = |what: &str, r: serde_json::Result<String>| r.map_err(|e| Error::format(what, e.to_string()));
     let p = &trainer.vae.params;
+    // A diverged trainer is never written (it would replace a good file with NaN).
+    if let Some((i, j, v)) = p.first_non_finite() {
+        return Err(non_finite_tensor(&format!("params/{}", p.tensor_name(i)), j, v));
+    }
+    if let Some((moment, i, j, v)) = trainer.optimizer.first_non_finite() {
+        return Err(non_finite_tensor(&format!("{moment}/{}", p.tensor_name(i)), j, v));
+    }
     let mut names = Vec::new();
     let mut blobs: Vec<(Vec<usize>, Vec<u8>)> = Vec::new();
     for i in 0..p.tensor_count() {
@@ -60,6 +123,19 @@ fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) ->
         ("rng".to_string(), json("rng", serde_json::to_string(&trainer.rng))?),
     ]);
     edit(&mut meta);
+    for (n, (_, bytes)) in names.iter().zip(&mut blobs) {
+        edit_tensor(n, bytes);
+    }
+    if with_checksum {
+        let sum = checksum(
+            meta.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            names
+                .iter()
+                .zip(&blobs)
+                .map(|(n, (shape, bytes))| (n.as_str(), Dtype::F32, &shape[..], &bytes[..])),
+        );
+        meta.insert(CHECKSUM_KEY.into(), sum);
+    }
     let views: Vec<(String, TensorView)> = names
         .into_iter()
         .zip(&blobs)
@@ -69,14 +145,40 @@ fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) ->
             Ok((n, view))
         })
         .collect::<Result<_>>()?;
-    safetensors::serialize(views, Some(meta)).map_err(|e| Error::format("checkpoint", e.to_string()))
+    let bytes =
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::format("checkpoint", e.to_string()))?;
+    canonical_header(&bytes)
+}
+
+/// The same file with its JSON header's keys sorted (the metadata's too), so the same state always
+/// gives the same bytes: `safetensors::serialize` writes the metadata in a `HashMap`'s order, which
+/// changes from one map to the next. The tensors' data offsets are relative to the end of the
+/// header, so the data bytes are copied unchanged.
+fn canonical_header(bytes: &[u8]) -> Result<Vec<u8>> {
+    let bad = |e: String| Error::format("checkpoint header", e);
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let mut header: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).map_err(|e| bad(e.to_string()))?;
+    if let Some(meta) = header.remove("__metadata__") {
+        let meta: BTreeMap<String, String> = serde_json::from_value(meta).map_err(|e| bad(e.to_string()))?;
+        header.insert("__metadata__".into(), serde_json::to_value(meta).map_err(|e| bad(e.to_string()))?);
+    }
+    let mut json = serde_json::to_vec(&header).map_err(|e| bad(e.to_string()))?;
+    // safetensors aligns the data to 8 bytes with trailing spaces.
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend((json.len() as u64).to_le_bytes());
+    out.extend(json);
+    out.extend(&bytes[8 + n..]);
+    Ok(out)
 }
 
 impl Trainer {
     /// Writes the run's full state to `path` (temporary file + rename).
     ///
     /// # Errors
-    /// `Io` if the file cannot be written.
+    /// `NonFinite` naming the tensor if a parameter or an Adam moment is NaN or infinite (a
+    /// diverged run; nothing is written); `Io` if the file cannot be written.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         crate::base::io::write_atomically(path.as_ref(), &encode(self, |_| {})?)
     }
@@ -85,7 +187,8 @@ impl Trainer {
     ///
     /// # Errors
     /// `Io` (unreadable), `Format` (not a safetensors file, truncated, another format or version,
-    /// missing field or tensor, wrong dtype), `Shape` (a tensor that does not fit the config).
+    /// unknown or missing field, checksum mismatch, missing tensor, wrong dtype, a NaN or an
+    /// infinity in a tensor, named), `Shape` (a tensor that does not fit the config).
     pub fn load(path: impl AsRef<Path>) -> Result<Trainer> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -116,6 +219,23 @@ fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
     if version != &VERSION.to_string() {
         return Err(bad(format!("checkpoint version {version}; this build reads version {VERSION}")));
     }
+    if let Some(k) = meta.keys().find(|k| !META_KEYS.contains(&k.as_str())) {
+        return Err(bad(format!("unknown metadata key `{}` (a corrupt file?)", k.escape_debug())));
+    }
+    // Files written before checksums have none; they load unchecked.
+    if let Some(stored) = meta.get(CHECKSUM_KEY) {
+        let tensors: Vec<_> = st.iter().collect();
+        let computed = checksum(
+            meta.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            tensors.iter().map(|(n, t)| (*n, t.dtype(), t.shape(), t.data())),
+        );
+        if *stored != computed {
+            return Err(bad(format!(
+                "checksum mismatch (stored {}, computed {computed}): the file is corrupt",
+                stored.escape_debug()
+            )));
+        }
+    }
     let parse_json = |k: &str| -> Result<serde_json::Value> {
         serde_json::from_str(field(k)?).map_err(|e| bad(format!("`{k}` is not valid JSON: {e}")))
     };
@@ -145,6 +265,9 @@ fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
         }
         for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
             *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+        if let Some((j, v)) = crate::engine::nn::first_non_finite(dst) {
+            return Err(bad(format!("tensor `{name}` holds {v} at index {j}")));
         }
         Ok(())
     };
@@ -281,5 +404,110 @@ mod tests {
 
         let e = Trainer::load(dir.path().join("missing.safetensors")).unwrap_err();
         assert!(matches!(e, Error::Io { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_diverged_trainer_is_not_written_over_a_good_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.safetensors");
+        let (mut t, _) = setup(1);
+        t.save(&path).unwrap();
+        let good = std::fs::read(&path).unwrap();
+        t.vae.params.tensor_mut(1)[3] = f32::NAN;
+        let e = t.save(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "non-finite value in checkpoint tensor params/trunk.0.bias at index 3: NaN"
+        );
+        t.vae.params.tensor_mut(1)[3] = 0.0;
+        let Optimizer::Adam(a) = &mut t.optimizer else { unreachable!() };
+        a.v[0][5] = f32::INFINITY;
+        let e = t.save(&path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "non-finite value in checkpoint tensor adam_v/trunk.0.weight at index 5: inf"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), good);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    }
+
+    #[test]
+    fn the_same_state_gives_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, _) = setup(1);
+        let first = encode(&t, |_| {}).unwrap();
+        for _ in 0..5 {
+            assert!(encode(&t, |_| {}).unwrap() == first, "metadata written in a different order");
+        }
+        let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+        t.save(&a).unwrap();
+        Trainer::load(&a).unwrap().save(&b).unwrap();
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "save, load, save changed the bytes"
+        );
+    }
+
+    #[test]
+    fn non_finite_values_in_a_file_are_refused_naming_the_tensor() {
+        let (t, _) = setup(1);
+        for (with_checksum, value) in [(true, f32::NAN), (false, f32::NEG_INFINITY)] {
+            let bytes = encode_with(
+                &t,
+                |_| {},
+                |name, data| {
+                    if name == "params/mean_head.bias" {
+                        data[4..8].copy_from_slice(&value.to_le_bytes());
+                    }
+                },
+                with_checksum,
+            )
+            .unwrap();
+            let e = decode(&bytes, "nan.safetensors").unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("nan.safetensors: tensor `params/mean_head.bias` holds {value} at index 1")
+            );
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_in_the_metadata_or_a_tensor_is_refused_by_the_checksum() {
+        let (mut t, grey) = setup(2);
+        t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
+        let good = encode(&t, |_| {}).unwrap();
+        assert_eq!(decode(&good, "good").unwrap().epoch, 1);
+        let header_len = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&good[8..header_len]).unwrap();
+        // The epoch "1" → "3" (one bit: 0x31 → 0x33), a still-valid number.
+        let at = 8 + header.find("\"epoch\":\"1\"").unwrap() + "\"epoch\":\"".len();
+        let mut flipped = good.clone();
+        flipped[at] ^= 0b10;
+        let e = decode(&flipped, "f").unwrap_err().to_string();
+        assert!(e.starts_with("f: checksum mismatch (stored fnv1a64:"), "{e}");
+        assert!(e.ends_with("the file is corrupt"), "{e}");
+        // Every bit of the last byte of tensor data, and of a byte in the middle.
+        for at in [good.len() - 1, (header_len + good.len()) / 2] {
+            for bit in 0..8 {
+                let mut flipped = good.clone();
+                flipped[at] ^= 1 << bit;
+                let e = decode(&flipped, "f").unwrap_err().to_string();
+                assert!(e.contains("checksum mismatch") || e.contains("holds"), "byte {at} bit {bit}: {e}");
+            }
+        }
+        // Renaming the checksum's key does not turn the check off.
+        let at = 8 + header.find("\"checksum\"").unwrap() + 1;
+        let mut flipped = good.clone();
+        flipped[at] ^= 0b100;
+        let e = decode(&flipped, "f").unwrap_err().to_string();
+        assert_eq!(e, "f: unknown metadata key `ghecksum` (a corrupt file?)");
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_checksums_still_loads() {
+        let (t, _) = setup(1);
+        let old = encode_with(&t, |_| {}, |_, _| {}, false).unwrap();
+        assert!(!String::from_utf8_lossy(&old).contains("checksum"));
+        assert_eq!(decode(&old, "old").unwrap().vae, t.vae);
     }
 }

@@ -27,6 +27,7 @@ pub use loss::{bernoulli_nll_grad_into, gaussian_nll_grad_into, kl_diag_elem, kl
 pub use mlp::{Mlp, MlpCache, MlpConfig};
 pub use optim::{Adam, AdamConfig, Optimizer, OptimizerConfig, Sgd};
 pub use params::Parameters;
+pub(crate) use params::first_non_finite;
 
 use ndarray::NdFloat;
 

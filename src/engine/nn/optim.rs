@@ -132,6 +132,19 @@ impl<F: NdFloat> Optimizer<F> {
         }
     }
 
+    /// The first NaN or infinity in the optimiser's state: `(moment, tensor index, element index,
+    /// value)` with moment `adam_m` or `adam_v` (SGD has no state). An infinite second moment
+    /// would silently freeze its weight (the update m/√v is 0), so training checks this too.
+    pub fn first_non_finite(&self) -> Option<(&'static str, usize, usize, F)> {
+        let Optimizer::Adam(a) = self else { return None };
+        [("adam_m", &a.m), ("adam_v", &a.v)].into_iter().find_map(|(name, moments)| {
+            moments
+                .iter()
+                .enumerate()
+                .find_map(|(i, t)| super::params::first_non_finite(t).map(|(j, v)| (name, i, j, v)))
+        })
+    }
+
     /// Applies one update from `grads` to `params`, then sets `grads` to zero, in the same pass
     /// (so the next backward can accumulate into it without a separate zeroing pass).
     ///

@@ -41,26 +41,27 @@ pub trait Parameters<F> {
     where
         F: num_traits::Float + 'static,
     {
-        for i in 0..self.tensor_count() {
-            let t = self.tensor(i);
-            if let Some(t32) = super::simd::as_f32(t) {
-                // f32: the same probe in 16 independent lanes (vectorised).
-                if super::simd::all_finite(t32) {
-                    continue;
-                }
-                let j = t.iter().position(|g| !g.is_finite()).unwrap_or(0);
-                return Some((i, j, t[j]));
-            }
-            // One fused pass: `g - g` is 0 for a finite g and NaN otherwise.
-            #[allow(clippy::eq_op)]
-            let probe = t.iter().fold(F::zero(), |acc, &g| acc + (g - g));
-            if !probe.is_finite() {
-                let j = t.iter().position(|g| !g.is_finite()).unwrap_or(0);
-                return Some((i, j, t[j]));
-            }
-        }
-        None
+        (0..self.tensor_count()).find_map(|i| first_non_finite(self.tensor(i)).map(|(j, v)| (i, j, v)))
     }
+}
+
+/// The first NaN or infinity in `t`: `(element index, value)`. One vectorised pass for `f32`.
+pub(crate) fn first_non_finite<F: num_traits::Float + 'static>(t: &[F]) -> Option<(usize, F)> {
+    if let Some(t32) = super::simd::as_f32(t) {
+        // f32: the same probe in 16 independent lanes (vectorised).
+        if super::simd::all_finite(t32) {
+            return None;
+        }
+    } else {
+        // One fused pass: `g - g` is 0 for a finite g and NaN otherwise.
+        #[allow(clippy::eq_op)]
+        let probe = t.iter().fold(F::zero(), |acc, &g| acc + (g - g));
+        if probe.is_finite() {
+            return None;
+        }
+    }
+    let j = t.iter().position(|g| !g.is_finite()).unwrap_or(0);
+    Some((j, t[j]))
 }
 
 /// A flat vector is one tensor, `values`: what a hand-rolled parameter vector (e.g. the q of

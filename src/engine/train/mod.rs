@@ -258,9 +258,10 @@ impl Trainer {
             &objective,
             &mut self.ws,
         );
+        // Counted from 1, as the metrics count epochs.
         let diverged = |tensor: String, detail: String| Error::Diverged {
-            epoch: self.epoch,
-            step: step_in_epoch,
+            epoch: self.epoch + 1,
+            step: step_in_epoch + 1,
             tensor,
             detail,
         };
@@ -275,6 +276,25 @@ impl Trainer {
             return Err(diverged(format!("d_{}", self.grads.tensor_name(i)), format!("element {j} = {v}")));
         }
         self.optimizer.step(&mut self.vae.params, &mut self.grads);
+        // Finite loss and gradients can still give a non-finite update (a huge learning rate):
+        // checked here, or the last step of a run would escape every check.
+        if let Some((i, j, v)) = self.vae.params.first_non_finite() {
+            let name = self.vae.params.tensor_name(i);
+            return Err(Error::Diverged {
+                epoch: self.epoch + 1,
+                step: step_in_epoch + 1,
+                tensor: name,
+                detail: format!("element {j} = {v} after the update"),
+            });
+        }
+        if let Some((moment, i, j, v)) = self.optimizer.first_non_finite() {
+            return Err(Error::Diverged {
+                epoch: self.epoch + 1,
+                step: step_in_epoch + 1,
+                tensor: format!("{moment}/{}", self.vae.params.tensor_name(i)),
+                detail: format!("element {j} = {v} after the update"),
+            });
+        }
         self.step += 1;
         Ok((parts, beta))
     }
@@ -282,8 +302,10 @@ impl Trainer {
     /// Trains one epoch: a fresh seeded shuffle, batches of `batch_size` (the last one shorter).
     ///
     /// # Errors
-    /// Bad data (see [`TrainSet::validate`]); `Diverged` naming epoch, step and tensor if the loss
-    /// or a gradient is not finite (the update of that step is not applied).
+    /// Bad data (see [`TrainSet::validate`]); `Diverged` naming epoch, step (both counted from 1)
+    /// and tensor if the loss or a gradient is not finite (the update of that step is not
+    /// applied), or if the update leaves a parameter or an Adam moment non-finite (then the
+    /// trainer holds that non-finite state: discard it; [`Trainer::save`] refuses to write it).
     pub fn train_epoch(&mut self, data: &TrainSet) -> Result<EpochMetrics> {
         data.validate(&self.vae)?;
         let start = std::time::Instant::now();
@@ -334,7 +356,8 @@ impl Trainer {
     /// stream).
     ///
     /// # Errors
-    /// As [`Trainer::train_epoch`]; bad test data; [`crate::base::error::Error::TooFewValues`] for a
+    /// As [`Trainer::train_epoch`]; `Diverged` if the test metrics after an epoch are not finite;
+    /// bad test data; [`crate::base::error::Error::TooFewValues`] for a
     /// test set of fewer than 2 rows (checked before training: the test ELBO's standard error needs two).
     pub fn fit(
         &mut self,
@@ -354,9 +377,23 @@ impl Trainer {
                 let mut rng = ChaCha8Rng::seed_from_u64(
                     seeds::EPOCH_TEST_ELBO.seed(self.config.seed).wrapping_add(self.epoch as u64),
                 );
-                m.test = Some(
-                    crate::engine::eval::elbo_stats(&self.vae, x, labels, 1, 1000, &mut rng)?.summary()?,
-                );
+                let t =
+                    crate::engine::eval::elbo_stats(&self.vae, x, labels, 1, 1000, &mut rng)?.summary()?;
+                // Finite parameters can still be too large to evaluate: after the last epoch no
+                // training step would notice, so the test metrics are checked here.
+                for (name, e) in
+                    [("test ELBO", t.elbo), ("test rate", t.rate), ("test distortion", t.distortion)]
+                {
+                    if !(e.mean.is_finite() && e.stderr.is_finite()) {
+                        return Err(Error::Diverged {
+                            epoch: self.epoch,
+                            step: data.x.nrows().div_ceil(self.config.batch_size),
+                            tensor: name.into(),
+                            detail: format!("mean {} ± {} after the epoch", e.mean, e.stderr),
+                        });
+                    }
+                }
+                m.test = Some(t);
             }
             progress(&m);
             all.push(m);

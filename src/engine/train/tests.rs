@@ -81,8 +81,9 @@ fn an_absurd_learning_rate_stops_with_diverged_naming_epoch_step_and_tensor() {
     let err = t.fit(&data, None, |_| {}).unwrap_err();
     match &err {
         Error::Diverged { epoch, step, tensor, .. } => {
-            assert_eq!(*epoch, 0);
-            assert!(*step >= 1, "the first step starts from finite parameters");
+            // Counted from 1, as the metrics count epochs.
+            assert_eq!(*epoch, 1);
+            assert!(*step >= 1, "steps count from 1 too");
             assert!(tensor == "loss" || tensor.starts_with("d_"), "{tensor}");
         }
         other => panic!("expected Diverged, got {other}"),
@@ -101,4 +102,31 @@ fn bad_data_is_a_named_error() {
     grey[(2, 3)] = 1.5;
     let e = t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap_err();
     assert_eq!(e.to_string(), "invalid x[2, 3] = 1.5: grey levels must be in [0, 1] to binarise");
+}
+
+#[test]
+fn a_last_step_that_blows_up_the_parameters_is_diverged_not_a_result() {
+    // One epoch of one step (B ≥ N): the step starts from finite parameters, so its loss and
+    // gradients are finite, but the update (lr 1e39 overflows f32) leaves infinite parameters.
+    // No later step's forward pass would notice: the check after the update must.
+    let grey = prototypes(16, 16, 3);
+    let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+    let test = grey.mapv(|v| if v > 0.5 { 1.0 } else { 0.0 });
+    for optimizer in [OptimizerConfig::adam(1e39), OptimizerConfig::Sgd { lr: 1e39 }] {
+        let (vc, mut tc) = small(1, 4);
+        tc.optimizer = optimizer;
+        let mut t = Trainer::new(vc, tc).unwrap();
+        let err = t.fit(&data, Some((test.view(), None)), |_| {}).unwrap_err();
+        match &err {
+            Error::Diverged { epoch, step, tensor, .. } => {
+                // Counted from 1, as the metrics count epochs.
+                assert_eq!((*epoch, *step), (1, 1), "{err}");
+                assert!(!tensor.starts_with("d_") && tensor != "loss", "{err}");
+            }
+            other => panic!("expected Diverged, got {other}"),
+        }
+        assert!(err.to_string().contains("at epoch 1, step 1"), "{err}");
+        // The diverged epoch is not counted as done.
+        assert_eq!(t.epoch, 0);
+    }
 }

@@ -225,8 +225,8 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
         };
         if !value.is_finite() || grad.iter().any(|g| !g.is_finite()) {
             return Err(Error::Diverged {
-                epoch: 0,
-                step,
+                epoch: 1,
+                step: step + 1,
                 tensor: if value.is_finite() { "ELBO gradient".into() } else { "ELBO".into() },
                 detail: format!("ELBO estimate {value}, parameters {params}"),
             });
