@@ -3,24 +3,15 @@
 
 use std::process::Command;
 
+mod common;
+use common::estimate;
+
 fn vaelab(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
 }
 
 fn read_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The mean of an `Estimate` in JSON, after checking it is exactly `{"mean", "stderr", "samples"}`
-/// with a finite mean, a finite SE ≥ 0 and at least 2 samples.
-fn estimate(v: &serde_json::Value) -> f64 {
-    let keys: Vec<&str> =
-        v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(|k| k.as_str()).collect();
-    assert_eq!(keys, ["mean", "samples", "stderr"], "{v}");
-    let (mean, stderr) = (v["mean"].as_f64().unwrap(), v["stderr"].as_f64().unwrap());
-    assert!(mean.is_finite() && stderr.is_finite() && stderr >= 0.0, "{v}");
-    assert!(v["samples"].as_u64().unwrap() >= 2, "{v}");
-    mean
 }
 
 #[test]
