@@ -56,6 +56,12 @@ pub enum Error {
         /// How many values there were.
         count: usize,
     },
+    /// A lesson's claim that its own numbers do not bear out (see [`crate::base::claim`]).
+    #[error("claim does not hold: {line}")]
+    ClaimFailed {
+        /// The claim's line, `✗ statement — figures and test`.
+        line: String,
+    },
     /// A numerical procedure that did not reach its stated tolerance.
     #[error("{what} did not converge: {detail}")]
     NoConvergence {

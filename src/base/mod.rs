@@ -5,11 +5,13 @@
 //! ([`seeds`]), the thread pool ([`parallel`]), the probability blocks — log-densities, KL
 //! divergences, the reparameterisation, log-sum-exp ([`prob`]) — adaptive quadrature for the independent checks ([`quadrature`]), and statistics: one
 //! [`stats::Estimate`] type for a mean with its standard error, paired differences, and the
-//! goodness-of-fit tests ([`stats`]).
+//! goodness-of-fit tests ([`stats`]); and
+//! the lessons' claims, each a sentence decided by its numbers and a stated test ([`claim`]).
 //!
 //! Layering: `base` imports nothing from the crate above it (`engine`, `plot`, `lessons`, `cli`);
 //! `tests/layers.rs` enforces it.
 
+pub mod claim;
 pub mod error;
 pub mod io;
 pub mod parallel;
