@@ -85,7 +85,13 @@ impl Statement {
         let diff = (a - b).abs();
         self.decide(
             diff <= tol,
-            format!("{a_name} = {}, {b_name} = {}, |difference| = {} ≤ {}", num(a), num(b), num(diff), num(tol)),
+            format!(
+                "{a_name} = {}, {b_name} = {}, |difference| = {} ≤ {}",
+                num(a),
+                num(b),
+                num(diff),
+                num(tol)
+            ),
         )
     }
 

@@ -155,14 +155,10 @@ impl LatentModel for BinaryLatent {
         Ok(log_sum_exp_1d(self.log_joint_all_states(x).view()))
     }
 
+    /// Bayes' rule over all 2^K states ([`Posterior::by_bayes_rule`]), normalised by its own sum.
     fn posterior(&self, x: ArrayView1<f64>) -> Result<Option<Posterior>> {
         self.check_x(x)?;
-        let log_joint = self.log_joint_all_states(x);
-        let log_px = log_sum_exp_1d(log_joint.view());
-        Ok(Some(Posterior::Categorical {
-            log_probs: log_joint - log_px,
-            encoding: Encoding::Bits(self.latent_dim()),
-        }))
+        Ok(Some(Posterior::by_bayes_rule(self.log_joint_all_states(x), Encoding::Bits(self.latent_dim()))))
     }
 
     fn check_x(&self, x: ArrayView1<f64>) -> Result<()> {

@@ -159,10 +159,11 @@ impl LatentModel for Mixture {
         Ok(log_sum_exp_1d((&self.log_weights + &self.component_log_likelihoods(x)).view()))
     }
 
+    /// Bayes' rule over the components ([`Posterior::by_bayes_rule`]), normalised by its own sum.
     fn posterior(&self, x: ArrayView1<f64>) -> Result<Option<Posterior>> {
+        self.check_x(x)?;
         let log_joint = &self.log_weights + &self.component_log_likelihoods(x);
-        let log_px = self.log_marginal(x)?;
-        Ok(Some(Posterior::Categorical { log_probs: log_joint - log_px, encoding: Encoding::Index }))
+        Ok(Some(Posterior::by_bayes_rule(log_joint, Encoding::Index)))
     }
 
     fn check_x(&self, x: ArrayView1<f64>) -> Result<()> {

@@ -170,6 +170,26 @@ pub enum Posterior {
     },
 }
 
+impl Posterior {
+    /// Bayes' rule by enumeration, in probability space:
+    ///
+    /// ```text
+    /// p(z = i | x) = p(x, z = i) / Σⱼ p(x, z = j),   computed as wᵢ / Σⱼ wⱼ with wᵢ = exp(ℓᵢ − maxⱼ ℓⱼ)
+    /// ```
+    /// from the log-joints ℓᵢ = log p(x, z = i) of every latent state. The normaliser is summed
+    /// here, not taken from the model's `log_marginal`, so KL(Q ‖ P(z|x)) computed from this
+    /// posterior is an independent route to log P(x) − ELBO (derivation 2, line 4).
+    ///
+    /// # Shapes
+    /// `log_joint`: C (one entry per state); the posterior's `log_probs`: C.
+    pub fn by_bayes_rule(log_joint: Array1<f64>, encoding: Encoding) -> Posterior {
+        let peak = log_joint.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+        let w = log_joint.mapv(|l| (l - peak).exp());
+        let total = w.sum();
+        Posterior::Categorical { log_probs: w.mapv(|wi| (wi / total).ln()), encoding }
+    }
+}
+
 /// Any of the four toy models; the JSON model files deserialise into it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Model {

@@ -188,6 +188,46 @@ impl Quadratic {
         Ok((peak + q.value.ln(), q))
     }
 
+    /// log p(x) by the composite Simpson rule on a uniform grid: a route independent of the
+    /// adaptive quadrature of [`Quadratic::log_marginal_quadrature`], used to normalise the
+    /// posterior when KL(Q ‖ P(z|x)) is computed by its definition.
+    ///
+    /// ```text
+    /// log p(x) = m + ln ∫ exp(log p(x, z) − m) dz,   ∫ over [−z_max, z_max] (see `breakpoints`)
+    /// Simpson: ∫ f ≈ h/3 [f₀ + 4f₁ + 2f₂ + … + 4f_{n−1} + f_n],   h = 2 z_max / n,  n = `intervals`
+    /// ```
+    /// # Errors
+    /// Invalid x; `intervals` odd or below 2; p(x) underflowing (as `log_marginal_quadrature`).
+    pub fn log_marginal_simpson(&self, x: ArrayView1<f64>, intervals: usize) -> Result<f64> {
+        self.check_x(x)?;
+        if intervals < 2 || intervals % 2 == 1 {
+            return Err(Error::invalid("intervals", intervals, "must be even and at least 2"));
+        }
+        let (points, peak) = self.breakpoints(x);
+        let (lo, hi) = (points[0], points[points.len() - 1]);
+        if !peak.is_finite() || hi <= lo {
+            return Err(Error::invalid(
+                "x",
+                format!("{x}"),
+                format!("log p(x, z) = {peak} at the posterior modes: p(x) underflows"),
+            ));
+        }
+        let h = (hi - lo) / intervals as f64;
+        let z = Array2::from_shape_fn((intervals + 1, 1), |(i, _)| lo + h * i as f64);
+        let f = self.log_joint(x, z.view()).mapv(|l| (l - peak).exp());
+        let weighted: f64 = f
+            .iter()
+            .enumerate()
+            .map(|(i, fi)| match i {
+                0 => *fi,
+                i if i == intervals => *fi,
+                i if i % 2 == 1 => 4.0 * fi,
+                _ => 2.0 * fi,
+            })
+            .sum();
+        Ok(peak + (weighted * h / 3.0).ln())
+    }
+
     /// log p(z|x) = log p(x, z) − log p(x) at each row of `z` (N × 1), normalised by quadrature.
     pub fn posterior_log_density(&self, x: ArrayView1<f64>, z: ArrayView2<f64>) -> Result<Array1<f64>> {
         let log_px = self.log_marginal(x)?;
@@ -357,6 +397,19 @@ mod tests {
         let se = w.std(1.0) / (w.len() as f64).sqrt();
         let exact = m.log_marginal(x.view()).unwrap();
         assert!((mc - exact).abs() < 4.0 * se, "exact {exact}, MC {mc} ± {se}");
+    }
+
+    #[test]
+    fn simpson_and_adaptive_quadrature_agree_on_log_px() {
+        // Two routes to one integral; Simpson's error is O(h⁴) (h ≈ 2·z_max/10⁵ here).
+        let m = model();
+        for x in [array![2.0, 0.8], array![0.3, -0.5], array![1.5, 1.5]] {
+            let adaptive = m.log_marginal(x.view()).unwrap();
+            let simpson = m.log_marginal_simpson(x.view(), 100_000).unwrap();
+            assert!((adaptive - simpson).abs() < 1e-9, "{x}: {adaptive} vs {simpson}");
+        }
+        assert!(m.log_marginal_simpson(array![2.0, 0.8].view(), 7).is_err());
+        assert!(m.log_marginal_simpson(array![2.0, 0.8].view(), 0).is_err());
     }
 
     #[test]
