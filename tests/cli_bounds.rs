@@ -70,7 +70,7 @@ fn every_example_model_prints_exactly_the_documented_keys() {
         }
         let mut k: Vec<_> = v["iwae"].as_object().unwrap().keys().map(String::as_str).collect();
         k.sort_unstable();
-        assert_eq!(k, ["k", "mean", "stderr"]);
+        assert_eq!(k, ["k", "mean", "samples", "stderr"]);
         assert_eq!(v["iwae"]["k"], 5);
         let (log_px, elbo, gap) =
             (v["log_px"].as_f64().unwrap(), v["elbo"]["mean"].as_f64().unwrap(), v["gap"].as_f64().unwrap());

@@ -128,6 +128,21 @@ def build(executed: list[Path], book: Path = BOOK) -> list[Path]:
 # What the page must show once loaded: every plot drawn, every formula typeset, nothing left raw.
 _PAGE_STATE_JS = """
 async () => {
+  // Chinese text drawn with the page's font: a missing glyph draws the same box for every character,
+  // so "原" drawn like an unassigned code point (U+10FFFD), or like "文", means no CJK font was found.
+  const cjkState = (text) => {
+    const chars = text.match(/[\\u4e00-\\u9fff]/g) || [];
+    if (!chars.length) return { chars: 0, missing: false };
+    const cell = document.querySelector('.jp-RenderedMarkdown') || document.body;
+    const font = `32px ${getComputedStyle(cell).fontFamily}`;
+    const draw = (s) => {
+      const c = document.createElement('canvas'); c.width = 48; c.height = 48;
+      const g = c.getContext('2d'); g.font = font; g.fillStyle = '#000'; g.fillText(s, 4, 36);
+      return Array.from(g.getImageData(0, 0, 48, 48).data).join(',');
+    };
+    const yuan = draw('原'), wen = draw('文'), none = draw('\\u{10FFFD}');
+    return { chars: chars.length, missing: yuan === none || yuan === wen };
+  };
   if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
   const plots = [...document.querySelectorAll('.vaelab-plot')];
   const markdown = [...document.querySelectorAll('.jp-MarkdownCell, .jp-RenderedMarkdown')]
@@ -139,23 +154,27 @@ async () => {
     formula_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
     raw_tex: (markdown.match(/\\$\\$|\\\\begin\\{|\\\\\\(|\\\\\\[/g) || []).length,
     has_mathjax: typeof window.MathJax === 'object' && !!window.MathJax.startup,
+    cjk: cjkState(markdown),
   };
 }
 """
 
 
-def check_pages(pages: list[Path], screenshots: Path | None = None) -> dict[str, tuple[list[str], dict]]:
+def check_pages(
+    pages: list[Path], screenshots: Path | None = None, env: dict[str, str] | None = None
+) -> dict[str, tuple[list[str], dict]]:
     """Opens each page in headless Chromium with every non-file request blocked.
 
     Returns, per page name, the problems found (empty when the page is fine: no request that tried
     to leave the machine, no console error or uncaught exception, every plot drawn, every formula
-    typeset) and the counts the page showed (plots, formulas, ...).
+    typeset, Chinese drawn with a CJK font) and the counts the page showed (plots, formulas, ...).
+    `env` replaces Chromium's environment (the tests use it to hide the CJK fonts).
     """
     from playwright.sync_api import sync_playwright
 
     problems: dict[str, tuple[list[str], dict]] = {}
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, env=env)
         try:
             for page_path in pages:
                 problems[page_path.name] = _check_page(browser, page_path, screenshots)
@@ -200,6 +219,11 @@ def _check_page(browser, page_path: Path, screenshots: Path | None) -> tuple[lis
                 found.append(f"{state['formula_errors']} formulas with TeX errors")
             if state["raw_tex"]:
                 found.append(f"{state['raw_tex']} pieces of raw TeX ($$, \\begin, \\(, \\[) left in the text")
+        if state["cjk"]["missing"]:
+            found.append(
+                f"the page's {state['cjk']['chars']} Chinese characters render as missing glyphs (no CJK font: "
+                "install Debian's fonts-noto-cjk)"
+            )
         if screenshots:
             screenshots.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshots / f"{page_path.stem}.png"), full_page=False)

@@ -57,5 +57,14 @@ if [ "$what" = test ] && ! command -v chromium >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq chromium >/dev/null
 fi
 
+# 5b. A CJK font, so the pages (and their screenshots) show the text's Chinese, not empty boxes; the
+# page check fails when a page's Chinese renders as missing glyphs.
+if [ "$what" = test ] && ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+  say "installing Debian's fonts-noto-cjk (the course text is Chinese)"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq fonts-noto-cjk >/dev/null
+fi
+
 # 6. The crate's dependencies, fetched once, so notebook kernels resolve them offline.
 cargo fetch --quiet

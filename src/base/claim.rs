@@ -123,6 +123,23 @@ impl Statement {
         )
     }
 
+    /// `mean + k·SE ≥ bound`: an estimate is not below a number by more than `k` standard errors
+    /// (what a Monte-Carlo estimate of a quantity that is ≥ `bound` must satisfy).
+    pub fn not_below(self, name: &str, e: Estimate, bound_name: &str, bound: f64, k: f64) -> Claim {
+        self.decide(
+            e.mean + k * e.stderr >= bound,
+            format!("{name} = {} ≥ {bound_name} = {} within {k} SE", est(e), num(bound)),
+        )
+    }
+
+    /// `mean − k·SE ≤ bound`: an estimate is not above a number by more than `k` standard errors.
+    pub fn not_above(self, name: &str, e: Estimate, bound_name: &str, bound: f64, k: f64) -> Claim {
+        self.decide(
+            e.mean - k * e.stderr <= bound,
+            format!("{name} = {} ≤ {bound_name} = {} within {k} SE", est(e), num(bound)),
+        )
+    }
+
     /// `|mean − target| ≤ k·SE`: an estimate is consistent with a known value.
     pub fn consistent(self, name: &str, e: Estimate, target_name: &str, target: f64, k: f64) -> Claim {
         let z = (e.mean - target).abs() / e.stderr;
@@ -240,6 +257,11 @@ mod tests {
         assert!(!claim("s").above("e", e(1.0, 0.2), "b", 0.3, 4.0).holds());
         assert!(claim("s").below("e", e(1.0, 0.2), "b", 1.9, 4.0).holds());
         assert!(!claim("s").below("e", e(1.0, 0.2), "b", 1.7, 4.0).holds());
+        // 1 + 4·0.2 = 1.8 ≥ 1.7 but not ≥ 1.9; 1 − 4·0.2 = 0.2 ≤ 0.3 but not ≤ 0.1.
+        assert!(claim("s").not_below("e", e(1.0, 0.2), "b", 1.7, 4.0).holds());
+        assert!(!claim("s").not_below("e", e(1.0, 0.2), "b", 1.9, 4.0).holds());
+        assert!(claim("s").not_above("e", e(1.0, 0.2), "b", 0.3, 4.0).holds());
+        assert!(!claim("s").not_above("e", e(1.0, 0.2), "b", 0.1, 4.0).holds());
         // 0.7 from the target is 3.5 SE.
         assert!(claim("s").consistent("e", e(1.0, 0.2), "t", 1.7, 4.0).holds());
         assert!(!claim("s").consistent("e", e(1.0, 0.2), "t", 1.7, 3.0).holds());

@@ -76,6 +76,25 @@ def test_page_check_catches_a_broken_page(tmp_path, assets):
     assert "2 pieces of raw TeX" in text  # the opening and the closing $$
 
 
+def test_page_check_sees_chinese_drawn_without_a_cjk_font(tmp_path):
+    """With fontconfig limited to DejaVu (no CJK glyphs), the Chinese of a page is reported; with the
+    machine's fonts it is drawn (setup.sh installs fonts-noto-cjk)."""
+    import os
+
+    page = tmp_path / "zh.html"
+    page.write_text('<html><head><meta charset="utf-8"></head><body><div class="jp-RenderedMarkdown">'
+                    "原文 · 逆变换采样</div></body></html>", encoding="utf-8")
+    conf = tmp_path / "fonts.conf"
+    conf.write_text('<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+                    f"<dir>/usr/share/fonts/truetype/dejavu</dir><cachedir>{tmp_path}/fc</cachedir></fontconfig>")
+    hidden = {**os.environ, "FONTCONFIG_FILE": str(conf)}
+    found, state = book.check_pages([page], env=hidden)["zh.html"]
+    assert state["cjk"] == {"chars": 7, "missing": True}
+    assert any("render as missing glyphs" in f for f in found), found
+    found, state = book.check_pages([page])["zh.html"]
+    assert state["cjk"] == {"chars": 7, "missing": False}, "no CJK font: run tools/setup.sh test"
+
+
 DISPLAY_CALL = re.compile(r"\.show\(\)|\bshow\(&|\bshow_all\(")
 
 
@@ -93,6 +112,9 @@ def test_one_display_per_cell(notebook):
 def test_notebook(notebook, assets):
     report = execute(notebook, run_notebook.BUILD)
     assert report.failure is None, report.failure
+    claims = claim_lines(report.executed_path)
+    least = MIN_CLAIMS.get(notebook.name, 0)
+    assert len(claims) >= least, f"{notebook.name}: {len(claims)} checked claims, at least {least} expected"
     names = [f"{p.stem}.html" for p in NOTEBOOKS]
     i = NOTEBOOKS.index(notebook)
     page = book.render(
@@ -232,3 +254,104 @@ def test_course_map_links_every_lesson():
     assert lessons <= linked, f"lessons missing from the course map: {sorted(lessons - linked)}"
     unknown = linked - lessons - PENDING_LESSONS
     assert not unknown, f"course map links to notebooks that do not exist: {sorted(unknown)}"
+
+
+# ---- The original text in every lesson, and the lessons' claims (issue: every claim proved) ----
+
+SEED = ROOT.parent / "shared" / "seed" / "000_d5691cb8003e3eb6.txt"
+SEED_COPY = ROOT / "data" / "text" / "vae-guide-2020-10-29.md"
+
+# Each lesson and the section of the text it opens with (by its `###` heading); 00 quotes the whole
+# text, 04 (not a section of the text) the paragraph that states the goal the engine serves.
+QUOTED_SECTIONS = {
+    "00-course-map.ipynb": None,
+    "01-inverse-transform-sampling.ipynb": "逆变换采样",
+    "02-derivation-1-jensen.ipynb": "VAE推导方法1",
+    "03-derivation-2-kl-gap.ipynb": "VAE推导方法2",
+    "04-vae-from-scratch.ipynb": "VAE的目标就是通过auto encoder的形式，找到这个映射函数。",
+    "05-prior-and-aggregate-posterior.ipynb": "先验分布",
+    "06-minibatch-kl-weight.ipynb": "mini-batch",
+    "07-noisy-channel.ipynb": "VAE解释1",
+    "08-minimal-representation.ipynb": "VAE解释2",
+    "09-two-collapses.ipynb": "两种collapse",
+    "10-cvae.ipynb": "CVAE",
+}
+
+
+def _squash(text: str) -> str:
+    """The text as its Markdown renders it, without layout: the `\\_` escapes are `_`, blockquote
+    markers and all whitespace dropped (a quote may be re-wrapped or set as a blockquote)."""
+    text = text.replace("\\_", "_")
+    text = "\n".join(line.lstrip().removeprefix(">") for line in text.splitlines())
+    return re.sub(r"\s+", "", text)
+
+
+def seed_sections() -> dict[str, str]:
+    text = SEED_COPY.read_text(encoding="utf-8")
+    parts = re.split(r"^### (.+)$", text, flags=re.M)
+    return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def test_the_shipped_text_is_the_course_text():
+    """data/text/ ships the course text unchanged (it is what the quote checks compare with)."""
+    if SEED.exists():
+        assert SEED_COPY.read_bytes() == SEED.read_bytes()
+    assert "### VAE推导方法1" in SEED_COPY.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_lesson_opens_with_its_section_of_the_text(notebook):
+    """Every lesson quotes its section verbatim under a 原文 heading near its top (first 4 cells)."""
+    assert notebook.name in QUOTED_SECTIONS, f"{notebook.name}: say which section of the text it quotes"
+    key = QUOTED_SECTIONS[notebook.name]
+    whole = SEED_COPY.read_text(encoding="utf-8")
+    sections = seed_sections()
+    if key is None:
+        wanted = whole.split("\n", 2)[2]  # the whole text below its date line
+    elif key in sections:
+        wanted = sections[key]
+    else:
+        wanted = key
+    nb = nbformat.read(notebook, as_version=4)
+    top = "\n".join(c.source for c in nb.cells[:4] if c.cell_type == "markdown")
+    assert "原文" in top, f"{notebook.name}: no 原文 heading in its first cells"
+    assert _squash(wanted) in _squash(top), f"{notebook.name}: its section of the text is not quoted verbatim"
+
+
+# Lessons whose experiment states outcomes: the least number of checked claims (`✓ …` lines printed
+# by vaelab::base::claim) each must show. Every outcome sentence needs one; these are floors.
+MIN_CLAIMS = {
+    "01-inverse-transform-sampling.ipynb": 2,
+    "02-derivation-1-jensen.ipynb": 10,
+    "03-derivation-2-kl-gap.ipynb": 8,
+    "04-vae-from-scratch.ipynb": 3,
+    "05-prior-and-aggregate-posterior.ipynb": 3,
+    "06-minibatch-kl-weight.ipynb": 2,
+    "07-noisy-channel.ipynb": 3,
+    "08-minimal-representation.ipynb": 3,
+    "09-two-collapses.ipynb": 3,
+    "10-cvae.ipynb": 3,
+}
+
+
+def claim_lines(executed: Path) -> list[str]:
+    lines = []
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                lines += [line for line in out["text"].splitlines() if line.startswith("✓ ")]
+    return lines
+
+
+def test_claim_lines_are_counted_from_stdout(tmp_path):
+    """The counter sees `✓` lines of stdout only."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="✓ a — x = 1 < y = 2\nnot a claim\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="✓ not counted\n"),
+    ]
+    nb.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    assert claim_lines(path) == ["✓ a — x = 1 < y = 2"]

@@ -168,6 +168,15 @@ pub struct IwaeEstimate {
     pub mean: f64,
     /// Standard error of that mean.
     pub stderr: f64,
+    /// n, the independent groups of K draws averaged.
+    pub samples: usize,
+}
+
+impl IwaeEstimate {
+    /// The mean with its standard error, as an [`Estimate`].
+    pub fn estimate(&self) -> Estimate {
+        Estimate { mean: self.mean, stderr: self.stderr, samples: self.samples }
+    }
 }
 
 /// L_K = E[log (1/K) Σₖ wₖ] for one x, estimated from `n` independent groups of K draws from q.
@@ -222,7 +231,27 @@ pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
     }
     let views: Vec<_> = values.iter().map(|v| v.view()).collect();
     let e = Estimate::from_values(concatenate(Axis(0), &views).expect("1-D").view())?;
-    Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr })
+    Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr, samples: e.samples })
+}
+
+/// Which ELBO form has the smaller variance (derivation 1, line 5 against line 7), from the same
+/// draws: the difference of the per-draw variances, with its standard error.
+///
+/// ```text
+/// aₙ = log wₙ                          (line 5's term)
+/// bₙ = log p(x|zₙ) − KL(q ‖ p(z))      (line 7's term)
+/// Var(a) − Var(b) ≈ (1/N) Σₙ [(aₙ − ā)² − (bₙ − b̄)²]   (an Estimate over the N per-draw differences)
+/// ```
+/// Positive: line 7 (closed-form KL) has the lower variance.
+///
+/// # Errors
+/// Fewer than two draws.
+pub fn variance_difference(draws: &Draws, kl_q_prior: f64) -> Result<Estimate> {
+    let a = draws.log_w();
+    let b = &draws.log_likelihood - kl_q_prior;
+    let (a_mean, b_mean) = (a.mean().unwrap_or(0.0), b.mean().unwrap_or(0.0));
+    let d = (&a - a_mean).mapv(|v| v * v) - (&b - b_mean).mapv(|v| v * v);
+    Estimate::from_values(d.view())
 }
 
 /// KL(q ‖ p(z|x)): a number when computed exactly, a Monte-Carlo estimate otherwise.

@@ -29,7 +29,7 @@ mod q;
 pub use estimate::{
     BoundsReport, Draws, IwaeEstimate, KlValue, draw, elbo, elbo_analytic_kl, exact_elbo,
     importance_log_evidence, iwae, iwae_per_point, kl_q_posterior, kl_q_posterior_mc, posterior_q, prior_q,
-    report,
+    report, variance_difference,
 };
 pub use fit::{Family, Fit, FitConfig, chol_from_raw, elbo_grad_diag, elbo_grad_full, fit_gaussian};
 pub use q::{MAX_ABS_LOG_VAR, Q};
