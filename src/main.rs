@@ -8,6 +8,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     match vaelab::cli::run(vaelab::cli::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): stop quietly, as a SIGPIPE would.
+        Err(vaelab::Error::OutputClosed) => ExitCode::from(141),
         Err(e) => {
             eprintln!("vaelab: {e}");
             ExitCode::from(2)

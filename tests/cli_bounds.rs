@@ -158,3 +158,20 @@ fn bad_input_is_one_line_naming_the_field_with_exit_code_2() {
         assert_fails(&vaelab(&["bounds", "--model", path.to_str().unwrap(), "--x", x]), &needles);
     }
 }
+
+/// Output into a pipe whose reader has gone (`vaelab bounds … | head -0`) ends the command quietly
+/// with status 141 (as SIGPIPE would), not with a panic (exit 101) or an error line.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader); // every write to `writer` now fails with EPIPE
+    let out = Command::new(env!("CARGO_BIN_EXE_vaelab"))
+        .args(["bounds", "--model", "data/models/mixture.json", "--x", "0.2,0.1", "--seed", "3"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(writer)
+        .output()
+        .expect("run vaelab");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "stderr: {stderr}");
+    assert!(stderr.is_empty(), "stderr: {stderr}");
+}

@@ -56,6 +56,10 @@ pub enum Error {
         /// How many values there were.
         count: usize,
     },
+    /// Standard output was closed by its reader (`vaelab eval … | head -1`): the command stops
+    /// quietly (`main` exits with 141, the status of a process ended by SIGPIPE).
+    #[error("standard output was closed by its reader")]
+    OutputClosed,
     /// A lesson's claim that its own numbers do not bear out (see [`crate::base::claim`]).
     #[error("claim does not hold: {line}")]
     ClaimFailed {

@@ -497,26 +497,39 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::BookAssets { out } => book_assets(&out),
         Command::Train(args) => train(&args),
-        Command::Eval(args) => crate::cli::run_eval(&args).map(|text| println!("{text}")),
+        Command::Eval(args) => crate::cli::run_eval(&args).and_then(say),
         Command::Data { command: DataCommand::ConvertMnistJson { digits_dir, out } } => {
             convert_mnist_json(&digits_dir, &out)
         }
-        Command::Experiment(args) => crate::cli::experiment::run(&args).map(|w| {
-            println!("{}", w.summary);
-            println!("wrote {} and {}", w.json.display(), w.html.display());
+        Command::Experiment(args) => crate::cli::experiment::run(&args).and_then(|w| {
+            say(&w.summary)?;
+            say(format!("wrote {} and {}", w.json.display(), w.html.display()))
         }),
         Command::Bench(args) => crate::cli::bench::run(&args).and_then(|r| {
             if args.json {
                 let line =
                     serde_json::to_string(&r).map_err(|e| crate::Error::format("bench", e.to_string()))?;
-                println!("{line}");
+                say(line)
             } else {
-                println!("{r}");
+                say(r)
             }
-            Ok(())
         }),
-        Command::Bounds(args) => crate::cli::bounds::run(&args).map(|text| print!("{text}")),
+        Command::Bounds(args) => {
+            crate::cli::bounds::run(&args).and_then(|text| say(text.strip_suffix('\n').unwrap_or(&text)))
+        }
     }
+}
+
+/// Writes `text` and a newline to standard output. A reader that has gone away (`vaelab eval … |
+/// head -1`) is [`Error::OutputClosed`](crate::Error::OutputClosed), not a panic; any other write
+/// error names standard output.
+fn say(text: impl std::fmt::Display) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|()| out.flush()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => crate::Error::OutputClosed,
+        _ => crate::Error::io("standard output", e),
+    })
 }
 
 fn book_assets(out: &std::path::Path) -> crate::Result<()> {
@@ -532,10 +545,17 @@ fn book_assets(out: &std::path::Path) -> crate::Result<()> {
 fn convert_mnist_json(digits_dir: &std::path::Path, out: &std::path::Path) -> crate::Result<()> {
     let summary = crate::engine::data::Mnist10k::convert_json(digits_dir, out)?;
     let total: usize = summary.class_counts.iter().sum();
-    println!("digits per class 0-9: {:?} (total {total})", summary.class_counts);
-    println!("grey levels checked to be exactly k/255 rounded to 3 decimals: {}", summary.values_checked);
-    println!("wrote {}: {} bytes ({} before gzip)", out.display(), summary.file_bytes, summary.payload_bytes);
-    Ok(())
+    say(format!("digits per class 0-9: {:?} (total {total})", summary.class_counts))?;
+    say(format!(
+        "grey levels checked to be exactly k/255 rounded to 3 decimals: {}",
+        summary.values_checked
+    ))?;
+    say(format!(
+        "wrote {}: {} bytes ({} before gzip)",
+        out.display(),
+        summary.file_bytes,
+        summary.payload_bytes
+    ))
 }
 
 fn train(args: &crate::cli::TrainArgs) -> crate::Result<()> {
@@ -554,8 +574,7 @@ fn train(args: &crate::cli::TrainArgs) -> crate::Result<()> {
     bar.finish();
     let history = history?;
     if let Some(last) = history.last() {
-        println!("{}", crate::engine::train::epoch_line(last));
+        say(crate::engine::train::epoch_line(last))?;
     }
-    println!("wrote {}", args.out.display());
-    Ok(())
+    say(format!("wrote {}", args.out.display()))
 }
