@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use ndarray::{Array2, s};
+use ndarray::{Array2, Axis, s};
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
@@ -149,7 +149,7 @@ pub struct EvalArgs {
     /// Folder with the MNIST IDX files (for `--data mnist-dir`).
     #[arg(long)]
     pub mnist_dir: Option<PathBuf>,
-    /// Evaluate only the first N test points.
+    /// Evaluate N test points spread evenly over the test set (every class in proportion).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Seed of the evaluation draws (streams `base::seeds::EVAL_ELBO` = seed + 10000 and `EVAL_IS` =
@@ -312,12 +312,14 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
             "must be 0 (skip) or >= 2 (a standard error needs two points)",
         ));
     }
-    let mut report = eval_report(&vae, data.test.slice(s![..n, ..]), args.k, args.seed)?;
+    // An evenly spread subset: the shipped test digits are stored class by class.
+    let test = data.test.select(Axis(0), &crate::engine::data::evenly_spaced(data.test.nrows(), n));
+    let mut report = eval_report(&vae, test.view(), args.k, args.seed)?;
     if args.amortisation_points > 0 {
         let m = args.amortisation_points.min(n);
         report.amortisation = Some(evaluate_amortisation(
             &vae,
-            data.test.slice(s![..m, ..]),
+            test.select(Axis(0), &crate::engine::data::evenly_spaced(n, m)).view(),
             args.amortisation_steps,
             args.seed,
         )?);
