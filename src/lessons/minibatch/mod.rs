@@ -653,6 +653,40 @@ pub struct KlWeightRun {
     pub test: ElboSummary,
     /// Every epoch's training metrics.
     pub history: Vec<EpochMetrics>,
+    /// The test ELBO of each test digit (nats), for paired comparisons between runs
+    /// ([`paired_test_elbo`]). Every run of one configuration evaluates with the same draws of ε
+    /// on the same digits. Not serialised (one number per test digit).
+    #[serde(skip)]
+    pub test_elbo: Vec<f64>,
+}
+
+/// The per-digit differences of two runs' test ELBOs, `dₙ = ELBO_a(xₙ) − ELBO_b(xₙ)`.
+///
+/// # Shapes
+/// `a.test_elbo`, `b.test_elbo`: `n_test` each → `n_test`.
+///
+/// # Errors
+/// [`Error::Shape`] if the runs were measured on different numbers of digits (e.g. a run read
+/// back from JSON, which does not keep them).
+pub fn test_elbo_differences(a: &KlWeightRun, b: &KlWeightRun) -> Result<Vec<f64>> {
+    if a.test_elbo.len() != b.test_elbo.len() {
+        return Err(Error::shape("test ELBO per digit (b against a)", a.test_elbo.len(), b.test_elbo.len()));
+    }
+    Ok(a.test_elbo.iter().zip(&b.test_elbo).map(|(x, y)| x - y).collect())
+}
+
+/// Run `a`'s test ELBO minus run `b`'s, paired over the test digits:
+///
+/// ```text
+/// d̄ = (1/n) Σₙ (ELBO_a(xₙ) − ELBO_b(xₙ)),     SE = s_d/√n
+/// ```
+/// Its mean is the difference of the two runs' mean test ELBOs; its SE is far below the unpaired
+/// √(SE_a² + SE_b²), because the spread of easy and hard digits (and of the shared ε) cancels.
+///
+/// # Errors
+/// As [`test_elbo_differences`]; [`Error::TooFewValues`] for fewer than two digits.
+pub fn paired_test_elbo(a: &KlWeightRun, b: &KlWeightRun) -> Result<Estimate> {
+    Estimate::from_values(&test_elbo_differences(a, b)?)
 }
 
 /// Trains the comparison's model with one scheme at one batch size and measures it on the test
@@ -688,6 +722,7 @@ pub fn train_with_weights(
         first_beta: weights.beta_factor(1, n, batch_size),
         test: stats.summary()?,
         history,
+        test_elbo: stats.elbo,
     })
 }
 

@@ -206,3 +206,33 @@ fn measure_noise_on_a_tiny_model() {
     assert!(measure_noise(&vae, x.view(), 1, 0).is_err());
     assert!(measure_noise(&vae, Array2::zeros((3, 5)).view(), 0, 0).is_err());
 }
+
+#[test]
+fn paired_test_elbo_is_the_difference_of_the_means_with_the_paired_se() {
+    // Independent route: the paired mean equals the difference of the two summaries' means, and
+    // the SE is that of the differences (2, 0, 1, 1: mean 1, s² = 2/3, SE = √(2/3)/2).
+    let run = |elbo: Vec<f64>| {
+        let summary = |v: &[f64]| Estimate::from_values(v).unwrap();
+        KlWeightRun {
+            weights: KlBatchWeights::PerExample,
+            batch_size: 2,
+            batches_per_epoch: 2,
+            first_beta: 1.0,
+            test: ElboSummary {
+                elbo: summary(&elbo),
+                rate: summary(&elbo),
+                distortion: summary(&elbo),
+                n: elbo.len(),
+            },
+            history: Vec::new(),
+            test_elbo: elbo,
+        }
+    };
+    let (a, b) = (run(vec![-10.0, -12.0, -9.0, -11.0]), run(vec![-12.0, -12.0, -10.0, -12.0]));
+    let d = paired_test_elbo(&a, &b).unwrap();
+    assert!((d.mean - (a.test.elbo.mean - b.test.elbo.mean)).abs() < 1e-12, "{d:?}");
+    assert!((d.stderr - (2.0f64 / 3.0).sqrt() / 2.0).abs() < 1e-12, "{d:?}");
+    assert_eq!(paired_test_elbo(&a, &a).unwrap().mean, 0.0);
+    let short = run(vec![-1.0, -2.0]);
+    assert!(matches!(paired_test_elbo(&a, &short), Err(Error::Shape { .. })));
+}

@@ -137,6 +137,25 @@ impl GaussianMixture1d {
         max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
     }
 
+    /// An upper bound on the density, the sum of the components' peaks:
+    ///
+    /// ```text
+    /// sup_x p(x) ≤ Σ_k w_k / (σ_k √(2π))        (equality for one component, at x = μ)
+    /// ```
+    /// With it a quantile x̂ within `x_tol/2` of the exact F⁻¹(u) has
+    /// `|F(x̂) − u| ≤ sup p · x_tol/2` (mean-value theorem): notebook 01 checks its inverses so.
+    ///
+    /// ```
+    /// use vaelab::lessons::sampling::GaussianMixture1d;
+    /// // N(0, 1): the bound is the peak 1/√(2π) = 0.3989…
+    /// let m = GaussianMixture1d::new(&[1.0], &[0.0], &[1.0]).unwrap();
+    /// assert!((m.density_bound() - m.pdf(0.0)).abs() < 1e-15);
+    /// ```
+    pub fn density_bound(&self) -> f64 {
+        let root_two_pi = (2.0 * std::f64::consts::PI).sqrt();
+        self.weights.iter().zip(&self.sigmas).map(|(w, s)| w / (s * root_two_pi)).sum()
+    }
+
     /// `E[X] = Σ_k w_k μ_k`.
     pub fn mean(&self) -> f64 {
         self.weights.iter().zip(&self.means).map(|(w, mu)| w * mu).sum()
@@ -253,6 +272,19 @@ mod tests {
                 + 4.0 * f64::EPSILON / m.pdf(b);
             assert!((a - b).abs() <= tol, "u = {u}: {a} vs {b} (tol {tol:e})");
         }
+    }
+
+    #[test]
+    fn density_bound_is_above_the_density_everywhere() {
+        // Independent route: the density itself on a grid of step 10⁻³ over the bracket; its
+        // largest value is below the bound, and close to it here (the components barely overlap).
+        let m = three();
+        let (lo, hi) = m.bracket();
+        let n = ((hi - lo) / 1e-3) as usize;
+        let max = (0..=n).map(|i| m.pdf(lo + i as f64 * 1e-3)).fold(0.0, f64::max);
+        assert!(max <= m.density_bound(), "{max} > {}", m.density_bound());
+        // 0.2/(0.4√(2π)) = 0.1995 is the tallest single peak; the others add at most 0.34.
+        assert!(max > 0.19 && m.density_bound() < 0.54, "{max}, {}", m.density_bound());
     }
 
     #[test]
