@@ -470,6 +470,84 @@ pub fn channel_noise(vae: &Vae<f32>, x: ArrayView2<f32>) -> Result<ChannelNoise>
     Ok(ChannelNoise { sigma: mean_sigma_per_unit(log_var.view()), kl })
 }
 
+impl ChannelNoise {
+    /// Spearman's rank correlation between the units' mean σ and their KL
+    /// ([`rank_correlation`]): −1 when the unit with the smaller noise always carries more nats.
+    ///
+    /// # Errors
+    /// Fewer than 2 units, or all units with the same σ (or the same KL).
+    pub fn sigma_kl_rank_correlation(&self) -> Result<f64> {
+        rank_correlation(&self.sigma, &self.kl)
+    }
+}
+
+/// Spearman's rank correlation ρ_s of two equally long samples: the Pearson correlation of their
+/// ranks (Spearman 1904; ties get the mean of the ranks they span).
+///
+/// ```text
+/// ρ_s = Σ_i (r_i − r̄)(s_i − s̄) / √( Σ_i (r_i − r̄)² · Σ_i (s_i − s̄)² ),   r_i = rank of a_i, s_i = rank of b_i
+/// ```
+/// Without ties this equals 1 − 6 Σ_i (r_i − s_i)² / (n (n² − 1)). It is +1 when b increases with
+/// a, −1 when it decreases, whatever the spacing of the values.
+///
+/// # Errors
+/// Lengths differ; fewer than 2 values; a non-finite value; either sample constant (no ranking).
+///
+/// ```
+/// use vaelab::lessons::channel::rank_correlation;
+/// // b falls whenever a rises (spacing irrelevant): ρ_s = −1.
+/// assert_eq!(rank_correlation(&[0.1, 0.5, 0.9], &[30.0, 2.0, 1.0]).unwrap(), -1.0);
+/// // One swapped pair of 4: Σd² = 2, ρ_s = 1 − 6·2/(4·15) = 0.8.
+/// assert!((rank_correlation(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]).unwrap() - 0.8).abs() < 1e-12);
+/// ```
+pub fn rank_correlation(a: &[f64], b: &[f64]) -> Result<f64> {
+    if a.len() != b.len() {
+        return Err(Error::shape("rank_correlation: length of b", a.len(), b.len()));
+    }
+    if a.len() < 2 {
+        return Err(Error::TooFewValues { count: a.len() });
+    }
+    crate::base::error::ensure_finite("a", a)?;
+    crate::base::error::ensure_finite("b", b)?;
+    let (ra, rb) = (ranks(a), ranks(b));
+    let n = a.len() as f64;
+    let mid = (n + 1.0) / 2.0; // the mean rank, ties or not
+    let (mut c, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        c += (x - mid) * (y - mid);
+        va += (x - mid) * (x - mid);
+        vb += (y - mid) * (y - mid);
+    }
+    if va == 0.0 || vb == 0.0 {
+        return Err(Error::invalid(
+            "rank_correlation",
+            "a constant sample",
+            "needs at least two distinct values in each",
+        ));
+    }
+    Ok(c / (va * vb).sqrt())
+}
+
+/// Ranks 1..=n, ties sharing the mean of the ranks they span.
+fn ranks(v: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&i, &j| v[i].total_cmp(&v[j]));
+    let mut r = vec![0.0; v.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && v[order[end]] == v[order[start]] {
+            end += 1;
+        }
+        let mean_rank = (start + end + 1) as f64 / 2.0; // ranks start+1 ..= end
+        for &i in &order[start..end] {
+            r[i] = mean_rank;
+        }
+        start = end;
+    }
+    r
+}
+
 /// The decoder's mean for z sent through the channel with its noise scaled by t.
 ///
 /// ```text

@@ -204,3 +204,36 @@ fn channel_noise_matches_the_evaluation_module() {
     let vae: Vae<f32> = Vae::new(mixture, &mut StdRng::seed_from_u64(0)).unwrap();
     assert!(channel_noise(&vae, Array2::zeros((2, 6)).view()).is_err());
 }
+
+#[test]
+fn rank_correlation_agrees_with_the_no_ties_formula_and_averages_ties() {
+    // Independent route without ties: ρ_s = 1 − 6 Σ d² / (n (n² − 1)) on a shuffled sample.
+    let mut rng = StdRng::seed_from_u64(31);
+    let n = 40;
+    let a: Vec<f64> = (0..n).map(|_| StandardNormal.sample(&mut rng)).collect();
+    let b: Vec<f64> = a
+        .iter()
+        .map(|&x| {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            x + 0.8 * e
+        })
+        .collect();
+    let rank_of = |v: &[f64], i: usize| v.iter().filter(|&&w| w < v[i]).count() as f64 + 1.0;
+    let d2: f64 = (0..n).map(|i| (rank_of(&a, i) - rank_of(&b, i)).powi(2)).sum();
+    let formula = 1.0 - 6.0 * d2 / (n as f64 * ((n * n) as f64 - 1.0));
+    let rho = rank_correlation(&a, &b).unwrap();
+    assert!((rho - formula).abs() < 1e-12, "ρ_s {rho} vs formula {formula}");
+    // A monotone transform changes nothing: ρ_s(a, exp a) = 1, ρ_s(a, −a³) = −1.
+    let e: Vec<f64> = a.iter().map(|x| x.exp()).collect();
+    let c: Vec<f64> = a.iter().map(|x| -x.powi(3)).collect();
+    assert!((rank_correlation(&a, &e).unwrap() - 1.0).abs() < 1e-12);
+    assert!((rank_correlation(&a, &c).unwrap() + 1.0).abs() < 1e-12);
+    // Ties: a = (1, 2, 2, 3) has ranks (1, 2.5, 2.5, 4); against b = (1, 2, 3, 4), ranks (1, 2, 3, 4).
+    // Centred: (−1.5, 0, 0, 1.5) and (−1.5, −0.5, 0.5, 1.5): Σ xy = 4.5, Σ x² = 4.5, Σ y² = 5,
+    // ρ_s = 4.5 / √22.5.
+    let tied = rank_correlation(&[1.0, 2.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    assert!((tied - 4.5 / 22.5f64.sqrt()).abs() < 1e-12);
+    assert!(rank_correlation(&[1.0, 1.0], &[1.0, 2.0]).is_err());
+    assert!(rank_correlation(&[1.0], &[1.0]).is_err());
+    assert!(rank_correlation(&[1.0, 2.0], &[1.0]).is_err());
+}

@@ -30,6 +30,7 @@
 //! | a learnable mixture-of-Gaussians prior, log-density, hand-written gradients, draws | [`MixturePrior`] (an engine piece, [`crate::engine::vae::MixturePrior`]; trained inside a VAE: [`crate::engine::vae::LatentPrior::Mixture`]) |
 //! | the lesson's models and settings; "3 more epochs" | [`PriorExperimentConfig`] ([`PriorExperimentConfig::trainer`]), [`train_epochs`] |
 //! | Step 5: the N(0, I) model's encoder outputs and its surgery | [`measure_fixed_prior`] |
+//! | the condition p_data = p_θ: digits drawn from the model itself; a difference of independent estimates | [`sample_model_digits`], [`difference_of_independent`] |
 //! | Step 6: N(0, I) against the learned mixture (ELBO, IS log p(x), paired differences, surgery, the learned prior's plot) | [`compare_priors`] → [`PriorComparison`] |
 //! | the whole experiment, as `vaelab experiment prior` runs it | [`run_experiment`] |
 //!
@@ -49,8 +50,8 @@ pub use crate::engine::vae::MixturePrior;
 
 mod experiment;
 pub use experiment::{
-    PriorComparison, PriorExperimentConfig, PriorModel, PriorRun, compare_priors, measure_fixed_prior,
-    run_experiment, train_epochs,
+    PriorComparison, PriorExperimentConfig, PriorModel, PriorRun, compare_priors, difference_of_independent,
+    measure_fixed_prior, run_experiment, sample_model_digits, train_epochs,
 };
 
 /// log q_agg(z) of the mixture of the N posteriors, exactly, for each row of `z`.
@@ -154,6 +155,9 @@ pub struct ElboSurgery {
     pub marginal_kl: Estimate,
     /// Î + KL̂, the Monte-Carlo estimate of the average KL, with its standard error.
     pub sum: Estimate,
+    /// KL̂ − Î, paired per data point (the same draws): which of the two terms is larger, with the
+    /// standard error of the per-point differences.
+    pub marginal_minus_information: Estimate,
     /// (1/N) Σ_n KL(q(z|x_n) ‖ p(z)): in closed form for p = N(0, I); for a mixture prior
     /// (no closed form) −H(q_n) exactly plus the cross-entropy −log p(z_ns) averaged over the same
     /// draws.
@@ -271,6 +275,7 @@ pub fn elbo_surgery<R: Rng + ?Sized>(
         }
     }
     let both: Vec<f64> = info.iter().zip(&marg).map(|(a, b)| a + b).collect();
+    let excess: Vec<f64> = marg.iter().zip(&info).map(|(a, b)| a - b).collect();
     let kl: Array1<f64> = match prior {
         // KL = −H(q) + E_q[−log p]: the entropy exactly, the cross-entropy from the same draws.
         Some(_) => (0..n)
@@ -284,6 +289,7 @@ pub fn elbo_surgery<R: Rng + ?Sized>(
         mutual_information: Estimate::from_values(&info)?,
         marginal_kl: Estimate::from_values(&marg)?,
         sum: Estimate::from_values(&both)?,
+        marginal_minus_information: Estimate::from_values(&excess)?,
         mean_kl: kl.sum() / n as f64,
         log_n: (n as f64).ln(),
     })

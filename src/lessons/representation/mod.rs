@@ -112,6 +112,22 @@ pub struct UnitReport {
     pub rate: Estimate,
     /// Mean distortion −E log p(x|z), with its standard error.
     pub distortion: Estimate,
+    /// Per data point (N): the ELBO, rate and distortion whose means are the three fields above,
+    /// for paired differences between two models measured on the same rows
+    /// ([`crate::base::stats::paired_difference`]). Not serialised.
+    #[serde(skip)]
+    pub per_point: PerPoint,
+}
+
+/// A model's ELBO, rate and distortion on each data point (N values each), in row order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PerPoint {
+    /// ELBO of each data point (S draws of z averaged).
+    pub elbo: Vec<f64>,
+    /// KL(q(z|x_n) ‖ p(z)) of each data point.
+    pub rate: Vec<f64>,
+    /// −(1/S) Σ_s log p(x_n|z_s) of each data point.
+    pub distortion: Vec<f64>,
 }
 
 impl UnitReport {
@@ -199,6 +215,7 @@ pub fn unit_report(vae: &Vae<f32>, x: ArrayView2<f32>, measure: &UnitMeasureConf
         elbo: summary.elbo,
         rate: summary.rate,
         distortion: summary.distortion,
+        per_point: PerPoint { elbo: stats.elbo, rate: stats.rate, distortion: stats.distortion },
     })
 }
 

@@ -96,6 +96,18 @@ fn unit_report_counts_the_live_units_of_a_constructed_encoder() {
     let sum: f64 = report.kl_per_unit.iter().sum();
     let rate = report.rate.mean;
     assert!((sum - rate).abs() <= 1e-12 * rate.max(1.0), "{sum} vs {rate}");
+    // The per-point values are the ones the three estimates average: one per row, same means.
+    let pp = &report.per_point;
+    for (values, e) in [(&pp.elbo, report.elbo), (&pp.rate, report.rate), (&pp.distortion, report.distortion)]
+    {
+        assert_eq!(values.len(), 200);
+        let mean = values.iter().sum::<f64>() / 200.0;
+        assert!((mean - e.mean).abs() <= 1e-12 * e.mean.abs().max(1.0), "{mean} vs {}", e.mean);
+    }
+    // ELBO = −(distortion + rate), point by point (β = 1 bookkeeping).
+    for i in 0..200 {
+        assert!((pp.elbo[i] + pp.distortion[i] + pp.rate[i]).abs() < 1e-9, "row {i}");
+    }
 }
 
 #[test]

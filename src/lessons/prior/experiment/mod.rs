@@ -12,12 +12,12 @@ use super::{ElboSurgery, MixturePrior, elbo_surgery, sample_aggregate_posterior}
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
 use crate::base::stats::{Estimate, paired_difference};
-use crate::engine::data::{DigitSplit, binarize_fixed, evenly_spaced};
+use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, evenly_spaced};
 use crate::engine::eval::{
     ElboStats, ElboSummary, IsEstimate, elbo_stats, importance_sampled_log_likelihood,
 };
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
-use crate::engine::vae::{LatentPrior, Vae, VaeConfig};
+use crate::engine::vae::{LatentPrior, Likelihood, Vae, VaeConfig};
 use crate::plot::Figure;
 
 /// Lesson 05's comparison of the fixed prior N(0, I) with a learned mixture-of-Gaussians prior on
@@ -212,6 +212,72 @@ pub fn measure_fixed_prior<R: Rng + ?Sized>(
         rng,
     )?;
     Ok((stats, surgery))
+}
+
+/// `n` digits drawn from the model itself, x ~ p_θ(x): z ~ p(z) (N(0, I), or the learned mixture),
+/// then each pixel x_d ~ Bernoulli(E[x_d | z]) (0/1 pixels, like the binarised data).
+///
+/// ```text
+/// p_θ(x) = ∫ p(z) p_θ(x|z) dz,      z ~ p(z),   x_d | z ~ Bernoulli(sigmoid(decoder(z))_d)
+/// ```
+/// Why lesson 05 needs it: Σ_x p_θ(x) p_θ(z|x) = p(z) holds for the model's **own** marginal
+/// p_θ(x). The text's P(z) = Σ_x P(z|x) P(x) with P(x) the data distribution is therefore an
+/// identity only when p_data = p_θ. On these draws the aggregate of the exact posteriors is p(z)
+/// exactly, so [`measure_fixed_prior`] on them separates the encoder's error from the model's
+/// misfit of the data. Draws from `rng`: the n·Z (or mixture) draws of
+/// [`Vae::sample_prior_means`], then one `u32` per pixel, row by row
+/// ([`binarize_bernoulli_rows`]).
+///
+/// # Shapes
+/// Returns `n × D`.
+///
+/// # Errors
+/// A conditional model (it needs labels), or a likelihood other than Bernoulli.
+///
+/// ```
+/// use vaelab::engine::vae::{Vae, VaeConfig};
+/// use vaelab::lessons::prior::sample_model_digits;
+/// use vaelab::rand::{SeedableRng, rngs::StdRng};
+/// let mut rng = StdRng::seed_from_u64(0);
+/// let vae: Vae<f32> = Vae::new(VaeConfig::bernoulli(6, vec![4], 2), &mut rng).unwrap();
+/// let x = sample_model_digits(&vae, 5, &mut rng).unwrap();
+/// assert_eq!(x.dim(), (5, 6));
+/// assert!(x.iter().all(|&v| v == 0.0 || v == 1.0));
+/// ```
+pub fn sample_model_digits<R: Rng + ?Sized>(vae: &Vae<f32>, n: usize, rng: &mut R) -> Result<Array2<f32>> {
+    if vae.config.condition.is_some() {
+        return Err(Error::invalid("model", "a CVAE", "must be unconditional (no labels to draw from)"));
+    }
+    if !matches!(vae.config.likelihood, Likelihood::Bernoulli) {
+        return Err(Error::invalid(
+            "model's likelihood",
+            format!("{:?}", vae.config.likelihood),
+            "must be Bernoulli (the pixels are drawn as Bernoulli)",
+        ));
+    }
+    let means = vae.sample_prior_means(n, None, rng)?;
+    let mut x = Array2::<f32>::zeros(means.dim());
+    let rows: Vec<usize> = (0..n).collect();
+    binarize_bernoulli_rows(means.view(), &rows, &mut x.view_mut(), rng);
+    Ok(x)
+}
+
+/// `a − b` for two estimates from **independent** draws (different data or different ε), with
+/// SE = √(SE_a² + SE_b²). When the two share the data points and are positively correlated
+/// across them (the same test digits measured twice) this SE is too large, so a claim that the
+/// difference is k SE from 0 is then conservative. `samples` is the smaller of the two.
+///
+/// ```
+/// use vaelab::base::stats::Estimate;
+/// use vaelab::lessons::prior::difference_of_independent;
+/// let d = difference_of_independent(
+///     Estimate { mean: 5.0, stderr: 0.3, samples: 100 },
+///     Estimate { mean: 2.0, stderr: 0.4, samples: 50 },
+/// );
+/// assert_eq!((d.mean, d.stderr, d.samples), (3.0, 0.5, 50));
+/// ```
+pub fn difference_of_independent(a: Estimate, b: Estimate) -> Estimate {
+    Estimate { mean: a.mean - b.mean, stderr: a.stderr.hypot(b.stderr), samples: a.samples.min(b.samples) }
 }
 
 /// One model's measurements on the test digits.

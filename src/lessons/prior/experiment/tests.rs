@@ -122,3 +122,30 @@ fn test_digits_are_evenly_spaced_and_binarised() {
     let all = PriorExperimentConfig::lesson().test_digits(&split).unwrap();
     assert_eq!(all, binarize_fixed(split.test.images.view()), "n_test ≥ N takes every row in order");
 }
+
+#[test]
+fn model_digits_have_the_decoders_pixel_probabilities() {
+    // A decoder whose last layer ignores z (weights 0) and has bias b_d: p(x_d = 1 | z) = σ(b_d)
+    // for every z, so each pixel of a draw is Bernoulli(σ(b_d)). Check the fraction of ones per
+    // pixel against σ(b_d) within 4 binomial standard errors (n = 4000 draws).
+    let mut rng = StdRng::seed_from_u64(12);
+    let mut vae: Vae<f32> = Vae::new(VaeConfig::bernoulli(6, vec![4], 2), &mut rng).unwrap();
+    let last = vae.params.decoder.layers.last_mut().unwrap();
+    last.weight.fill(0.0);
+    let b = [-3.0f32, -1.0, 0.0, 0.5, 2.0, 4.0];
+    last.bias.assign(&ndarray::Array1::from(b.to_vec()));
+    let n = 4000;
+    let x = sample_model_digits(&vae, n, &mut rng).unwrap();
+    assert!(x.iter().all(|&v| v == 0.0 || v == 1.0));
+    for (d, &bd) in b.iter().enumerate() {
+        let p = 1.0 / (1.0 + (-f64::from(bd)).exp());
+        let frac = x.column(d).iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64;
+        let se = (p * (1.0 - p) / n as f64).sqrt();
+        assert!((frac - p).abs() < 4.0 * se, "pixel {d}: {frac} vs σ(b) = {p} (se {se})");
+    }
+    // Pixels are drawn as Bernoulli: a Gaussian decoder is refused.
+    let gaussian =
+        VaeConfig::bernoulli(6, vec![4], 2).with_likelihood(crate::engine::vae::Likelihood::GaussianLearned);
+    let vae: Vae<f32> = Vae::new(gaussian, &mut rng).unwrap();
+    assert!(sample_model_digits(&vae, 3, &mut rng).is_err());
+}
