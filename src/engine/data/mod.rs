@@ -44,7 +44,6 @@ pub use mnist10k::{ConvertSummary, Mnist10k};
 pub use prototypes::{prototype_binary, prototype_images, prototype_masks, synthetic_binary};
 pub use toys::{Toy2d, gaussians_on_circle, rings, two_moons};
 
-
 /// Row indices ⌊i·total/n⌋ for i = 0 … n − 1: an even subset of `total` rows. The shipped digits
 /// are stored in class order, so an even subset keeps every class's share (a prefix would not).
 ///
