@@ -27,7 +27,10 @@
 //! Sønderby et al. 2016) and free bits ([`crate::engine::vae::Objective`], Kingma et al. 2016, eq. 15).
 //!
 //! # Shapes
-//! Digits are `N × D` grey levels (D = 784); test digits binarised by `x > 0.5`.
+//! Digits are `N × D` grey levels (D = 784). Training digits are binarised dynamically (a fresh
+//! Bernoulli(grey) draw per step) and the test digits by one seeded Bernoulli(grey) draw, so the
+//! test digits, the importance-sampled log-likelihood and the mean-image baseline D₀ all live on
+//! the same binarisation ([`mean_image_log_likelihood`]).
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -35,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
 use crate::base::stats::{Estimate, paired_difference};
-use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, evenly_spaced};
+use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, evenly_spaced};
 use crate::engine::eval::{active_units, elbo_stats, importance_sampled_log_likelihood};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{KlSchedule, Vae, VaeConfig};
@@ -200,11 +203,109 @@ pub fn bernoulli_entropy(p: ArrayView1<f32>) -> Result<f64> {
     Ok(p.iter().map(|&p| -xlogx(f64::from(p)) - xlogx(1.0 - f64::from(p))).sum())
 }
 
+/// The mean-image model: log p₀(x) of each binary row under independent Bernoulli pixels with the
+/// training pixel means, each probability kept inside [ε, 1 − ε] with ε = 1/(N_train + 2):
+///
+/// ```text
+/// p̃_d = min(max(x̄_d, ε), 1 − ε),   log p₀(x) = Σ_d [ x_d log p̃_d + (1 − x_d) log(1 − p̃_d) ]
+/// ```
+/// The clamp matters only for pixels no training digit ever touched (x̄_d = 0): a test digit with
+/// a stroke there would otherwise get log p₀ = −∞. It costs at most D·ε nats on a digit that has
+/// no such pixel. This is the z-free density model the VAEs are compared with, on the same binary
+/// test digits as their importance-sampled log-likelihoods; its mean −log p₀(x) over data drawn
+/// with pixel means x̄ is D₀ = Σ_d h(x̄_d) (up to the clamp).
+///
+/// # Shapes
+/// `x`: `N × D` binary; `pixel_means`: `D`. Returns `N`.
+///
+/// # Errors
+/// As [`independent_bernoulli_log_likelihood`]; `InvalidParameter` for `n_train` = 0.
+///
+/// ```
+/// use vaelab::lessons::collapse::mean_image_log_likelihood;
+/// use vaelab::ndarray::array;
+/// // A pixel never on in 8 training digits: ε = 1/10, so a test stroke there costs log 10.
+/// let l = mean_image_log_likelihood(array![[1.0f32]].view(), array![0.0f32].view(), 8).unwrap();
+/// assert!((l[0] - 0.1f64.ln()).abs() < 1e-6);
+/// ```
+pub fn mean_image_log_likelihood(
+    x: ArrayView2<f32>,
+    pixel_means: ArrayView1<f32>,
+    n_train: usize,
+) -> Result<Vec<f64>> {
+    if n_train == 0 {
+        return Err(Error::invalid("n_train", 0, "must be ≥ 1"));
+    }
+    if let Some((d, v)) = pixel_means.iter().enumerate().find(|(_, v)| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::invalid(format!("pixel_means[{d}]"), v, "must be a probability in [0, 1]"));
+    }
+    let eps = 1.0 / (n_train as f32 + 2.0);
+    let clamped = pixel_means.mapv(|p| p.clamp(eps, 1.0 - eps));
+    independent_bernoulli_log_likelihood(x, clamped.view())
+}
+
+/// The slope of the rate–distortion curve between two models measured on the same test digits,
+/// `−ΔD/ΔR`, with a standard error:
+///
+/// ```text
+/// s = (D̄_a − D̄_b) / (R̄_b − R̄_a)
+/// u_n = [ (D_a,n − D_b,n) − s (R_b,n − R_a,n) ] / (R̄_b − R̄_a),   SE(s) = sd(u) / √N
+/// ```
+/// (the ratio estimator's linearisation, or delta method; Cochran 1977, §6.3). Point a is the one
+/// with the smaller rate; for the z-free model pass its rates as zeros. A model trained to the
+/// minimum of D + βR sits where the curve's slope −dD/dR is β; the curve is convex, so the slope
+/// falls as R grows and a chord's slope lies between the slopes at its two ends.
+///
+/// # Shapes
+/// All four slices `N`, one value per test digit, in the same order.
+///
+/// # Errors
+/// `Shape` if the lengths differ, `TooFewValues` for N < 2, `InvalidParameter` if R̄_b ≤ R̄_a.
+///
+/// ```
+/// use vaelab::lessons::collapse::chord_slope;
+/// // D falls by 4 where R rises by 2 on every digit: slope 2, no spread.
+/// let s = chord_slope(&[10.0, 12.0], &[0.0, 0.0], &[6.0, 8.0], &[2.0, 2.0]).unwrap();
+/// assert_eq!((s.mean, s.stderr), (2.0, 0.0));
+/// ```
+pub fn chord_slope(d_a: &[f64], r_a: &[f64], d_b: &[f64], r_b: &[f64]) -> Result<Estimate> {
+    let n = d_a.len();
+    for (name, v) in [("r_a", r_a), ("d_b", d_b), ("r_b", r_b)] {
+        if v.len() != n {
+            return Err(Error::shape(name, n, v.len()));
+        }
+    }
+    if n < 2 {
+        return Err(Error::TooFewValues { count: n });
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / n as f64;
+    let dr = mean(r_b) - mean(r_a);
+    if dr.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return Err(Error::invalid("mean r_b − mean r_a", dr, "must be > 0 (point b has the larger rate)"));
+    }
+    let slope = (mean(d_a) - mean(d_b)) / dr;
+    let u: Vec<f64> = (0..n).map(|i| ((d_a[i] - d_b[i]) - slope * (r_b[i] - r_a[i])) / dr).collect();
+    let spread = Estimate::from_values(&u)?;
+    Ok(Estimate { mean: slope, stderr: spread.stderr, samples: n })
+}
+
+/// The importance-sampled log-likelihood of one model at one K, on the IS test digits.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IsAtK {
+    /// K.
+    pub k: usize,
+    /// log p̂_K(x_n) per IS test digit.
+    pub per_example: Vec<f64>,
+    /// Their mean with its standard error.
+    pub estimate: Estimate,
+}
+
 /// Which data the models are trained on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CollapseData {
-    /// The shipped digits: training digits binarised dynamically, test digits by `x > 0.5`.
+    /// The shipped digits: training digits binarised dynamically, test digits by one seeded
+    /// Bernoulli(grey) draw (the same binarisation, so D₀ and the log-likelihoods compare).
     Digits,
     /// Images with the digits' pixel means x̄_d but independent pixels: every training image is a
     /// fresh Bernoulli(x̄) draw, the test images one fixed draw. A factorised decoder can model
@@ -408,6 +509,18 @@ pub struct CollapsePoint {
     /// Reconstructions of 8 test digits evenly spaced over the test set, `8 × D` (not in JSON).
     #[serde(skip)]
     pub reconstruction_images: Array2<f32>,
+    /// Rate KL(q(z|x_n) ‖ p) per test digit, `n_test` (not in JSON).
+    #[serde(skip)]
+    pub rate_per_example: Vec<f64>,
+    /// Distortion −log p(x_n|z), one z per test digit, `n_test` (not in JSON).
+    #[serde(skip)]
+    pub distortion_per_example: Vec<f64>,
+    /// log p̂(x_n) with K = `config.k`, per IS test digit, `n_is` (not in JSON).
+    #[serde(skip)]
+    pub is_per_example: Vec<f64>,
+    /// The trained model (for [`Collapses::is_k_sweep`]; not in JSON).
+    #[serde(skip)]
+    pub vae: Vae<f32>,
 }
 
 /// The runs and the yardsticks they are read against.
@@ -425,6 +538,15 @@ pub struct Collapses {
     pub real_digits: SampleDistances,
     /// For independent pixels: the exact mean log p*(x) on the IS test digits with its standard error.
     pub exact_log_likelihood: Option<Estimate>,
+    /// The mean-image model's log p₀(x) ([`mean_image_log_likelihood`]) on the IS test digits, mean
+    /// with its standard error: the z-free baseline on the same binary digits as the IS estimates.
+    pub mean_image_log_likelihood: Estimate,
+    /// log p₀(x_n) of the mean-image model per test digit, `n_test` (not in JSON).
+    #[serde(skip)]
+    pub mean_image_per_example: Vec<f64>,
+    /// The binary test digits, `n_test × D` (for [`Collapses::is_k_sweep`]; not in JSON).
+    #[serde(skip)]
+    pub test_digits: Array2<f32>,
     /// One point per variant, in order.
     pub points: Vec<CollapsePoint>,
     /// 8 test images evenly spaced over the test set (so every few classes), `8 × D` (not in JSON).
@@ -446,13 +568,15 @@ fn prepare(digits: &DigitSplit, config: &CollapseConfig) -> Prepared {
     let test_grey = digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), config.n_test));
     let pixel_means = train_grey.mean_axis(Axis(0)).expect("n_train ≥ 2");
     match config.data {
-        CollapseData::Digits => Prepared {
-            binarize: true,
-            reference: train_grey.clone(),
-            train: train_grey,
-            test: binarize_fixed(test_grey.view()),
-            pixel_means,
-        },
+        CollapseData::Digits => {
+            // One Bernoulli(grey) draw per test digit: the distribution dynamic binarisation
+            // trains on, whose z-free optimum is x̄ with expected distortion D₀ = Σ h(x̄_d).
+            let mut rng = seeds::LESSON_TEST_DATA.rng(config.seed);
+            let mut test = Array2::zeros(test_grey.dim());
+            let rows: Vec<usize> = (0..config.n_test).collect();
+            binarize_bernoulli_rows(test_grey.view(), &rows, &mut test.view_mut(), &mut rng);
+            Prepared { binarize: true, reference: train_grey.clone(), train: train_grey, test, pixel_means }
+        }
         CollapseData::IndependentPixels => {
             // Every row is the mean image: dynamic binarisation then draws independent pixels.
             let train = pixel_means.broadcast((config.n_train, pixel_means.len())).expect("1 × D").to_owned();
@@ -523,8 +647,11 @@ pub fn collapse_runs(
         log_n: (config.n_test as f64).ln(),
         real_digits: yard.real_digits,
         exact_log_likelihood: yard.exact.as_deref().map(Estimate::from_values).transpose()?,
+        mean_image_log_likelihood: Estimate::from_values(&yard.mean_image[..config.n_is])?,
+        mean_image_per_example: yard.mean_image,
         points,
         test_images: data.test.select(Axis(0), &shown),
+        test_digits: data.test,
     })
 }
 
@@ -536,6 +663,8 @@ struct Yardsticks {
     real_digits: SampleDistances,
     /// For independent pixels: exact log p*(x) of each of the first `n_is` test digits.
     exact: Option<Vec<f64>>,
+    /// The mean-image model's log p₀(x) per test digit.
+    mean_image: Vec<f64>,
 }
 
 fn yardsticks(digits: &DigitSplit, config: &CollapseConfig, data: &Prepared) -> Result<Yardsticks> {
@@ -553,7 +682,8 @@ fn yardsticks(digits: &DigitSplit, config: &CollapseConfig, data: &Prepared) -> 
             .to_vec(),
         ),
     };
-    Ok(Yardsticks { distortion_at_zero_rate, real_digits, exact })
+    let mean_image = mean_image_log_likelihood(data.test.view(), data.pixel_means.view(), config.n_train)?;
+    Ok(Yardsticks { distortion_at_zero_rate, real_digits, exact, mean_image })
 }
 
 /// Trains one variant from the configuration's seed; returns the trainer and its last epoch.
@@ -617,6 +747,10 @@ fn measure_variant(
         last_epoch,
         reconstruction_images: recon.select(Axis(0), shown),
         sample_images,
+        rate_per_example: stats.rate.clone(),
+        distortion_per_example: stats.distortion.clone(),
+        is_per_example: is.per_example.clone(),
+        vae: vae.clone(),
     })
 }
 
@@ -657,6 +791,35 @@ impl Collapses {
         }
         self.points.extend(other.points);
         Ok(())
+    }
+
+    /// The importance-sampled log-likelihood of model `point` at each K of `ks`, on the same IS
+    /// test digits as the table, with fresh draws for every K (stream [`seeds::EVAL_IS`]):
+    ///
+    /// ```text
+    /// log p̂_K(x) = log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x),  z_k ~ q(z|x)     (Burda et al. 2016, eq. 9)
+    /// E[log p̂_K(x)] ≤ E[log p̂_2K(x)] ≤ log p(x)                              (Burda et al. 2016, Thm 1)
+    /// ```
+    /// Every value is a stochastic *lower* bound on log p(x) that rises with K; the rise between
+    /// two K is read as the paired difference over digits.
+    ///
+    /// # Shapes
+    /// One [`IsAtK`] per K, each with `n_is` values.
+    ///
+    /// # Errors
+    /// `InvalidParameter` for a `point` out of range or a K of 0.
+    pub fn is_k_sweep(&self, point: usize, ks: &[usize]) -> Result<Vec<IsAtK>> {
+        let p = self.points.get(point).ok_or_else(|| {
+            Error::invalid("point", point, format!("must be < {} (the number of models)", self.points.len()))
+        })?;
+        let x = self.test_digits.slice(ndarray::s![..self.config.n_is, ..]);
+        let mut rng = seeds::EVAL_IS.rng(self.config.seed);
+        ks.iter()
+            .map(|&k| {
+                let is = importance_sampled_log_likelihood(&p.vae, x, None, k, 500, &mut rng)?;
+                Ok(IsAtK { k, per_example: is.per_example, estimate: is.estimate })
+            })
+            .collect()
     }
 
     /// One line per model: R, active units, σ, I(n; z), KL(q_agg ‖ p), IS log p̂(x), prior-sample

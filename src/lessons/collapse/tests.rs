@@ -175,6 +175,15 @@ fn large_beta_collapses_small_beta_does_not() {
     );
     // ELBO surgery adds up: I + KL(q_agg‖p) ≈ R (checked in prior's tests; here: I ≤ log N).
     assert!(small.mutual_information.mean <= r.log_n + 1e-12);
+    // The IS bound rises with K on average (Burda et al. 2016, Thm 1): paired over the digits,
+    // K = 20 is not below K = 1 by more than Z SE; K = config.k reproduces the table's values.
+    let sweep = r.is_k_sweep(0, &[1, 20]).unwrap();
+    assert_eq!((sweep[0].k, sweep[1].per_example.len()), (1, r.config.n_is));
+    let rise = paired_difference(&sweep[1].per_example, &sweep[0].per_example).unwrap();
+    assert!(rise.mean > -Z * rise.stderr, "rise {rise:?}");
+    assert_eq!(small.is_per_example.len(), r.config.n_is);
+    assert!(r.is_k_sweep(2, &[1]).is_err());
+    assert_eq!(r.mean_image_per_example.len(), r.config.n_test);
 }
 
 #[test]
@@ -221,4 +230,112 @@ fn mean_image_is_a_zero_rate_decoder_target() {
     let Estimate { mean: m, stderr: se, .. } = Estimate::from_values(&neg).unwrap();
     let closed = bernoulli_entropy(p.view()).unwrap();
     assert!((m - closed).abs() < Z * se, "Monte Carlo {m} ± {se}, closed form {closed}");
+}
+
+#[test]
+fn chord_slope_with_a_constant_rate_gap_is_a_scaled_paired_difference() {
+    // Independent route: when R_b,n − R_a,n = 2 on every digit, s = mean(D_a − D_b)/2 and its
+    // standard error is the paired difference's over 2.
+    let d_a: Vec<f64> = (0..50).map(|i| 100.0 + ((i * 37) % 11) as f64).collect();
+    let d_b: Vec<f64> = (0..50).map(|i| 95.0 + ((i * 13) % 7) as f64).collect();
+    let r_a: Vec<f64> = (0..50).map(|i| (i % 5) as f64 * 0.1).collect();
+    let r_b: Vec<f64> = r_a.iter().map(|r| r + 2.0).collect();
+    let s = chord_slope(&d_a, &r_a, &d_b, &r_b).unwrap();
+    let p = paired_difference(&d_a, &d_b).unwrap();
+    assert!(
+        (s.mean - p.mean / 2.0).abs() < 1e-12 && (s.stderr - p.stderr / 2.0).abs() < 1e-12,
+        "{s:?} {p:?}"
+    );
+    assert_eq!(s.samples, 50);
+    // Bad input.
+    assert!(chord_slope(&d_a, &r_a, &d_b[..3], &r_b).is_err());
+    let e = chord_slope(&d_a, &r_b, &d_b, &r_a).unwrap_err();
+    assert!(e.to_string().contains("must be > 0"), "{e}");
+    assert!(chord_slope(&[1.0], &[0.0], &[0.0], &[1.0]).is_err());
+}
+
+#[test]
+fn chord_slope_standard_error_matches_repeated_experiments() {
+    // Independent route for the delta-method SE: repeat a synthetic experiment 400 times and
+    // compare the spread of the slopes with the mean reported SE (within 15 %).
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let normal = rand_distr::Normal::new(0.0, 1.0).unwrap();
+    use rand::distr::Distribution;
+    let (mut slopes, mut ses) = (Vec::new(), Vec::new());
+    for _ in 0..400 {
+        let n = 200;
+        let r_b: Vec<f64> = (0..n).map(|_| 3.0 + normal.sample(&mut rng)).collect();
+        let r_a = vec![0.0; n];
+        let d_a: Vec<f64> = (0..n).map(|_| 200.0 + 5.0 * normal.sample(&mut rng)).collect();
+        let d_b: Vec<f64> = (0..n).map(|i| d_a[i] - 10.0 * r_b[i] + 2.0 * normal.sample(&mut rng)).collect();
+        let s = chord_slope(&d_a, &r_a, &d_b, &r_b).unwrap();
+        slopes.push(s.mean);
+        ses.push(s.stderr);
+    }
+    let spread = Estimate::from_values(&slopes).unwrap().stderr * (slopes.len() as f64).sqrt();
+    let mean_se = ses.iter().sum::<f64>() / ses.len() as f64;
+    assert!((spread / mean_se - 1.0).abs() < 0.15, "sd of slopes {spread}, mean SE {mean_se}");
+    let mean_slope = slopes.iter().sum::<f64>() / slopes.len() as f64;
+    assert!((mean_slope - 10.0).abs() < 0.1, "{mean_slope}");
+}
+
+#[test]
+fn mean_image_clamps_untouched_pixels() {
+    // ε = 1/(N + 2) = 1/4 for N = 2: p = (0, 1, ½) becomes (¼, ¾, ½).
+    let x = array![[1.0f32, 0.0, 1.0], [0.0, 1.0, 0.0]];
+    let l = mean_image_log_likelihood(x.view(), array![0.0f32, 1.0, 0.5].view(), 2).unwrap();
+    let by_hand = [0.25f64.ln() + 0.25f64.ln() + 0.5f64.ln(), 0.75f64.ln() + 0.75f64.ln() + 0.5f64.ln()];
+    assert!((l[0] - by_hand[0]).abs() < 1e-7 && (l[1] - by_hand[1]).abs() < 1e-7, "{l:?}");
+    assert!(mean_image_log_likelihood(x.view(), array![0.0f32, 1.0, 0.5].view(), 0).is_err());
+    assert!(mean_image_log_likelihood(x.view(), array![0.0f32, 1.5, 0.5].view(), 2).is_err());
+}
+
+#[test]
+fn test_digits_are_binarised_like_the_training_digits() {
+    // Issue 13: D₀ and the mean-image baseline are defined for Bernoulli(grey) digits (dynamic
+    // binarisation, as in training), so the test digits must be a Bernoulli(grey) draw, not
+    // x > 0.5. Check: they are binary; the number of ones agrees with its expectation Σ g_nd
+    // within Z standard deviations √Σ g(1 − g) (the threshold fails this same check); and their
+    // mean −log p₀(x) agrees within Z SE with its exact expectation over the draw,
+    // −Σ_d [g_nd log p̃_d + (1 − g_nd) log(1 − p̃_d)] averaged over n.
+    let digits = Mnist10k::load().unwrap();
+    let config = CollapseConfig { n_test: 2000, ..CollapseConfig::small(CollapseData::Digits, 1, 0) };
+    let data = prepare(&digits, &config);
+    assert!(data.test.iter().all(|&v| v == 0.0 || v == 1.0));
+    let grey = digits.test.images.select(Axis(0), &evenly_spaced(digits.test.len(), config.n_test));
+    let expected_ones: f64 = grey.iter().map(|&g| f64::from(g)).sum();
+    let sd: f64 = grey.iter().map(|&g| f64::from(g) * (1.0 - f64::from(g))).sum::<f64>().sqrt();
+    let ones = |x: &Array2<f32>| x.iter().map(|&v| f64::from(v)).sum::<f64>();
+    assert!(
+        (ones(&data.test) - expected_ones).abs() < Z * sd,
+        "{} vs {expected_ones} ± {sd}",
+        ones(&data.test)
+    );
+    let thresholded = crate::engine::data::binarize_fixed(grey.view());
+    assert!((ones(&thresholded) - expected_ones).abs() > Z * sd, "the check tells the two apart");
+    let neg: Vec<f64> = mean_image_log_likelihood(data.test.view(), data.pixel_means.view(), config.n_train)
+        .unwrap()
+        .iter()
+        .map(|l| -l)
+        .collect();
+    let Estimate { mean: m, stderr: se, .. } = Estimate::from_values(&neg).unwrap();
+    let eps = 1.0 / (config.n_train as f64 + 2.0);
+    let expected: f64 = grey
+        .rows()
+        .into_iter()
+        .map(|g| {
+            g.iter()
+                .zip(&data.pixel_means)
+                .map(|(&g, &p)| {
+                    let (g, p) = (f64::from(g), f64::from(p).clamp(eps, 1.0 - eps));
+                    -(g * p.ln() + (1.0 - g) * (1.0 - p).ln())
+                })
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / config.n_test as f64;
+    assert!((m - expected).abs() < Z * se, "mean −log p₀ = {m} ± {se}, expectation {expected}");
+    // D₀, the training means' own entropy, is close to it (train and test means differ a little).
+    let d0 = bernoulli_entropy(data.pixel_means.view()).unwrap();
+    assert!((m - d0).abs() < 0.05 * d0, "{m} vs D₀ = {d0}");
 }
