@@ -31,7 +31,10 @@ pub(crate) fn from_dmatrix(m: &DMatrix<f64>) -> Array2<f64> {
 /// use vaelab::base::prob::cholesky;
 /// let l = cholesky("cov", array![[4.0, 2.0], [2.0, 5.0]].view()).unwrap();
 /// assert_eq!(l, array![[2.0, 0.0], [1.0, 2.0]]);
-/// assert!(cholesky("cov", array![[1.0, 2.0], [2.0, 1.0]].view()).is_err());
+/// // Eigenvalues 3 and −1: refused in one line.
+/// let err = cholesky("cov", array![[1.0, 2.0], [2.0, 1.0]].view()).unwrap_err().to_string();
+/// assert!(err.starts_with("invalid cov = a 2 × 2 matrix with smallest eigenvalue -"), "{err}");
+/// assert!(err.ends_with(": must be positive definite") && !err.contains('\n'), "{err}");
 /// ```
 pub fn cholesky(name: &str, cov: ArrayView2<f64>) -> Result<Array2<f64>> {
     let (r, c) = cov.dim();
@@ -53,7 +56,15 @@ pub fn cholesky(name: &str, cov: ArrayView2<f64>) -> Result<Array2<f64>> {
     }
     match to_dmatrix(cov).cholesky() {
         Some(ch) => Ok(from_dmatrix(&ch.l())),
-        None => Err(Error::invalid(name, format!("{cov}"), "must be positive definite")),
+        None => {
+            // One line, not the matrix: its size and the eigenvalue that is not positive.
+            let smallest = to_dmatrix(cov).symmetric_eigen().eigenvalues.min();
+            Err(Error::invalid(
+                name,
+                format!("a {r} × {r} matrix with smallest eigenvalue {smallest:e}"),
+                "must be positive definite",
+            ))
+        }
     }
 }
 

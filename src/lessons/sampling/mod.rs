@@ -35,8 +35,12 @@
 //! and the proof goes through unchanged, because `F⁻¹(u) ≤ x ⇔ u ≤ F(x)` still holds. At `u = 0`
 //! (1.3) is `−∞` for every distribution; every implementation here returns instead the left end
 //! of the support, `inf { x : F(x) > 0 }` (which may be `−∞`), and at `u = 1` (1.3) is the right
-//! end (which may be `+∞`). The numerical inverse works inside a bracket [lo, hi] and returns
-//! its ends when the support is wider. Samplers never meet `u = 0` or `u = 1`, see below.
+//! end (which may be `+∞`) — in exact arithmetic. The numerical inverse works inside a bracket
+//! [lo, hi] and returns its ends when the support is wider; and it sees only the CDF as computed
+//! in f64, which rounds to exactly 1 before the end of an unbounded support (the logistic CDF
+//! does from x ≈ 36.7), so at `u = 1` it returns the first x where the computed F reaches 1: the
+//! right end of the support when F reaches 1 there, else that rounding point, not `hi`.
+//! Samplers never meet `u = 0` or `u = 1`, see below.
 //!
 //! ## What is here
 //!

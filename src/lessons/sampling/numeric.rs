@@ -418,6 +418,11 @@ mod tests {
         // A support wider than the bracket: the ends are the bracket's.
         let logistic = NumericInverse::new(logistic_cdf, -40.0, 40.0).unwrap();
         assert_eq!(logistic.inverse_cdf(0.0).unwrap(), -40.0);
+        // At u = 1, as the module documents: the first x where the computed F reaches 1 (the
+        // logistic CDF rounds to 1 from x ≈ 36.7), not the bracket's end.
+        let x1 = logistic.inverse_cdf(1.0).unwrap();
+        assert!(x1 < 40.0 && logistic_cdf(x1 + 0.5 * DEFAULT_X_TOL) == 1.0, "{x1}");
+        assert!(logistic_cdf(x1 - DEFAULT_X_TOL) < 1.0, "{x1}");
     }
 
     #[test]
