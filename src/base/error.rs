@@ -56,6 +56,17 @@ pub enum Error {
         /// How many values there were.
         count: usize,
     },
+    /// A request larger than the machine can serve, refused before any work (see
+    /// [`crate::base::budget`]).
+    #[error("{what} needs {needs}, more than {limit}")]
+    TooLarge {
+        /// The request, in the user's terms (`--hidden 100000000`).
+        what: String,
+        /// What it needs (`at least 1.2 TiB of memory`).
+        needs: String,
+        /// The limit it exceeds.
+        limit: String,
+    },
     /// Standard output was closed by its reader (`vaelab eval … | head -1`): the command stops
     /// quietly (`main` exits with 141, the status of a process ended by SIGPIPE).
     #[error("standard output was closed by its reader")]

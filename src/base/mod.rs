@@ -1,6 +1,6 @@
 //! # The base layer: what every other layer stands on
 //!
-//! Nothing here knows about VAEs. Errors and their one-line messages ([`error`]), file output that
+//! Nothing here knows about VAEs. Sizes are checked before work starts ([`budget`]). Errors and their one-line messages ([`error`]), file output that
 //! never leaves a torn file behind ([`io`]), the named seed streams of every experiment
 //! ([`seeds`]), the thread pool ([`parallel`]), the probability blocks — log-densities, KL
 //! divergences, the reparameterisation, log-sum-exp ([`prob`]) — adaptive quadrature for the independent checks ([`quadrature`]), and statistics: one
@@ -11,6 +11,7 @@
 //! Layering: `base` imports nothing from the crate above it (`engine`, `plot`, `lessons`, `cli`);
 //! `tests/layers.rs` enforces it.
 
+pub mod budget;
 pub mod claim;
 pub mod error;
 pub mod io;

@@ -185,6 +185,21 @@ impl Trainer {
     /// `InvalidParameter` from the configurations.
     pub fn new(vae_config: VaeConfig, config: TrainConfig) -> Result<Self> {
         config.validate()?;
+        vae_config.validate()?;
+        // At least: parameters, gradients and Adam's two moments (4 copies), a batch of inputs and
+        // two activations per hidden unit per row, all f32.
+        let b = config.batch_size as u128;
+        let hidden: u128 = vae_config.hidden_dims.iter().map(|&h| h as u128).sum();
+        let floats = vae_config.parameter_count().saturating_mul(4).saturating_add(
+            b.saturating_mul((vae_config.data_dim as u128).saturating_add(hidden.saturating_mul(2))),
+        );
+        crate::base::budget::ensure_memory(
+            &format!(
+                "training a VAE with D = {}, H = {:?}, Z = {} on batches of {}",
+                vae_config.data_dim, vae_config.hidden_dims, vae_config.latent_dim, config.batch_size
+            ),
+            floats.saturating_mul(4),
+        )?;
         let mut init_rng = seeds::MODEL_INIT.rng(config.seed);
         let vae = Vae::new(vae_config, &mut init_rng)?;
         vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;

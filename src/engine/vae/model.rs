@@ -110,10 +110,45 @@ impl VaeConfig {
         self.condition.map_or(0, |c| c.classes)
     }
 
-    /// Checks every dimension.
+    /// The number of parameters (encoder trunk, both heads, decoder, a learned decoder variance,
+    /// the prior's), in `u128` so that no user-given size overflows:
+    ///
+    /// ```text
+    /// Σ_layers (in·out + out)  over  trunk (D + C → H₁ → … → H_L), heads (H_L → Z, twice),
+    ///                                 decoder (Z + C → H_L → … → H₁ → D)
+    /// + D (learned Gaussian variance) + K(2Z + 1) (mixture prior) + 2(C·Z + Z) (learned p(z|c))
+    /// ```
+    pub fn parameter_count(&self) -> u128 {
+        let (d, z, c) = (self.data_dim as u128, self.latent_dim as u128, self.classes() as u128);
+        let layers = |input: u128, widths: &mut dyn Iterator<Item = u128>| {
+            widths
+                .fold((input, 0u128), |(i, n), o| {
+                    (o, n.saturating_add(i.saturating_mul(o)).saturating_add(o))
+                })
+                .1
+        };
+        let hidden: Vec<u128> = self.hidden_dims.iter().map(|&h| h as u128).collect();
+        let h_last = hidden.last().copied().unwrap_or(0);
+        let trunk = layers(d + c, &mut hidden.iter().copied());
+        let heads = h_last.saturating_mul(z).saturating_add(z).saturating_mul(2);
+        let decoder = layers(z + c, &mut hidden.iter().rev().copied().chain(std::iter::once(d)));
+        let obs = if matches!(self.likelihood, Likelihood::GaussianLearned) { d } else { 0 };
+        let prior = match (self.prior, self.condition) {
+            (LatentPrior::Mixture { components }, _) => {
+                (components as u128).saturating_mul(z.saturating_mul(2).saturating_add(1))
+            }
+            (_, Some(cond)) if cond.prior == PriorKind::LearnedConditional => {
+                c.saturating_mul(z).saturating_add(z).saturating_mul(2)
+            }
+            _ => 0,
+        };
+        [trunk, heads, decoder, obs, prior].iter().fold(0u128, |a, &b| a.saturating_add(b))
+    }
+
+    /// Checks every dimension, and that the parameters fit in the memory available.
     ///
     /// # Errors
-    /// `InvalidParameter` naming the field.
+    /// `InvalidParameter` naming the field; `TooLarge` with the memory the parameters need.
     pub fn validate(&self) -> Result<()> {
         if self.data_dim == 0 {
             return Err(Error::invalid("data_dim", 0, "must be >= 1"));
@@ -138,7 +173,11 @@ impl VaeConfig {
         {
             return Err(Error::invalid("classes", 0, "a CVAE needs at least one class"));
         }
-        self.prior.validate(self.condition)
+        self.prior.validate(self.condition)?;
+        crate::base::budget::ensure_memory(
+            &format!("a VAE with D = {}, H = {:?}, Z = {}", self.data_dim, self.hidden_dims, self.latent_dim),
+            self.parameter_count().saturating_mul(4),
+        )
     }
 }
 

@@ -227,3 +227,29 @@ fn mixture_prior_gradients_match_finite_differences_for_encoder_decoder_and_prio
         assert_eq!(vae.params.tensor_name(14 + extra + 1), "prior.means");
     }
 }
+
+/// `VaeConfig::parameter_count` (the memory check's count) equals the parameters a built model
+/// holds, for every prior and likelihood.
+#[test]
+fn parameter_count_matches_the_built_model() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let plain = VaeConfig::bernoulli(12, vec![7, 5], 3);
+    let configs = [
+        plain.clone(),
+        plain.clone().with_prior(LatentPrior::Mixture { components: 4 }),
+        plain.clone().with_condition(3, PriorKind::LearnedConditional),
+        plain.clone().with_condition(3, PriorKind::StandardNormal),
+        VaeConfig { likelihood: Likelihood::GaussianLearned, ..plain.clone() },
+    ];
+    for config in configs {
+        let vae = Vae::<f32>::new(config.clone(), &mut rng).unwrap();
+        let held: usize = (0..vae.params.tensor_count()).map(|i| vae.params.tensor(i).len()).sum();
+        assert_eq!(config.parameter_count(), held as u128, "{config:?}");
+    }
+    // A width the machine cannot hold is refused by validation, in one line.
+    let huge = VaeConfig::bernoulli(784, vec![100_000_000], 20);
+    let err = huge.validate().unwrap_err().to_string();
+    assert!(err.starts_with("a VAE with D = 784, H = [100000000], Z = 20 needs at least "), "{err}");
+    let overflow = VaeConfig::bernoulli(784, vec![usize::MAX], usize::MAX);
+    assert!(matches!(overflow.validate(), Err(crate::Error::TooLarge { .. })));
+}

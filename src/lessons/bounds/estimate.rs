@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::q::Q;
 use crate::base::error::{Error, Result};
-use crate::base::prob::{log_mean_exp, log_mean_exp_1d};
+use crate::base::prob::{log_mean_exp, log_mean_exp_1d, log_sum_exp_1d};
 use crate::base::quadrature::integrate;
 use crate::base::stats::Estimate;
 use crate::lessons::toy::{Encoding, LatentModel, Model};
@@ -80,6 +80,9 @@ pub fn draw<M: LatentModel + ?Sized, R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<Draws> {
     check_inputs(model, x, q, n, "samples")?;
+    // The draws and their three log-densities, f64, all at once.
+    let floats = (n as u128).saturating_mul(model.latent_dim() as u128 + 3);
+    crate::base::budget::ensure_memory(&format!("{n} draws from Q"), floats.saturating_mul(8))?;
     let z = q.sample(n, rng);
     Ok(Draws {
         log_prior: model.log_prior(z.view()),
@@ -218,7 +221,14 @@ pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
         return Err(Error::invalid("k", k, "need at least 1 importance sample"));
     }
     check_inputs(model, x, q, n, "samples")?;
-    let per_chunk = (65_536 / k).max(1);
+    crate::base::budget::ensure_draws(
+        &format!("IWAE with {n} groups of K = {k}"),
+        (n as u128).saturating_mul(k as u128),
+    )?;
+    if k > IWAE_CHUNK {
+        return iwae_large_k(model, x, q, k, n, rng);
+    }
+    let per_chunk = IWAE_CHUNK / k;
     let mut values = Vec::with_capacity(n);
     let mut done = 0;
     while done < n {
@@ -252,6 +262,43 @@ pub fn variance_difference(draws: &Draws, kl_q_prior: f64) -> Result<Estimate> {
     let (a_mean, b_mean) = (a.mean().unwrap_or(0.0), b.mean().unwrap_or(0.0));
     let d = (&a - a_mean).mapv(|v| v * v) - (&b - b_mean).mapv(|v| v * v);
     Estimate::from_values(d.view())
+}
+
+/// Draws per batch of IWAE work: memory stays at 65,536 draws whatever K is.
+const IWAE_CHUNK: usize = 65_536;
+
+/// [`iwae`] for K > [`IWAE_CHUNK`]: one group at a time, its K weights in chunks, summed by a
+/// running log-sum-exp, so memory does not grow with K:
+///
+/// ```text
+/// s ← log(e^s + Σ_chunk wₖ) = max(s, c) + ln(e^{s − max} + e^{c − max}),   c = log Σ_chunk wₖ
+/// L_K (one group) = s − ln K
+/// ```
+fn iwae_large_k<M: LatentModel + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    q: &Q,
+    k: usize,
+    n: usize,
+    rng: &mut R,
+) -> Result<IwaeEstimate> {
+    let mut values = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (mut s, mut left) = (f64::NEG_INFINITY, k);
+        while left > 0 {
+            let m = left.min(IWAE_CHUNK);
+            let z = q.sample(m, rng);
+            let c = log_sum_exp_1d((model.log_joint(x, z.view()) - q.log_density(z.view())).view());
+            let top = s.max(c);
+            if top > f64::NEG_INFINITY {
+                s = top + ((s - top).exp() + (c - top).exp()).ln();
+            }
+            left -= m;
+        }
+        values.push(s - (k as f64).ln());
+    }
+    let e = Estimate::from_values(&values)?;
+    Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr, samples: e.samples })
 }
 
 /// KL(q ‖ p(z|x)): a number when computed exactly, a Monte-Carlo estimate otherwise.

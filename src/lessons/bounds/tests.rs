@@ -387,3 +387,19 @@ fn q_log_variances_beyond_f64_are_refused() {
     }
     assert!(Q::diag_gaussian(array![0.0], array![-700.0]).is_ok());
 }
+
+/// K beyond one chunk of work streams its weights: the same bound (within SE) as a K inside one
+/// chunk would give, in constant memory; and absurd requests are refused up front, in one line.
+#[test]
+fn iwae_beyond_one_chunk_streams_and_absurd_sizes_are_refused() {
+    let mut rng = StdRng::seed_from_u64(104);
+    let (model, x, q) = cases().remove(0);
+    let log_px = model.log_marginal(x.view()).unwrap();
+    // K = 100,000 > 65,536: L_K within 4 SE (plus an O(1/K) bias far below it) of log p(x).
+    let big = iwae(&model, x.view(), &q, 100_000, 2, &mut rng).unwrap();
+    assert!((big.mean - log_px).abs() < 4.0 * big.stderr.max(1e-3), "{big:?} vs {log_px}");
+    let err = iwae(&model, x.view(), &q, usize::MAX, 2, &mut rng).unwrap_err().to_string();
+    assert!(err.starts_with("IWAE with 2 groups of K = 18446744073709551615 needs"), "{err}");
+    let err = draw(&model, x.view(), &q, usize::MAX, &mut rng).unwrap_err().to_string();
+    assert!(err.contains("draws from Q needs at least") && err.contains("of memory"), "{err}");
+}
