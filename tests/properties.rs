@@ -250,10 +250,20 @@ fn data_point(d: usize) -> impl Strategy<Value = Vec<f64>> {
 /// and it survives a round trip through its JSON form.
 fn check_model(model: &Model, x: &[f64]) -> Result<(), TestCaseError> {
     let x = ndarray::Array1::from(x.to_vec());
+    // Quadratic models with x more than 1e6 σ from c may give −inf today: no panic is still
+    // asserted, finiteness is not (`known_bug_quadratic_log_marginal_is_minus_inf_for_large_c`).
+    let known_bug = match model.to_spec() {
+        vaelab::lessons::toy::ModelSpec::Quadratic { c, sigma, .. } => {
+            x.iter().zip(&c).any(|(x, c)| (x - c).abs() / sigma > 1e6)
+        }
+        _ => false,
+    };
     let lp = no_panic(|| model.check_x(x.view()).and_then(|()| model.log_marginal(x.view())));
     match lp {
         Err(p) => prop_assert!(false, "log_marginal panicked: {p}\nmodel: {}\nx: {x}", model.to_json()),
-        Ok(Ok(v)) => prop_assert!(v.is_finite(), "log p(x) = {v} for x = {x}\nmodel: {}", model.to_json()),
+        Ok(Ok(v)) => {
+            prop_assert!(v.is_finite() || known_bug, "log p(x) = {v} for x = {x}\nmodel: {}", model.to_json())
+        }
         Ok(Err(e)) => one_line(&e)?,
     }
     let back = Model::from_json(&model.to_json());
@@ -785,12 +795,17 @@ fn flag(name: &'static str) -> BoxedStrategy<Vec<String>> {
     any::<bool>().prop_map(move |b| if b { vec![format!("--{name}")] } else { vec![] }).boxed()
 }
 
-/// A float option: edge values, any f64 printed, and non-numbers.
-fn float_opt(name: &'static str, p: f64) -> BoxedStrategy<Vec<String>> {
+/// A float option: edge values, any f64 printed, and non-numbers. Finite values beyond `max_abs`
+/// become ±`max_abs` (`f64::MAX` leaves them all).
+fn float_opt(name: &'static str, p: f64, max_abs: f64) -> BoxedStrategy<Vec<String>> {
     let value = prop_oneof![
         3 => prop::sample::select(vec!["0", "1", "-1", "1e-3", "0.5", "1e39", "1e308", "-1e308", "5e-324", "NaN", "inf", "-inf", "", "abc"]).prop_map(str::to_string),
         1 => any::<f64>().prop_map(|v| v.to_string()),
-    ];
+    ]
+    .prop_map(move |v| match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && x.abs() > max_abs => max_abs.copysign(x).to_string(),
+        _ => v,
+    });
     prop::option::weighted(p, value)
         .prop_map(move |v| v.map(|v| vec![format!("--{name}"), v]).unwrap_or_default())
         .boxed()
@@ -846,12 +861,15 @@ fn train_argv() -> BoxedStrategy<Vec<String>> {
         opt("epochs", &["0", "1"], 0.95),
         opt("latent", &["0", "1", "2", "3"], 0.9),
         opt("hidden", &["3", "2,3", "0", "1,0", "3,3,3"], 0.9),
-        float_opt("beta", 0.5),
-        opt("warmup-epochs", &["0", "1", "2", MAX], 0.3),
-        float_opt("free-bits", 0.3),
+        float_opt("beta", 0.5, f64::MAX),
+        // 2^64 − 1 overflows `warmup_epochs · steps_per_epoch` (`known_bug_warmup_epochs_overflow_panics`).
+        opt("warmup-epochs", &["0", "1", "2"], 0.3),
+        // Free bits beyond 1e6 make the train loss infinite with exit 0
+        // (`known_bug_huge_free_bits_give_an_infinite_loss`).
+        float_opt("free-bits", 0.3, 1e6),
         opt("prior", &["normal", "mog:1", "mog:3", "mog:0", "mog:-1", "mog:", "mog", "Normal"], 0.4),
         opt("batch", &["0", "1", "7", "64"], 0.95),
-        float_opt("lr", 0.5),
+        float_opt("lr", 0.5, f64::MAX),
         opt("seed", &["0", "1", MAX], 0.3),
         out,
         opt("threads", &["0", "1", "2", "1000", MAX], 0.3),
@@ -1096,7 +1114,8 @@ proptest! {
 /// Found by `model_json_gives_a_finite_model_or_a_one_line_error` (shrunk by hand): a quadratic
 /// model with a large offset c (a = 0: p(x) is then N(x; c, σ²), log p(0) ≈ −c²/2 = −5e39 for
 /// c = −1e20), or a large a against a small σ (a = −2e5, σ = 0.05): `log_marginal` returns
-/// Ok(−inf) where log p(x) is finite. (c = −1e3 and a = −1e3 at σ = 0.05 are fine.)
+/// Ok(−inf) where log p(x) is finite; also x far from c in units of σ (|x − c|/σ = 1e12). Fine:
+/// c = −1e8 at σ = 1, |x − c|/σ = 1e4, a = −1e3 at σ = 0.05.
 #[test]
 #[ignore = "bug: Quadratic::log_marginal is Ok(-inf) at x = 0 for c = -1e20 (a = 0, sigma = 1) or a = -2e5 (sigma = 0.05), where log p(x) is finite (issue 15)"]
 fn known_bug_quadratic_log_marginal_is_minus_inf_for_large_c() {
@@ -1119,7 +1138,15 @@ fn known_bug_quadratic_log_marginal_is_minus_inf_for_large_c() {
             bad.push(format!("a = {a:e}, c = {c:e}, σ = {sigma}: {lp:?}"));
         }
     }
-    assert!(bad.is_empty(), "log p(0):\n{}", bad.join("\n"));
+    // Found at 2,000 cases: 4-D, x far from c in units of σ (log p(x) ≈ −(1e12)²/2 = −5e23).
+    let m =
+        Model::from_json(r#"{"kind": "quadratic", "a": [1e-6, 0, 0, 0], "c": [0, 0, 0, 0], "sigma": 1e-6}"#)
+            .unwrap();
+    let lp = m.log_marginal(ndarray::arr1(&[-1.0, 0.0, 0.0, 1e6]).view());
+    if !lp.as_ref().is_ok_and(|v| v.is_finite()) {
+        bad.push(format!("a = [1e-6, 0, 0, 0], c = 0, σ = 1e-6, x = [-1, 0, 0, 1e6]: {lp:?}"));
+    }
+    assert!(bad.is_empty(), "log p(x):\n{}", bad.join("\n"));
 }
 
 /// Found by `edited_model_files_load_or_fail_in_one_line`: the shipped mixture model at a huge
@@ -1208,6 +1235,52 @@ fn known_bug_huge_sizes_panic_instead_of_an_error() {
         }
     }
     assert!(failures.is_empty(), "panics:\n{}", failures.join("\n"));
+}
+
+/// Found by `cli_train_never_panics` at 2,000 cases: `--warmup-epochs 2^64 − 1` panics with
+/// "attempt to multiply with overflow" at `src/cli/mod.rs:357` (`args.warmup_epochs *
+/// steps_per_epoch`) before any validation.
+#[test]
+#[ignore = "bug: train --warmup-epochs 18446744073709551615 panics (multiply with overflow, src/cli/mod.rs:357) (issue 15)"]
+fn known_bug_warmup_epochs_overflow_panics() {
+    let argv = [
+        "vaelab",
+        "train",
+        "--data",
+        "mnist-dir",
+        "--mnist-dir",
+        &tiny_dir().display().to_string(),
+        "--epochs",
+        "1",
+        "--hidden",
+        "3",
+        "--latent",
+        "2",
+        "--batch",
+        "8",
+        "--warmup-epochs",
+        MAX,
+        "--out",
+        &fresh_path("out").display().to_string(),
+    ]
+    .map(str::to_string);
+    let r = no_panic(|| run_cli(Cli::try_parse_from(&argv).unwrap()));
+    assert!(r.is_ok(), "{}", r.err().unwrap_or_default());
+}
+
+/// Found by `cli_train_never_panics` at 2,000 cases: `--free-bits 1e308` trains to the end and
+/// returns (and writes to metrics.csv / metrics.json) a `train_loss` of inf (JSON `null`) every
+/// epoch, with no error: either refuse such λ up front or report a finite loss.
+#[test]
+#[ignore = "bug: train --free-bits 1e308 succeeds with train_loss = inf in every epoch's metrics (issue 15)"]
+fn known_bug_huge_free_bits_give_an_infinite_loss() {
+    let mut args = tiny_train_args(fresh_path("out"), LatentPrior::StandardNormal);
+    args.latent = 1;
+    args.free_bits = Some(1e308);
+    match vaelab::cli::run_train(&args, |_| {}) {
+        Ok(h) => assert!(h.iter().all(|m| m.train_loss.is_finite()), "train_loss {:?}", h[0].train_loss),
+        Err(e) => assert!(!e.to_string().contains('\n')),
+    }
 }
 
 /// The README promises one line `vaelab: …` and exit code 2 for bad arguments; clap's own errors
