@@ -6,7 +6,23 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    match vaelab::cli::run(vaelab::cli::Cli::parse()) {
+    // clap's own errors are several lines (`error: …`, usage, a hint): one line here, exit 2;
+    // --help and --version print as clap prints them.
+    let cli = match vaelab::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.kind().to_string();
+            let detail = e.to_string();
+            let first = detail.lines().next().unwrap_or(&text).trim_start_matches("error: ");
+            eprintln!("vaelab: {first} (see vaelab --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match vaelab::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (`| head`): stop quietly, as a SIGPIPE would.
         Err(vaelab::Error::OutputClosed) => ExitCode::from(141),

@@ -165,6 +165,12 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
     }
     let config = VaeConfig::bernoulli(args.input, args.hidden.clone(), args.latent);
     config.validate()?;
+    // The synthetic data: a batch (training) or the points (evaluation), f32.
+    let rows = (args.batch as u128).max(args.points as u128);
+    crate::base::budget::ensure_memory(
+        &format!("bench data of {rows} rows × {} inputs", args.input),
+        rows.saturating_mul(args.input as u128).saturating_mul(4),
+    )?;
     if args.eval { run_eval(args, config) } else { run_train(args, config) }
 }
 

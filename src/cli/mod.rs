@@ -356,7 +356,14 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
     let d = data.train.ncols();
     let steps_per_epoch = data.train.nrows().div_ceil(args.batch.max(1));
     let kl_schedule = if args.warmup_epochs > 0 {
-        KlSchedule::LinearWarmup { beta: args.beta, warmup_steps: args.warmup_epochs * steps_per_epoch }
+        let warmup_steps = args.warmup_epochs.checked_mul(steps_per_epoch).ok_or_else(|| {
+            Error::invalid(
+                "warmup_epochs",
+                args.warmup_epochs,
+                format!("× {steps_per_epoch} steps per epoch overflows"),
+            )
+        })?;
+        KlSchedule::LinearWarmup { beta: args.beta, warmup_steps }
     } else {
         KlSchedule::Constant { beta: args.beta }
     };

@@ -26,16 +26,28 @@ impl Objective {
     /// The plain ELBO: β = 1, no free bits.
     pub const ELBO: Objective = Objective { beta: 1.0, free_bits: None };
 
+    /// The largest β and free-bits λ accepted: 10⁶ (the course uses β ≤ 16 and λ ≤ 1; beyond this
+    /// the f32 loss loses every digit of the data term, and near 10³⁸ it is infinite).
+    pub const MAX_WEIGHT: f64 = 1e6;
+
     /// A β-weighted objective.
     ///
     /// # Errors
-    /// `InvalidParameter` for β < 0 or not finite, or λ ≤ 0.
+    /// `InvalidParameter` for β < 0, λ ≤ 0, or either above [`Objective::MAX_WEIGHT`] (the loss is summed
+    /// in f32: a λ of 1e308 nats per unit is infinite there).
     pub fn new(beta: f64, free_bits: Option<f64>) -> Result<Self> {
-        if !(beta.is_finite() && beta >= 0.0) {
-            return Err(Error::invalid("beta", beta, "must be finite and >= 0"));
+        if !(beta.is_finite() && (0.0..=Self::MAX_WEIGHT).contains(&beta)) {
+            return Err(Error::invalid("beta", beta, format!("must be >= 0 and <= {:e}", Self::MAX_WEIGHT)));
         }
         if let Some(l) = free_bits {
             ensure_positive("free_bits", l)?;
+            if l > Self::MAX_WEIGHT {
+                return Err(Error::invalid(
+                    "free_bits",
+                    l,
+                    format!("must be <= {:e} nats per unit", Self::MAX_WEIGHT),
+                ));
+            }
         }
         Ok(Objective { beta, free_bits })
     }

@@ -156,7 +156,16 @@ impl LatentModel for Mixture {
 
     fn log_marginal(&self, x: ArrayView1<f64>) -> Result<f64> {
         self.check_x(x)?;
-        Ok(log_sum_exp_1d((&self.log_weights + &self.component_log_likelihoods(x)).view()))
+        let log_px = log_sum_exp_1d((&self.log_weights + &self.component_log_likelihoods(x)).view());
+        if !log_px.is_finite() {
+            // Every component's density underflows: log p(x) is below f64's range.
+            return Err(Error::invalid(
+                "x",
+                format!("{x}"),
+                format!("log p(x) = {log_px}: too far from every component"),
+            ));
+        }
+        Ok(log_px)
     }
 
     /// Bayes' rule over the components ([`Posterior::by_bayes_rule`]), normalised by its own sum.

@@ -185,7 +185,15 @@ impl Quadratic {
             QUADRATURE_REL_TOL,
             0.0,
         )?;
-        Ok((peak + q.value.ln(), q))
+        let log_px = peak + q.value.ln();
+        if !log_px.is_finite() {
+            return Err(Error::invalid(
+                "x",
+                format!("{x}"),
+                format!("log p(x) = {log_px}: the quadrature's integral underflows at this x"),
+            ));
+        }
+        Ok((log_px, q))
     }
 
     /// log p(x) by the composite Simpson rule on a uniform grid: a route independent of the
