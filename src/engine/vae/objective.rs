@@ -156,7 +156,7 @@ mod tests {
         assert!(KlSchedule::Cyclical { beta: 1.0, period_steps: 4, ramp_fraction: 0.0 }.validate().is_err());
         assert_eq!(
             Objective::new(-1.0, None).unwrap_err().to_string(),
-            "invalid beta = -1: must be finite and >= 0"
+            "invalid beta = -1: must be >= 0 and <= 1e6"
         );
     }
 }
