@@ -7,7 +7,7 @@
 //!
 //! ## The layers
 //!
-//! Five folders, each using only those above it in this list (`tests/layers.rs` enforces it):
+//! Six folders, each using only those above it in this list (`tests/layers.rs` enforces it):
 //!
 //! | layer | what it holds |
 //! |---|---|
@@ -15,6 +15,7 @@
 //! | [`engine`] | the VAE from scratch: layers and optimisers, the VAE and CVAE with their priors and objective, training, checkpoints, evaluation, data |
 //! | [`plot`] | plots that work offline in JupyterLab and in the HTML book; the training report |
 //! | [`lessons`] | one module per section of the text, in its order: each section's experiment |
+//! | [`exercises`] | each lesson's exercises as checkers: a learner calls one with an answer (a number, a formula as a closure, an estimator, a gradient) and reads a verdict |
 //! | [`cli`] | the `vaelab` command (`main.rs` only dispatches) |
 //!
 //! ## Course map
@@ -79,6 +80,7 @@
 pub mod base;
 pub mod cli;
 pub mod engine;
+pub mod exercises;
 pub mod lessons;
 pub mod plot;
 

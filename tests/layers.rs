@@ -1,7 +1,7 @@
 //! The crate's layers, enforced: each layer uses only those below it.
 //!
 //! ```text
-//! base  →  engine  →  plot  →  lessons  →  cli  (→ main.rs)
+//! base  →  engine  →  plot  →  lessons  →  exercises  →  cli  (→ main.rs)
 //! ```
 //! A file under `src/LAYER/` may name `crate::OTHER` in its code only when OTHER is LAYER or below
 //! it (and writes one `crate::layer::…` path per item, so no grouped `crate::{…}` hides a layer); `clap`
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The layers from the bottom up; a layer may use itself and those before it.
-const LAYERS: [&str; 5] = ["base", "engine", "plot", "lessons", "cli"];
+const LAYERS: [&str; 6] = ["base", "engine", "plot", "lessons", "exercises", "cli"];
 
 fn rank(layer: &str) -> Option<usize> {
     LAYERS.iter().position(|l| *l == layer)

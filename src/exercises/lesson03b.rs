@@ -1,0 +1,1 @@
+//! The exercises of lesson 03b (see `notebooks/` and `notebooks/solutions/`).
