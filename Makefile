@@ -29,8 +29,9 @@ check:
 	cargo test
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
-# Execute notebooks without pytest, e.g. `make notebooks NB=notebooks/01-*.ipynb`.
-NB ?= notebooks/*.ipynb
+# Execute notebooks without pytest, e.g. `make notebooks NB=notebooks/01-*.ipynb` (solutions too:
+# `NB=notebooks/solutions/01-*.ipynb`; their executed copies go to build/notebooks/solutions/).
+NB ?= notebooks/*.ipynb notebooks/solutions/*.ipynb
 notebooks:
 	@tools/setup.sh test
 	$(VENV)/bin/python tools/run_notebook.py $(NB)

@@ -2,7 +2,8 @@
 """The course book: executed notebooks rendered to HTML pages that work with no network, and a
 check of each page in headless Chromium with the network blocked.
 
-    .venv/bin/python tools/book.py build/notebooks/*.ipynb   # render pages + index into build/book/
+    .venv/bin/python tools/book.py build/notebooks/*.ipynb --solutions build/notebooks/solutions/*.ipynb
+                                                              # render pages + index into build/book/
     .venv/bin/python tools/book.py --check build/book/*.html  # open each page offline and check it
 
 Pages load only files next to them: assets/plotly.min.js and assets/tex-svg.js (MathJax 3), both
@@ -26,7 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "build" / "book"
 # A link from one lesson to another, `[...](10-cvae.ipynb)` in markdown, must reach the page, not the
 # notebook: relative links to a .ipynb file (no folder, optionally #anchor) are rewritten to .html.
-IPYNB_LINK = re.compile(r'href="((?:\./)?[\w.-]+)\.ipynb(#[^"]*)?"')
+# Solutions notebooks live in notebooks/solutions/ and their pages beside the lessons' as
+# `solutions-<name>.html`: a lesson's `solutions/02-x.ipynb` and a solution's `../02-x.ipynb` are
+# rewritten to those flat names too.
+IPYNB_LINK = re.compile(r'href="(?:\./)?(solutions/|\.\./)?([\w.-]+)\.ipynb(#[^"]*)?"')
+SOLUTIONS_PREFIX = "solutions-"
 PLOTLY_JS_SCRIPT = re.compile(r'<script type="text/javascript" class="vaelab-plotly-js">.*?</script>\n?', re.S)
 CHROMIUM = "/usr/bin/chromium"
 # The flags this workplace's machines need for a quiet headless Chromium (no background connections).
@@ -60,12 +65,33 @@ def lesson_title(nb) -> str:
 
 
 def link_pages(body: str) -> str:
-    """Rewrites relative links to sibling notebooks (`href="10-cvae.ipynb"`) to their pages (`10-cvae.html`)."""
-    return IPYNB_LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
+    """Rewrites relative links to sibling notebooks (`href="10-cvae.ipynb"`) to their pages (`10-cvae.html`),
+    `solutions/10-cvae.ipynb` to `solutions-10-cvae.html` and `../10-cvae.ipynb` to `10-cvae.html`."""
+
+    def page(m: re.Match) -> str:
+        prefix = SOLUTIONS_PREFIX if m.group(1) == "solutions/" else ""
+        return f'href="{prefix}{m.group(2)}.html{m.group(3) or ""}"'
+
+    return IPYNB_LINK.sub(page, body)
 
 
-def render(executed: Path, book: Path = BOOK, prev: str | None = None, next_: str | None = None) -> Path:
-    """Renders one executed notebook to book/<name>.html."""
+def solutions_page(lesson_stem: str) -> str:
+    """The page name of a lesson's solutions: `solutions-02-derivation-1-jensen.html`."""
+    return f"{SOLUTIONS_PREFIX}{lesson_stem}.html"
+
+
+def render(
+    executed: Path,
+    book: Path = BOOK,
+    prev: str | None = None,
+    next_: str | None = None,
+    *,
+    solutions: str | None = None,
+    lesson: str | None = None,
+    page_name: str | None = None,
+) -> Path:
+    """Renders one executed notebook to book/<name>.html (or book/<page_name>). A lesson page links to
+    its `solutions` page; a solutions page links back to its `lesson`."""
     nb = nbformat.read(executed, as_version=4)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -76,20 +102,34 @@ def render(executed: Path, book: Path = BOOK, prev: str | None = None, next_: st
                 data["text/html"] = PLOTLY_JS_SCRIPT.sub("", text)
     exporter = HTMLExporter(template_name="vaelab", extra_template_basedirs=[str(ROOT / "tools" / "book")])
     body, _ = exporter.from_notebook_node(
-        nb, resources={"metadata": {"name": lesson_title(nb)}, "vaelab_prev": prev, "vaelab_next": next_}
+        nb,
+        resources={
+            "metadata": {"name": lesson_title(nb)},
+            "vaelab_prev": prev,
+            "vaelab_next": next_,
+            "vaelab_solutions": solutions,
+            "vaelab_lesson": lesson,
+        },
     )
     body = link_pages(body)
     book.mkdir(parents=True, exist_ok=True)
-    page = book / f"{executed.stem}.html"
+    page = book / (page_name or f"{executed.stem}.html")
     page.write_text(body, encoding="utf-8")
     return page
 
 
-def render_index(pages: list[tuple[str, str]], book: Path = BOOK) -> Path:
-    """The book's front page: the lessons in order. `pages` holds (file name, title)."""
-    rows = "\n".join(
-        f'<li><a href="{html.escape(name)}">{html.escape(title)}</a></li>' for name, title in pages
-    )
+def render_index(pages: list[tuple[str, str]], book: Path = BOOK, solutions: set[str] = frozenset()) -> Path:
+    """The book's front page: the lessons in order, each with its solutions page when it is in
+    `solutions` (page names). `pages` holds (file name, title)."""
+
+    def row(name: str, title: str) -> str:
+        extra = ""
+        sol = solutions_page(name.removesuffix(".html"))
+        if sol in solutions:
+            extra = f' · <a href="{html.escape(sol)}">solutions</a>'
+        return f'<li><a href="{html.escape(name)}">{html.escape(title)}</a>{extra}</li>'
+
+    rows = "\n".join(row(name, title) for name, title in pages)
     index = book / "index.html"
     index.write_text(
         f"""<!DOCTYPE html>
@@ -110,18 +150,23 @@ executed every notebook from a fresh kernel.</p>
     return index
 
 
-def build(executed: list[Path], book: Path = BOOK) -> list[Path]:
-    """Renders every executed notebook (in name order), linked prev/next, plus the index."""
+def build(executed: list[Path], book: Path = BOOK, solutions: list[Path] = ()) -> list[Path]:
+    """Renders every executed lesson (in name order), linked prev/next and to its solutions page,
+    every executed solutions notebook (linked back to its lesson), plus the index."""
     executed = sorted(executed)
     write_assets(book)
     names = [f"{p.stem}.html" for p in executed]
+    solved = {p.stem for p in solutions}
     pages, titles = [], []
+    for sol in sorted(solutions):
+        pages.append(render(sol, book, lesson=f"{sol.stem}.html", page_name=solutions_page(sol.stem)))
     for i, nb_path in enumerate(executed):
         prev = names[i - 1] if i > 0 else None
         next_ = names[i + 1] if i + 1 < len(names) else None
-        pages.append(render(nb_path, book, prev, next_))
+        sol = solutions_page(nb_path.stem) if nb_path.stem in solved else None
+        pages.append(render(nb_path, book, prev, next_, solutions=sol))
         titles.append((names[i], lesson_title(nbformat.read(nb_path, as_version=4))))
-    pages.append(render_index(titles, book))
+    pages.append(render_index(titles, book, {solutions_page(s) for s in solved}))
     return pages
 
 
@@ -236,10 +281,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="check pages instead of rendering notebooks")
     parser.add_argument("--screenshots", type=Path, help="with --check: save a PNG of each page here")
+    parser.add_argument("--solutions", nargs="*", type=Path, default=[],
+                        help="executed solutions notebooks (build/notebooks/solutions/*.ipynb)")
     parser.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
     if not args.check:
-        for page in build(args.paths):
+        for page in build(args.paths, solutions=args.solutions):
             print(page)
         return 0
     bad = 0

@@ -138,9 +138,13 @@ def _drain_late_outputs(client: NotebookClient, cell, index: int, parent_msg_id:
                 pass
 
 
-def run(path: Path, *, cold_cache: bool = False, out_dir: Path = BUILD, timeout: int = 1200) -> NotebookReport:
-    """Execute one notebook in a fresh kernel; stop at the first failing cell."""
+def run(path: Path, *, cold_cache: bool = False, out_dir: Path | None = None, timeout: int = 1200) -> NotebookReport:
+    """Execute one notebook in a fresh kernel; stop at the first failing cell. The executed copy goes
+    to `out_dir`: by default build/notebooks/, and build/notebooks/solutions/ for a notebook of
+    notebooks/solutions/ (a lesson and its solutions share a file name)."""
     path = Path(path).resolve()
+    if out_dir is None:
+        out_dir = BUILD / "solutions" if path.parent.name == "solutions" else BUILD
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
         nb,

@@ -1,5 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom from a fresh evcxr kernel, renders to a book page,
-and the page works in headless Chromium with the network blocked. One test per notebook.
+and the page works in headless Chromium with the network blocked. One test per notebook. The same
+for every solutions notebook in notebooks/solutions/, which must show each exercise's checker
+accepting the solution and rejecting a typical wrong answer.
 
 The runner's own honesty is tested first, on fixtures that must fail: a panicking cell, a cell whose
 top-level `?` meets an `Err`, and a compile error, each reported with the cell and the error text.
@@ -14,6 +16,9 @@ import run_notebook
 from conftest import REPORTS, ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+# Lessons with exercises: all but the course map.
+LESSONS = [p for p in NOTEBOOKS if p.name != "00-course-map.ipynb"]
 FIXTURES = ROOT / "tests" / "notebooks" / "fixtures"
 FIXTURE_OUT = ROOT / "build" / "fixtures"
 _first_run = [True]
@@ -98,7 +103,7 @@ def test_page_check_sees_chinese_drawn_without_a_cjk_font(tmp_path):
 DISPLAY_CALL = re.compile(r"\.show\(\)|\bshow\(&|\bshow_all\(")
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+@pytest.mark.parametrize("notebook", NOTEBOOKS + SOLUTIONS, ids=[p.name for p in NOTEBOOKS] + [f"solutions/{p.name}" for p in SOLUTIONS])
 def test_one_display_per_cell(notebook):
     """evcxr keeps only the last display of a cell (measured: a cell with two `show` calls kept one
     plot), so a second call silently drops a plot. Several plots go through `plot::show_all`."""
@@ -115,18 +120,53 @@ def test_notebook(notebook, assets):
     claims = claim_lines(report.executed_path)
     least = MIN_CLAIMS.get(notebook.name, 0)
     assert len(claims) >= least, f"{notebook.name}: {len(claims)} checked claims, at least {least} expected"
+    if notebook in LESSONS:
+        verdicts = verdict_lines(report.executed_path)
+        assert len(verdicts) >= MIN_EXERCISES, (
+            f"{notebook.name}: {len(verdicts)} checked exercises, at least {MIN_EXERCISES} expected")
+        # The lesson ships the exercises unanswered: its solutions live in notebooks/solutions/.
+        answered = [v for v in verdicts if " — no answer yet: " not in v]
+        assert not answered, f"{notebook.name} holds answers to its exercises: {answered}"
     names = [f"{p.stem}.html" for p in NOTEBOOKS]
     i = NOTEBOOKS.index(notebook)
+    solved = {p.name for p in SOLUTIONS}
     page = book.render(
         report.executed_path,
         prev=names[i - 1] if i > 0 else None,
         next_=names[i + 1] if i + 1 < len(names) else None,
+        solutions=book.solutions_page(notebook.stem) if notebook.name in solved else None,
     )
     found, state = book.check_pages([page], screenshots=ROOT / "build" / "screenshots")[page.name]
     assert not found, "\n".join(found)
     markdown = " ".join(c.source for c in report_cells(report) if c.cell_type == "markdown")
     if "$" in markdown:
         assert state["formulas"] > 0, "the lesson has TeX but no formula was typeset"
+
+
+@pytest.mark.parametrize("notebook", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_solutions(notebook, assets):
+    """A solutions notebook runs, shows at least MIN_EXERCISES checkers accepting the solution and as
+    many rejecting a typical wrong answer (`.expect_correct()?` / `.expect_wrong()?` fail the cell
+    otherwise), and renders to a page linked back to its lesson."""
+    report = execute(notebook, run_notebook.BUILD / "solutions")
+    assert report.failure is None, report.failure
+    verdicts = verdict_lines(report.executed_path)
+    correct = [v for v in verdicts if " — correct: " in v]
+    wrong = [v for v in verdicts if " — not yet: " in v]
+    assert len(correct) >= MIN_EXERCISES, f"{notebook.name}: {len(correct)} accepted solutions"
+    assert len(wrong) >= MIN_EXERCISES, f"{notebook.name}: {len(wrong)} rejected wrong answers"
+    page = book.render(report.executed_path, lesson=f"{notebook.stem}.html",
+                       page_name=book.solutions_page(notebook.stem))
+    found, _ = book.check_pages([page], screenshots=ROOT / "build" / "screenshots")[page.name]
+    assert not found, "\n".join(found)
+
+
+def test_every_lesson_has_its_solutions():
+    """notebooks/solutions/ holds one notebook per lesson, under the lesson's file name, and nothing else."""
+    lessons = {p.name for p in LESSONS}
+    solved = {p.name for p in SOLUTIONS}
+    assert lessons - solved == set(), f"lessons without solutions: {sorted(lessons - solved)}"
+    assert solved - lessons == set(), f"solutions for no lesson: {sorted(solved - lessons)}"
 
 
 def report_cells(report):
@@ -136,10 +176,13 @@ def report_cells(report):
 def test_book_index(assets):
     """The index lists every lesson in order and links to its page."""
     titles = [(f"{p.stem}.html", book.lesson_title(nbformat.read(p, as_version=4))) for p in NOTEBOOKS]
-    index = book.render_index(titles)
+    solved = {book.solutions_page(p.stem) for p in SOLUTIONS}
+    index = book.render_index(titles, solutions=solved)
     text = index.read_text()
     positions = [text.index(f'href="{name}"') for name, _ in titles]
     assert positions == sorted(positions)
+    for name in solved:
+        assert f'href="{name}"' in text, f"the index does not link {name}"
     found, _ = book.check_pages([index])["index.html"]
     assert not found, "\n".join(found)
 
@@ -225,7 +268,8 @@ def test_links_between_lessons_reach_the_pages(tmp_path):
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "rust", "display_name": "Rust", "language": "rust"}})
     nb.cells = [nbformat.v4.new_markdown_cell(
         "# Links\n\n[lesson 10](10-cvae.ipynb), [its step 2](10-cvae.ipynb#Step-2), "
-        "[a page elsewhere](https://example.org/a.ipynb), [a folder](../notebooks/10-cvae.ipynb)"
+        "[a page elsewhere](https://example.org/a.ipynb), [a folder](../notebooks/10-cvae.ipynb), "
+        "[its solutions](solutions/10-cvae.ipynb), [back to the lesson](../10-cvae.ipynb#Exercises)"
     )]
     path = tmp_path / "links.ipynb"
     nbformat.write(nb, path)
@@ -235,6 +279,9 @@ def test_links_between_lessons_reach_the_pages(tmp_path):
     # Only sibling notebooks are pages of the book; other links are left as they are.
     assert 'href="https://example.org/a.ipynb"' in text
     assert 'href="../notebooks/10-cvae.ipynb"' in text
+    # Solutions pages sit beside the lessons' as solutions-<name>.html.
+    assert 'href="solutions-10-cvae.html"' in text
+    assert 'href="10-cvae.html#Exercises"' in text
 
 
 # Lessons written in parallel branches, linked from the course map before they are merged. Remove a
@@ -334,6 +381,21 @@ MIN_CLAIMS = {
 }
 
 
+# Every lesson's checked exercises (issue 14): each prints one verdict line, `Exercise 2.1 — …`.
+MIN_EXERCISES = 3
+VERDICT = re.compile(r"^Exercise [0-9]+[a-z]?\.[0-9]+ — (correct|not yet|no answer yet): ")
+
+
+def verdict_lines(executed: Path) -> list[str]:
+    """The verdict lines (vaelab::exercises) a notebook printed on stdout."""
+    lines = []
+    for cell in nbformat.read(executed, as_version=4).cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                lines += [line for line in out["text"].splitlines() if VERDICT.match(line)]
+    return lines
+
+
 def claim_lines(executed: Path) -> list[str]:
     lines = []
     for cell in nbformat.read(executed, as_version=4).cells:
@@ -341,6 +403,22 @@ def claim_lines(executed: Path) -> list[str]:
             if out.get("output_type") == "stream" and out.get("name") == "stdout":
                 lines += [line for line in out["text"].splitlines() if line.startswith("✓ ")]
     return lines
+
+
+def test_verdict_lines_are_counted_from_stdout(tmp_path):
+    """The counter sees the checkers' verdict lines on stdout only, with lesson numbers like 3a."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=(
+            "Exercise 2.1 — correct: x\nExercise 3a.2 — not yet: y. Hint: z\n"
+            "Exercise 4.1 — no answer yet: w\nExercise 5 is about…\n")),
+        nbformat.v4.new_output("stream", name="stderr", text="Exercise 2.2 — correct: not counted\n"),
+    ]
+    nb.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    assert [v.split(" — ")[0] for v in verdict_lines(path)] == ["Exercise 2.1", "Exercise 3a.2", "Exercise 4.1"]
 
 
 def test_claim_lines_are_counted_from_stdout(tmp_path):
