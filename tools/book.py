@@ -170,6 +170,22 @@ def build(executed: list[Path], book: Path = BOOK, solutions: list[Path] = ()) -
     return pages
 
 
+# Each plot with a slider (vaelab::plot::SliderFigure), as the page draws it: its slider's active step,
+# which traces are visible, what the step says should be, and the drawn SVG of its axes area.
+_SLIDER_STATE_JS = """
+(i) => {
+  const el = [...document.querySelectorAll('.vaelab-plot')][i];
+  const slider = el.layout.sliders[0];
+  return {
+    steps: slider.steps.length,
+    active: slider.active,
+    visible: el._fullData.map(t => t.visible === true),
+    wanted: slider.steps.map(s => s.args[0].visible),
+    drawn: (el.querySelector('.cartesianlayer') || el).innerHTML,
+  };
+}
+"""
+
 # What the page must show once loaded: every plot drawn, every formula typeset, nothing left raw.
 _PAGE_STATE_JS = """
 async () => {
@@ -195,6 +211,8 @@ async () => {
   return {
     plots: plots.length,
     plots_drawn: plots.filter(p => p.querySelector('.main-svg')).length,
+    sliders: plots.map((p, i) => (p.layout && p.layout.sliders && p.layout.sliders.length) ? i : -1)
+        .filter(i => i >= 0),
     formulas: document.querySelectorAll('mjx-container').length,
     formula_errors: document.querySelectorAll('mjx-merror, [data-mjx-error]').length,
     raw_tex: (markdown.match(/\\$\\$|\\\\begin\\{|\\\\\\(|\\\\\\[/g) || []).length,
@@ -264,6 +282,7 @@ def _check_page(browser, page_path: Path, screenshots: Path | None) -> tuple[lis
                 found.append(f"{state['formula_errors']} formulas with TeX errors")
             if state["raw_tex"]:
                 found.append(f"{state['raw_tex']} pieces of raw TeX ($$, \\begin, \\(, \\[) left in the text")
+        found += _check_sliders(page, state["sliders"])
         if state["cjk"]["missing"]:
             found.append(
                 f"the page's {state['cjk']['chars']} Chinese characters render as missing glyphs (no CJK font: "
@@ -275,6 +294,38 @@ def _check_page(browser, page_path: Path, screenshots: Path | None) -> tuple[lis
     finally:
         context.close()
     return found, state
+
+
+def _check_sliders(page, sliders: list[int]) -> list[str]:
+    """Moves every slider of the page to its last step with the mouse, as a reader would (a click at
+    the right end of its rail, handled by plotly.js itself), and checks that the slider says so,
+    that the traces that step names are the ones visible, and that what is drawn changed."""
+    found = []
+    for i in sliders:
+        before = page.evaluate(_SLIDER_STATE_JS, i)
+        where = f"plot {i + 1}'s slider"
+        if before["steps"] < 2:
+            found.append(f"{where} has {before['steps']} step(s): nothing to move")
+            continue
+        if before["visible"] != before["wanted"][before["active"]]:
+            found.append(f"{where}: the traces drawn before it moves are not those of its step {before['active']}")
+        rail = page.locator(".vaelab-plot").nth(i).locator(".slider-rail-touch-rect").first
+        rail.scroll_into_view_if_needed()
+        box = rail.bounding_box()
+        if box is None:
+            found.append(f"{where} is not drawn")
+            continue
+        page.mouse.click(box["x"] + box["width"] - 2, box["y"] + box["height"] / 2)
+        page.wait_for_timeout(300)
+        after = page.evaluate(_SLIDER_STATE_JS, i)
+        last = after["steps"] - 1
+        if after["active"] != last:
+            found.append(f"{where}: a click at the end of its rail left it at step {after['active']}, not {last}")
+        elif after["visible"] != after["wanted"][last]:
+            found.append(f"{where}: at step {last} the visible traces are not the step's")
+        if after["drawn"] == before["drawn"]:
+            found.append(f"{where}: moving it did not change what is drawn")
+    return found
 
 
 def main(argv: list[str]) -> int:

@@ -22,6 +22,9 @@
 //! ```
 
 pub mod report;
+mod slider;
+
+pub use slider::SliderFigure;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -305,9 +308,15 @@ pub fn offline_js() -> (&'static str, &'static str) {
 /// `plot` into it. With `include_plotly_js`, plotly.js comes first, in a script of class
 /// [`PLOTLY_JS_CLASS`].
 pub fn html_fragment(plot: &Plot, include_plotly_js: bool) -> String {
+    spec_fragment(&plot.to_json(), include_plotly_js)
+}
+
+/// [`html_fragment`] for a plot given as its plotly JSON spec (`{"data": …, "layout": …}`), e.g.
+/// a [`SliderFigure`]'s.
+pub(crate) fn spec_fragment(spec_json: &str, include_plotly_js: bool) -> String {
     let id = format!("{}-{}-{}", PLOT_DIV_CLASS, session_tag(), COUNTER.fetch_add(1, Ordering::Relaxed));
     // `</` inside a script would end it early; JSON allows the escaped form `<\/`.
-    let spec = plot.to_json().replace("</", "<\\/");
+    let spec = spec_json.replace("</", "<\\/");
     let library = if include_plotly_js {
         format!("<script type=\"text/javascript\" class=\"{PLOTLY_JS_CLASS}\">{}</script>\n", offline_js().0)
     } else {
@@ -329,6 +338,19 @@ pub fn html_fragment(plot: &Plot, include_plotly_js: bool) -> String {
     )
 }
 
+/// Sends HTML fragments as the one output of the current cell: plotly.js first if this kernel
+/// session has not sent it yet.
+fn display_specs(specs: &[String]) {
+    let mut first = !JS_SENT.swap(true, Ordering::Relaxed);
+    let mut body = String::new();
+    for spec in specs {
+        body += &spec_fragment(spec, first);
+        body.push('\n');
+        first = false;
+    }
+    println!("EVCXR_BEGIN_CONTENT text/html\n{body}EVCXR_END_CONTENT");
+}
+
 /// Shows `plot` as the output of the current notebook cell (evcxr's `text/html` display).
 ///
 /// One display per cell: evcxr keeps only a cell's last display, so several plots in one cell
@@ -345,14 +367,7 @@ pub fn show(plot: &Plot) {
 /// evcxr keeps only the last display a cell sends, so two calls to [`show`] in one cell lose the
 /// first plot (and with it plotly.js, if that was the session's first plot). Use this instead.
 pub fn show_all(plots: &[&Plot]) {
-    let mut first = !JS_SENT.swap(true, Ordering::Relaxed);
-    let mut body = String::new();
-    for plot in plots {
-        body += &html_fragment(plot, first);
-        body.push('\n');
-        first = false;
-    }
-    println!("EVCXR_BEGIN_CONTENT text/html\n{body}EVCXR_END_CONTENT");
+    display_specs(&plots.iter().map(|p| p.to_json()).collect::<Vec<_>>());
 }
 
 /// Makes the next [`show`] send plotly.js again (after clearing the output that carried it).

@@ -6,6 +6,7 @@ accepting the solution and rejecting a typical wrong answer.
 The runner's own honesty is tested first, on fixtures that must fail: a panicking cell, a cell whose
 top-level `?` meets an `Err`, and a compile error, each reported with the cell and the error text.
 """
+import json
 import re
 from pathlib import Path
 
@@ -57,11 +58,38 @@ def test_runner_reports_a_failing_cell(fixture, cell, message):
     assert report.cells[-1].code_index == cell
 
 
-def test_runner_passes_a_good_notebook():
+def test_runner_passes_a_good_notebook(assets):
     report = execute(FIXTURES / "pass_minimal.ipynb", FIXTURE_OUT)
     assert report.failure is None, report.failure
     executed = report.executed_path.read_text()
     assert "sigma ok" in executed, "the cell's printed output is kept in the executed notebook"
+    # Its slider figure, on a book page: the check moves the slider with the mouse and sees the
+    # drawing change (the helper that does it is tested to fail below).
+    page = book.render(report.executed_path, page_name="fixture-slider.html")
+    found, state = book.check_pages([page])[page.name]
+    assert state["sliders"] == [0], state
+    assert not found, "\n".join(found)
+
+
+def test_slider_check_catches_a_slider_that_moves_nothing(assets):
+    """A slider whose steps all show the same traces is reported, and so is one step only."""
+    spec = {
+        "data": [{"x": [0, 1], "y": [0, 1], "type": "scatter"}, {"x": [0, 1], "y": [1, 0], "type": "scatter"}],
+        "layout": {"sliders": [{"active": 0, "steps": [
+            {"label": "a", "method": "restyle", "args": [{"visible": [True, True]}]},
+            {"label": "b", "method": "restyle", "args": [{"visible": [True, True]}]}]}]},
+    }
+    one = {"data": spec["data"], "layout": {"sliders": [{"active": 0, "steps": spec["layout"]["sliders"][0]["steps"][:1]}]}}
+    plots = "".join(
+        f'<div id="p{i}" class="vaelab-plot"></div><script>Plotly.newPlot("p{i}", {json.dumps(s)}.data, {json.dumps(s)}.layout);</script>'
+        for i, s in enumerate([spec, one]))
+    page = book.BOOK / "fixture-dead-slider.html"
+    page.write_text('<html><head><script src="assets/plotly.min.js"></script><script src="assets/tex-svg.js"></script>'
+                    f'</head><body>{plots}</body></html>')
+    found, state = book.check_pages([page])[page.name]
+    assert state["sliders"] == [0, 1], state
+    assert "plot 1's slider: moving it did not change what is drawn" in found, found
+    assert "plot 2's slider has 1 step(s): nothing to move" in found, found
 
 
 def test_page_check_catches_a_broken_page(tmp_path, assets):
