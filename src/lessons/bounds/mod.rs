@@ -25,6 +25,7 @@
 mod estimate;
 mod fit;
 mod q;
+mod slider;
 
 pub use estimate::{
     BoundsReport, Draws, IwaeEstimate, KlValue, draw, elbo, elbo_analytic_kl, exact_elbo,
@@ -33,6 +34,7 @@ pub use estimate::{
 };
 pub use fit::{Family, Fit, FitConfig, chol_from_raw, elbo_grad_diag, elbo_grad_full, fit_gaussian};
 pub use q::{MAX_ABS_LOG_VAR, Q};
+pub use slider::{GapFrame, IwaeFrame, gap_frames, gap_slider, iwae_frames, iwae_slider};
 
 #[cfg(test)]
 mod tests;
