@@ -205,7 +205,7 @@ impl Trainer {
             floats.saturating_mul(4),
         )?;
         let mut init_rng = seeds::MODEL_INIT.rng(config.seed);
-        let vae = Vae::new(vae_config, &mut init_rng)?;
+        let vae = Vae::from_validated(vae_config, &mut init_rng)?; // validated above
         vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;
         let optimizer = Optimizer::new(config.optimizer, &vae.params)?;
         let mut rng = seeds::TRAINING.rng(config.seed);
