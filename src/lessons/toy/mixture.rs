@@ -159,9 +159,11 @@ impl LatentModel for Mixture {
         let log_px = log_sum_exp_1d((&self.log_weights + &self.component_log_likelihoods(x)).view());
         if !log_px.is_finite() {
             // Every component's density underflows: log p(x) is below f64's range.
+            // Each xᵢ in Rust's shortest round-trip form (`1e200`, not 201 digits).
+            let shown = x.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
             return Err(Error::invalid(
                 "x",
-                format!("{x}"),
+                format!("[{shown}]"),
                 format!("log p(x) = {log_px}: too far from every component"),
             ));
         }
@@ -219,6 +221,9 @@ mod tests {
             e.to_string(),
             "max over z of log p(x, z) = -inf is not a finite number: p(z|x) is undefined (0/0): x is too far from every latent state for f64"
         );
+        // log p(x) there: one short line naming x.
+        let e = model().log_marginal(array![1e200, 0.0].view()).unwrap_err().to_string();
+        assert_eq!(e, "invalid x = [1e200, 0.0]: log p(x) = -inf: too far from every component");
         // Directly: all −∞, a NaN, +∞; and an ordinary case still sums to one.
         for bad in [[f64::NEG_INFINITY; 3], [0.0, f64::NAN, -1.0], [0.0, f64::INFINITY, -1.0]] {
             assert!(
