@@ -1,38 +1,14 @@
 //! Runs the `vaelab` binary: train on a tiny configuration, evaluate the checkpoint, and check
 //! that bad input gives one line on stderr and exit code 2.
 
-use std::process::Command;
-
 mod common;
-use common::estimate;
-
-fn vaelab(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
-}
+use common::{estimate, tiny_checkpoint, tiny_train_argv, vaelab};
 
 #[test]
 fn train_then_eval_a_tiny_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let out_s = out.to_str().unwrap();
-    let o = vaelab(&[
-        "train",
-        "--data",
-        "prototypes",
-        "--epochs",
-        "2",
-        "--latent",
-        "2",
-        "--hidden",
-        "16",
-        "--batch",
-        "64",
-        "--seed",
-        "3",
-        "--out",
-        out_s,
-    ]);
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    tiny_checkpoint(&out, &[("epochs", "2"), ("hidden", "16"), ("batch", "64")]);
     for f in ["metrics.csv", "metrics.json", "checkpoint.safetensors", "report.html"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -77,6 +53,14 @@ fn train_then_eval_a_tiny_model() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["n"], 30);
     assert_eq!(report["k"], 20);
+    // The Monte-Carlo SE, from all 30 points drawn twice: finite, positive, beside the SE across points.
+    assert_eq!(report["mc_points"], 30);
+    let mc = report["log_likelihood_mc_stderr"].as_f64().unwrap();
+    assert!(mc.is_finite() && mc > 0.0, "{report}");
+    assert_eq!(
+        (report["data"].as_str(), report["trained_on"].as_str()),
+        (Some("prototypes (seed 3)"), Some("prototypes (seed 3)"))
+    );
     let (ll, elbo) = (estimate(&report["log_likelihood"]), estimate(&report["test"]["elbo"]));
     // Both are negative log-probabilities of 784 binary pixels; finite and below 0.
     assert!(ll.is_finite() && ll < 0.0 && elbo < 0.0, "{report}");
@@ -111,27 +95,8 @@ fn train_then_eval_with_a_learned_mixture_prior() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("mog");
     let out_s = out.to_str().unwrap();
-    let o = vaelab(&[
-        "train",
-        "--data",
-        "prototypes",
-        "--epochs",
-        "2",
-        "--latent",
-        "2",
-        "--hidden",
-        "16",
-        "--batch",
-        "64",
-        "--prior",
-        "mog:3",
-        "--seed",
-        "3",
-        "--out",
-        out_s,
-    ]);
-    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
-    let ckpt = out.join("checkpoint.safetensors");
+    let ckpt =
+        tiny_checkpoint(&out, &[("epochs", "2"), ("hidden", "16"), ("batch", "64"), ("prior", "mog:3")]);
     let o = vaelab(&[
         "eval",
         "--checkpoint",
@@ -199,26 +164,7 @@ fn bad_input_is_one_line_and_exit_code_2() {
 fn a_run_that_diverges_on_its_last_step_writes_nothing_over_a_good_run() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let out_s = out.to_str().unwrap();
-    let train = |lr: &str| {
-        vaelab(&[
-            "train",
-            "--data",
-            "prototypes",
-            "--epochs",
-            "1",
-            "--latent",
-            "2",
-            "--hidden",
-            "8",
-            "--batch",
-            "1000",
-            "--lr",
-            lr,
-            "--out",
-            out_s,
-        ])
-    };
+    let train = |lr: &str| vaelab(&tiny_train_argv(&out, &[("batch", "1000"), ("lr", lr)])[..]);
     let o = train("1e-3");
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
     let files = ["metrics.csv", "metrics.json", "checkpoint.safetensors", "report.html"];
@@ -240,21 +186,8 @@ fn out_naming_a_file_is_refused_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("run");
     std::fs::write(&file, b"keep me").unwrap();
-    let cli = <vaelab::cli::Cli as clap::Parser>::try_parse_from([
-        "vaelab",
-        "train",
-        "--data",
-        "prototypes",
-        "--epochs",
-        "1",
-        "--latent",
-        "2",
-        "--hidden",
-        "8",
-        "--out",
-        file.to_str().unwrap(),
-    ])
-    .unwrap();
+    let argv = std::iter::once("vaelab".to_string()).chain(tiny_train_argv(&file, &[]));
+    let cli = <vaelab::cli::Cli as clap::Parser>::try_parse_from(argv).unwrap();
     let vaelab::cli::Command::Train(args) = cli.command else { unreachable!() };
     let mut epochs = 0;
     let e = vaelab::cli::run_train(&args, |_| epochs += 1).unwrap_err().to_string();
@@ -265,4 +198,127 @@ fn out_naming_a_file_is_refused_before_training() {
     );
     assert_eq!(e.lines().count(), 1);
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
+}
+
+#[test]
+fn absurd_draw_counts_are_refused_at_once_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = tiny_checkpoint(&dir.path().join("run"), &[]);
+    let ckpt = ckpt.to_str().unwrap();
+    for (argv, start) in [
+        (
+            vec!["eval", "--checkpoint", ckpt, "--data", "prototypes", "--k", "1000000000000"],
+            "vaelab: eval of 200 test points × --k 1000000000000 needs 400000000000000 random draws, more than",
+        ),
+        (
+            vec![
+                "eval",
+                "--checkpoint",
+                ckpt,
+                "--data",
+                "prototypes",
+                "--amortisation-points",
+                "100",
+                "--amortisation-steps",
+                "100000000000",
+            ],
+            "vaelab: eval --amortisation-points 100 × --amortisation-steps 100000000000 needs",
+        ),
+        (
+            vec!["bench", "--eval", "--k", "18446744073709551615"],
+            "vaelab: bench --eval: (4 + --repeats 3 × --points 1000) × --k 18446744073709551615 needs",
+        ),
+        (
+            vec!["bench", "--toy", "--k", "18446744073709551615"],
+            "vaelab: bench --toy: (1 + --repeats 3) × --k",
+        ),
+    ] {
+        let t = std::time::Instant::now();
+        let o = vaelab(&argv);
+        let secs = t.elapsed().as_secs_f64();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{argv:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{argv:?}: {err}");
+        assert!(err.starts_with(start), "{argv:?}: {err}");
+        assert!(secs < 10.0, "{argv:?} took {secs:.1} s to refuse");
+    }
+}
+
+/// Rewrites a checkpoint as one written before checkpoints recorded their data: no `data` key,
+/// and no checksum (such files load unchecked).
+fn without_data_record(path: &std::path::Path) {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let meta = header["__metadata__"].as_object_mut().unwrap();
+    assert!(meta.remove("data").is_some() && meta.remove("checksum").is_some());
+    let mut json = serde_json::to_vec(&header).unwrap();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend(json);
+    out.extend(&bytes[8 + n..]);
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn eval_uses_the_recorded_training_data_and_refuses_other_data_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = tiny_checkpoint(&dir.path().join("run"), &[]);
+    let ckpt = ckpt.to_str().unwrap();
+    let small = ["--k", "5", "--limit", "20"];
+    // No --data: the data it was trained on (not mnist10k, eval's data when nothing is recorded).
+    let o = vaelab(&[&["eval", "--checkpoint", ckpt][..], &small[..]].concat());
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("data             prototypes (seed 3), the data it was trained on"), "{text}");
+    // Other data: one line naming both, exit 2.
+    let o = vaelab(&[&["eval", "--checkpoint", ckpt, "--data", "mnist10k"][..], &small[..]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "vaelab: invalid data = mnist10k: the checkpoint was trained on prototypes (seed 3); omit --data to evaluate on that, or pass --allow-other-data"
+    );
+    // Asked for explicitly: evaluated, and the report says so.
+    let o = vaelab(
+        &[&["eval", "--checkpoint", ckpt, "--data", "mnist10k", "--allow-other-data"][..], &small[..]]
+            .concat(),
+    );
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("data             mnist10k, NOT the data it was trained on, prototypes (seed 3)"),
+        "{text}"
+    );
+    // A checkpoint from before the record: unknown, said so; --data is taken as given.
+    without_data_record(std::path::Path::new(ckpt));
+    let o =
+        vaelab(&[&["eval", "--checkpoint", ckpt, "--data", "prototypes", "--json"][..], &small[..]].concat());
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["trained_on"], "unknown", "{report}");
+    let o = vaelab(&[&["eval", "--checkpoint", ckpt, "--data", "prototypes"][..], &small[..]].concat());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("trained on unknown data: the checkpoint does not record it"), "{text}");
+}
+
+#[test]
+fn a_weights_only_checkpoint_is_evaluated_and_refused_for_resuming_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = tiny_checkpoint(&dir.path().join("run"), &[]);
+    let weights = dir.path().join("weights.safetensors");
+    vaelab::engine::train::Trainer::load(&full).unwrap().save_weights(&weights).unwrap();
+    let w = weights.to_str().unwrap();
+    let o = vaelab(&["eval", "--checkpoint", w, "--k", "5", "--limit", "20", "--json"]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = vaelab(&["eval", "--checkpoint", full.to_str().unwrap(), "--k", "5", "--limit", "20", "--json"]);
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The same model, so the same numbers (only the checkpoint's name differs).
+    assert_eq!(a["log_likelihood"], b["log_likelihood"]);
+    assert_eq!(a["test"], b["test"]);
+    let e = vaelab::engine::train::Trainer::load(&weights).unwrap_err().to_string();
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(e.ends_with("a weights-only checkpoint (no optimiser state): it can be evaluated, but training cannot resume from it"), "{e}");
 }

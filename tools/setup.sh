@@ -3,13 +3,60 @@
 #   tools/setup.sh lab    rust-src, evcxr_jupyter, JupyterLab in .venv, the Rust kernel registration
 #   tools/setup.sh test   the same, plus the test tools in .venv and Debian's chromium
 # Every step checks first, so a second run installs nothing.
+# For tests of the virtualenv step (tests/setup_script.rs), without touching the machine:
+#   VAELAB_SETUP_STEP=venv  run only step 3a (make or repair the virtualenv) and stop
+#   VAELAB_VENV=DIR         the virtualenv's folder (default .venv)
+#   VAELAB_PYTHON3=CMD      the python3 that makes it (default python3)
+#   VAELAB_APT_GET=CMD      a stand-in for apt-get, run without sudo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EVCXR_VERSION=0.22.0
-VENV=.venv
+VENV=${VAELAB_VENV:-.venv}
+PYTHON3=${VAELAB_PYTHON3:-python3}
 what=${1:-lab}
 say() { printf 'setup: %s\n' "$*" >&2; }
+
+# apt_install PACKAGE...: installs Debian packages (with sudo unless root); fails when there is no
+# apt-get, or no sudo for a user who is not root.
+apt_install() {
+  local apt=${VAELAB_APT_GET:-apt-get} sudo_=""
+  command -v "$apt" >/dev/null 2>&1 || return 1
+  if [ -z "${VAELAB_APT_GET:-}" ] && [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || return 1
+    sudo_=sudo
+  fi
+  $sudo_ "$apt" update -qq && DEBIAN_FRONTEND=noninteractive $sudo_ "$apt" install -y -qq "$@" >/dev/null
+}
+
+# 3a. The virtualenv, whole: one whose pip does not run (Debian's `python3 -m venv` without the
+# python3-venv package stops at "ensurepip is not available" and leaves a .venv without pip) is
+# removed and made again; python3-venv is installed with apt when python3 lacks ensurepip.
+ensure_venv() {
+  if [ -e "$VENV" ] && ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    say "$VENV is broken (its pip does not run): making it again"
+    rm -rf "$VENV"
+  fi
+  [ -e "$VENV" ] && return 0
+  if ! "$PYTHON3" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    say "python3 has no venv/ensurepip: installing Debian's python3-venv"
+    if ! apt_install python3-venv || ! "$PYTHON3" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      say "cannot make $VENV: python3 lacks the venv module (install it, e.g. sudo apt-get install python3-venv, and run again)"
+      exit 1
+    fi
+  fi
+  say "creating $VENV"
+  if ! "$PYTHON3" -m venv "$VENV" || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    rm -rf "$VENV"
+    say "cannot make $VENV: \`$PYTHON3 -m venv\` failed (see above); nothing was left behind"
+    exit 1
+  fi
+}
+
+if [ "${VAELAB_SETUP_STEP:-}" = venv ]; then
+  ensure_venv
+  exit 0
+fi
 
 # 1. rust-src: evcxr reads the standard library's source to infer the types of variables.
 sysroot=$(rustc --print sysroot)
@@ -28,8 +75,8 @@ fi
 # 3. A project-local virtualenv with pinned Python packages.
 req=tools/requirements-$what.txt
 stamp=$VENV/.installed-$what-$(cat tools/requirements-*.txt | sha256sum | cut -c1-12)
+ensure_venv
 if [ ! -f "$stamp" ]; then
-  [ -x "$VENV/bin/python" ] || { say "creating $VENV"; python3 -m venv "$VENV"; }
   say "installing $req into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
   rm -f "$VENV"/.installed-"$what"-*

@@ -19,7 +19,9 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::engine::data::synthetic_binary;
-use crate::engine::eval::importance_sampled_log_likelihood;
+use crate::engine::eval::{
+    importance_sampled_log_likelihood, importance_sampled_log_likelihood_with_progress,
+};
 use crate::engine::train::{TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{Vae, VaeConfig};
 
@@ -160,7 +162,23 @@ pub fn run(args: &BenchArgs) -> Result<BenchReport> {
             return Err(Error::invalid(name, 0, "must be >= 1"));
         }
     }
+    // Known before any work: absurd draw counts are refused now, not after hours of sampling.
+    if args.eval {
+        // The warm-up's few points, then `repeats` passes over all of them.
+        let points = args.points.min(4) as u128 + args.repeats as u128 * args.points as u128;
+        crate::base::budget::ensure_draws(
+            &format!(
+                "bench --eval: (4 + --repeats {} × --points {}) × --k {}",
+                args.repeats, args.points, args.k
+            ),
+            points.saturating_mul(args.k as u128),
+        )?;
+    }
     if args.toy {
+        crate::base::budget::ensure_draws(
+            &format!("bench --toy: (1 + --repeats {}) × --k {}", args.repeats, args.k),
+            (1 + args.repeats as u128).saturating_mul(args.k.max(2) as u128),
+        )?;
         return run_toy(args);
     }
     let config = VaeConfig::bernoulli(args.input, args.hidden.clone(), args.latent);
@@ -231,13 +249,24 @@ fn run_eval(args: &BenchArgs, config: VaeConfig) -> Result<BenchReport> {
     importance_sampled_log_likelihood(&vae, warm, None, args.k, args.chunk_rows, &mut rng)?;
     let mut runs = Vec::with_capacity(args.repeats);
     let mut value = f64::NAN;
-    for _ in 0..args.repeats {
+    let per_run = args.points as u128 * args.k as u128;
+    let mut progress = crate::cli::Progress::new("bench --eval", args.repeats as u128 * per_run);
+    for run in 0..args.repeats {
         let start = std::time::Instant::now();
-        value = importance_sampled_log_likelihood(&vae, x.view(), None, args.k, args.chunk_rows, &mut rng)?
-            .estimate
-            .mean;
+        value = importance_sampled_log_likelihood_with_progress(
+            &vae,
+            x.view(),
+            None,
+            args.k,
+            args.chunk_rows,
+            &mut rng,
+            &mut |done, _| progress.update(run as u128 * per_run + done),
+        )?
+        .estimate
+        .mean;
         runs.push((args.points * args.k) as f64 / start.elapsed().as_secs_f64());
     }
+    progress.finish();
     let sps = median(&runs);
     Ok(BenchReport {
         mode: "eval",

@@ -25,9 +25,12 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
 use crate::base::stats::Estimate;
-use crate::engine::checkpoint::load_model;
+use crate::engine::checkpoint::load_checkpoint;
 use crate::engine::data::{Mnist10k, binarize_fixed, load_mnist_dir, prototype_images, prototype_masks};
-use crate::engine::eval::{ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood};
+use crate::engine::eval::{
+    ElboSummary, active_units, elbo_stats, importance_sampled_log_likelihood_with_progress,
+    monte_carlo_stderr,
+};
 use crate::engine::nn::OptimizerConfig;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{KlSchedule, LatentPrior, Vae, VaeConfig};
@@ -35,7 +38,8 @@ use crate::lessons::amortisation::{AmortisationGap, amortisation_gap};
 use crate::lessons::bounds::FitConfig;
 
 /// Which digits to use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DataSource {
     /// The 10,000 shipped MNIST digits, split 8,000 / 2,000 as the anchor.
     Mnist10k,
@@ -44,6 +48,59 @@ pub enum DataSource {
     /// A small synthetic set (1,000 + 200 images of 784 pixels around 10 random binary
     /// prototypes, grey level 0.85 inside, 0.02 outside), for quick checks.
     Prototypes,
+}
+
+impl std::fmt::Display for DataSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DataSource::Mnist10k => "mnist10k",
+            DataSource::MnistDir => "mnist-dir",
+            DataSource::Prototypes => "prototypes",
+        })
+    }
+}
+
+/// What a model was trained on, as `vaelab train` records it in the checkpoint (metadata `data`,
+/// this as JSON: `{"source":"prototypes","seed":3}`, `{"source":"mnist-dir","mnist_dir":"/abs"}`)
+/// and `vaelab eval` compares it with the data it is asked to use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TrainingData {
+    /// The data set (`--data`).
+    pub source: DataSource,
+    /// The seed of the synthetic prototypes (`--data prototypes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// The folder of IDX files, made absolute where possible (`--data mnist-dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mnist_dir: Option<String>,
+}
+
+impl TrainingData {
+    /// The description of `--data source` (with `--mnist-dir`, and `seed` for the prototypes).
+    pub fn of(source: DataSource, mnist_dir: Option<&PathBuf>, seed: u64) -> TrainingData {
+        TrainingData {
+            source,
+            seed: (source == DataSource::Prototypes).then_some(seed),
+            mnist_dir: (source == DataSource::MnistDir).then(|| {
+                mnist_dir
+                    .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()).display().to_string())
+                    .unwrap_or_default()
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for TrainingData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.source)?;
+        if let Some(seed) = self.seed {
+            write!(f, " (seed {seed})")?;
+        }
+        if let Some(dir) = &self.mnist_dir {
+            write!(f, " ({dir})")?;
+        }
+        Ok(())
+    }
 }
 
 /// Train and test grey levels (train binarised dynamically, test by x > 0.5).
@@ -143,9 +200,14 @@ pub struct EvalArgs {
     /// Importance samples per test point.
     #[arg(long, default_value_t = 5000)]
     pub k: usize,
-    /// Data set (must be the one trained on).
-    #[arg(long, value_enum, default_value = "mnist10k")]
-    pub data: DataSource,
+    /// Data set. Default: the one the checkpoint records it was trained on (mnist10k for a
+    /// checkpoint that does not record it). Another one than recorded is refused unless
+    /// `--allow-other-data`.
+    #[arg(long, value_enum)]
+    pub data: Option<DataSource>,
+    /// Evaluate on `--data` even though the checkpoint was trained on other data.
+    #[arg(long)]
+    pub allow_other_data: bool,
     /// Folder with the MNIST IDX files (for `--data mnist-dir`).
     #[arg(long)]
     pub mnist_dir: Option<PathBuf>,
@@ -179,14 +241,26 @@ pub struct EvalReport {
     pub checkpoint: String,
     /// Epochs the model was trained.
     pub epochs: usize,
+    /// The data evaluated on ([`TrainingData`]'s description).
+    pub data: String,
+    /// The data the checkpoint records it was trained on, or `unknown` when it does not say
+    /// (written before checkpoints recorded it).
+    pub trained_on: String,
     /// Test points.
     pub n: usize,
     /// ELBO with 10 draws of z per point, rate, distortion.
     pub test: ElboSummary,
     /// K.
     pub k: usize,
-    /// Mean importance-sampled log p(x) with its standard error across test points.
+    /// Mean importance-sampled log p(x) with its standard error across test points: how much the
+    /// mean would move with other test digits (the spread of log p(x) over digits, /√N).
     pub log_likelihood: Estimate,
+    /// The Monte-Carlo standard error of `log_likelihood.mean`: how much it would move with other
+    /// draws of z for the same digits ([`monte_carlo_stderr`] from a second, independent set of
+    /// K draws on `mc_points` of the points).
+    pub log_likelihood_mc_stderr: f64,
+    /// Test points drawn twice for `log_likelihood_mc_stderr` (at most [`MC_POINTS`]).
+    pub mc_points: usize,
     /// log p̂(x) − ELBO.
     pub gap: f64,
     /// Median effective sample size.
@@ -203,10 +277,84 @@ pub struct EvalReport {
     pub amortisation: Option<AmortisationGap>,
 }
 
-/// Evaluates `vae` on test points as the anchor does.
+/// [`EvalReport::trained_on`] of a checkpoint that does not record its training data.
+pub const UNKNOWN_DATA: &str = "unknown";
+
+/// Test points `vaelab eval` estimates twice for the Monte-Carlo error of log p̂(x).
+pub const MC_POINTS: usize = 200;
+
+/// Draws of z above which a sampling job reports its progress on standard error (about a minute
+/// and a half of importance sampling with the anchor's 784-400-20 model on one thread).
+pub const PROGRESS_DRAWS: u128 = 100_000_000;
+
+/// A long sampling job's progress on standard error, as `vaelab train` shows its epochs: on a
+/// terminal an `indicatif` bar in train's style; otherwise (a pipe, a log file) one line
+/// `vaelab: importance sampling 30% (3.0e8 of 1.0e9 draws of z, 42 s, about 98 s left)` per
+/// tenth. Jobs of at most [`PROGRESS_DRAWS`] draws say nothing.
+pub struct Progress {
+    what: &'static str,
+    total: u128,
+    start: std::time::Instant,
+    bar: Option<indicatif::ProgressBar>,
+    /// The next tenth to print a line at (lines mode); 10 when done, or quiet.
+    next_tenth: u128,
+}
+
+impl Progress {
+    /// A reporter for `total` draws of `what`.
+    pub fn new(what: &'static str, total: u128) -> Progress {
+        use std::io::IsTerminal;
+        let quiet = total <= PROGRESS_DRAWS;
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(u64::MAX));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(&format!(
+                    "{{bar:30}} {what} {{percent}}% [{{elapsed_precise}}<{{eta_precise}}] {{pos}}/{{len}} draws of z"
+                ))
+                .expect("valid template"),
+            );
+            bar
+        });
+        let next_tenth = if quiet || bar.is_some() { 10 } else { 1 };
+        Progress { what, total, start: std::time::Instant::now(), bar, next_tenth }
+    }
+
+    /// `done` of the total draws are done.
+    pub fn update(&mut self, done: u128) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+            return;
+        }
+        if self.next_tenth >= 10 || done * 10 < self.next_tenth * self.total {
+            return;
+        }
+        let tenth = (done * 10 / self.total).min(9);
+        let secs = self.start.elapsed().as_secs_f64();
+        let left = secs * (self.total - done) as f64 / done as f64;
+        eprintln!(
+            "vaelab: {} {}% ({:.1e} of {:.1e} draws of z, {secs:.0} s, about {left:.0} s left)",
+            self.what,
+            tenth * 10,
+            done as f64,
+            self.total as f64
+        );
+        self.next_tenth = tenth + 1;
+    }
+
+    /// The job is over: clears the bar.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        self.next_tenth = 10;
+    }
+}
+
+/// Evaluates `vae` on test points as the anchor does; more than [`PROGRESS_DRAWS`] draws report
+/// their progress on standard error ([`Progress`]).
 ///
 /// # Errors
-/// Bad data or arguments, named.
+/// Bad data or arguments, named; more than [`crate::base::budget::MAX_DRAWS`] draws.
 pub fn eval_report(
     vae: &Vae<f32>,
     test: ndarray::ArrayView2<f32>,
@@ -218,17 +366,46 @@ pub fn eval_report(
     let summary = stats.summary()?;
     let mut rng = seeds::EVAL_IS.rng(seed);
     let start = std::time::Instant::now();
-    let is = importance_sampled_log_likelihood(vae, test, None, k, 1000, &mut rng)?;
+    let (n, m) = (test.nrows(), test.nrows().min(MC_POINTS));
+    let mut progress = Progress::new("importance sampling", (n + m) as u128 * k as u128);
+    let is = importance_sampled_log_likelihood_with_progress(
+        vae,
+        test,
+        None,
+        k,
+        1000,
+        &mut rng,
+        &mut |done, _| progress.update(done),
+    )?;
+    // The second set of draws, on M points spread evenly, continues the same stream (independent
+    // of the first set, which it leaves unchanged).
+    let subset = crate::engine::data::evenly_spaced(n, m);
+    let again = importance_sampled_log_likelihood_with_progress(
+        vae,
+        test.select(Axis(0), &subset).view(),
+        None,
+        k,
+        1000,
+        &mut rng,
+        &mut |done, _| progress.update(n as u128 * k as u128 + done),
+    )?;
+    progress.finish();
+    let first: Vec<f64> = subset.iter().map(|&i| is.per_example[i]).collect();
+    let mc_stderr = monte_carlo_stderr(&first, &again.per_example, n)?;
     let is_seconds = start.elapsed().as_secs_f64();
     let mut ess = is.ess.clone();
     ess.sort_by(f64::total_cmp);
     Ok(EvalReport {
         checkpoint: String::new(),
         epochs: 0,
+        data: String::new(),
+        trained_on: String::new(),
         n: test.nrows(),
         test: summary,
         k,
         log_likelihood: is.estimate,
+        log_likelihood_mc_stderr: mc_stderr,
+        mc_points: m,
         gap: is.estimate.mean - summary.elbo.mean,
         ess_median: ess[ess.len() / 2],
         active_units: active_units(stats.mean.view(), 0.01).count,
@@ -262,6 +439,14 @@ pub fn evaluate_amortisation(
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "checkpoint       {} ({} epochs), {} test points", self.checkpoint, self.epochs, self.n)?;
+        let trained_on = match &self.trained_on {
+            t if t == UNKNOWN_DATA => {
+                "trained on unknown data: the checkpoint does not record it".to_string()
+            }
+            t if *t == self.data => "the data it was trained on".to_string(),
+            t => format!("NOT the data it was trained on, {t} (--allow-other-data)"),
+        };
+        writeln!(f, "data             {}, {trained_on}", self.data)?;
         writeln!(
             f,
             "test ELBO        {:.3} ± {:.3} nats (10 z per point)",
@@ -271,8 +456,13 @@ impl std::fmt::Display for EvalReport {
         writeln!(f, "  distortion     {:.3}", self.test.distortion.mean)?;
         writeln!(
             f,
-            "log p(x), IS     {:.3} ± {:.3} nats (K = {}, SE across points)",
+            "log p(x), IS     {:.3} ± {:.3} nats (K = {}, SE across points: other test digits)",
             self.log_likelihood.mean, self.log_likelihood.stderr, self.k
+        )?;
+        writeln!(
+            f,
+            "                 ± {:.3} nats Monte-Carlo SE (other draws of z; from {} points drawn twice)",
+            self.log_likelihood_mc_stderr, self.mc_points
         )?;
         writeln!(f, "log p(x) − ELBO  {:.3}", self.gap)?;
         writeln!(f, "median ESS       {:.1} of {}", self.ess_median, self.k)?;
@@ -299,8 +489,37 @@ impl std::fmt::Display for EvalReport {
 /// Missing or corrupt checkpoint, data that does not fit the model, bad arguments.
 pub fn run_eval(args: &EvalArgs) -> Result<String> {
     crate::base::parallel::set_threads(args.threads)?;
-    let (vae, config, epochs) = load_model(&args.checkpoint)?;
-    let data = load_data(args.data, args.mnist_dir.as_ref(), config.seed)?;
+    let ckpt = load_checkpoint(&args.checkpoint)?;
+    let (vae, config, epochs) = (ckpt.vae, ckpt.config, ckpt.epoch);
+    let trained_on: Option<TrainingData> =
+        ckpt.data.as_deref().map(serde_json::from_str).transpose().map_err(|e| {
+            Error::format(
+                args.checkpoint.display().to_string(),
+                format!("`data` is not a data description: {e}"),
+            )
+        })?;
+    let data_set = match (args.data, &trained_on) {
+        (None, Some(t)) => t.clone(),
+        // `--data mnist-dir` without `--mnist-dir`: the recorded folder.
+        (Some(source), Some(t)) if source == t.source && args.mnist_dir.is_none() => t.clone(),
+        (source, _) => {
+            TrainingData::of(source.unwrap_or(DataSource::Mnist10k), args.mnist_dir.as_ref(), config.seed)
+        }
+    };
+    if let Some(t) = &trained_on
+        && *t != data_set
+        && !args.allow_other_data
+    {
+        return Err(Error::invalid(
+            "data",
+            &data_set,
+            format!(
+                "the checkpoint was trained on {t}; omit --data to evaluate on that, or pass --allow-other-data"
+            ),
+        ));
+    }
+    let mnist_dir = data_set.mnist_dir.as_ref().filter(|d| !d.is_empty()).map(PathBuf::from);
+    let data = load_data(data_set.source, mnist_dir.as_ref(), data_set.seed.unwrap_or(config.seed))?;
     let n = args.limit.unwrap_or(data.test.nrows()).min(data.test.nrows());
     if n < 2 {
         return Err(Error::invalid("limit", n, "must be >= 2 (a standard error needs two test points)"));
@@ -311,6 +530,24 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
             1,
             "must be 0 (skip) or >= 2 (a standard error needs two points)",
         ));
+    }
+    // Known before any work: absurd draw counts are refused now, not after minutes of sampling.
+    // n points, and MC_POINTS of them again for the Monte-Carlo error.
+    crate::base::budget::ensure_draws(
+        &format!("eval of {n} test points × --k {}", args.k),
+        (n + n.min(MC_POINTS)) as u128 * args.k as u128,
+    )?;
+    if args.amortisation_points > 0 {
+        // Per point: `steps` Adam steps of 16 draws, and two ELBOs of AMORTISATION_ELBO_SAMPLES.
+        let per_point = args.amortisation_steps as u128 * 16 + 2 * AMORTISATION_ELBO_SAMPLES as u128;
+        crate::base::budget::ensure_draws(
+            &format!(
+                "eval --amortisation-points {} × --amortisation-steps {}",
+                args.amortisation_points.min(n),
+                args.amortisation_steps
+            ),
+            args.amortisation_points.min(n) as u128 * per_point,
+        )?;
     }
     // An evenly spread subset: the shipped test digits are stored class by class.
     let test = data.test.select(Axis(0), &crate::engine::data::evenly_spaced(data.test.nrows(), n));
@@ -326,6 +563,8 @@ pub fn run_eval(args: &EvalArgs) -> Result<String> {
     }
     report.checkpoint = args.checkpoint.display().to_string();
     report.epochs = epochs;
+    report.data = data_set.to_string();
+    report.trained_on = trained_on.map_or_else(|| UNKNOWN_DATA.to_string(), |t| t.to_string());
     Ok(if args.json {
         serde_json::to_string(&report).map_err(|e| Error::format("report", e.to_string()))?
     } else {
@@ -378,6 +617,8 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
     };
     let vae_config = VaeConfig::bernoulli(d, args.hidden.clone(), args.latent).with_prior(args.prior);
     let mut trainer = Trainer::new(vae_config, config)?;
+    let data_set = TrainingData::of(args.data, args.mnist_dir.as_ref(), args.seed);
+    trainer.data = Some(serde_json::to_string(&data_set).map_err(|e| Error::format("data", e.to_string()))?);
     let set = TrainSet { x: data.train.view(), labels: None, binarize: true };
     let history = trainer.fit(&set, Some((data.test.view(), None)), progress)?;
 

@@ -5,7 +5,13 @@
 //!   (`params/trunk.0.weight`, …, and for a learned mixture prior `params/prior.logits`,
 //!   `params/prior.means`, `params/prior.log_vars`), and for Adam `adam_m/<name>`, `adam_v/<name>`;
 //! - metadata (string → string): `format`, `version`, `vae_config` and `train_config` (JSON),
-//!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON).
+//!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON), and `data`
+//!   ([`Trainer::data`], what the model was trained on, as its caller described it; files written
+//!   before it have none: the data is unknown).
+//!
+//! A weights-only file ([`Trainer::save_weights`]) has no `adam_m/…`, `adam_v/…` tensors and no
+//! `adam_step`: [`load_checkpoint`] and [`load_model`] read it (to evaluate or sample), and
+//! [`Trainer::load`], which resumes training, refuses it in one line.
 //!
 //! The header's keys are written sorted, so the same state always gives the same bytes.
 //!
@@ -71,21 +77,35 @@ fn checksum<'a>(
 
 /// The metadata key of the checksum.
 const CHECKSUM_KEY: &str = "checksum";
+/// The metadata key of the training data's description.
+const DATA_KEY: &str = "data";
 /// Every metadata key a checkpoint may hold.
-const META_KEYS: [&str; 9] =
-    ["format", "version", "vae_config", "train_config", "epoch", "step", "adam_step", "rng", CHECKSUM_KEY];
+const META_KEYS: [&str; 10] = [
+    "format",
+    "version",
+    "vae_config",
+    "train_config",
+    "epoch",
+    "step",
+    "adam_step",
+    "rng",
+    DATA_KEY,
+    CHECKSUM_KEY,
+];
 
 fn encode(trainer: &Trainer, edit: impl FnOnce(&mut HashMap<String, String>)) -> Result<Vec<u8>> {
-    encode_with(trainer, edit, |_, _| {}, true)
+    encode_with(trainer, edit, |_, _| {}, true, false)
 }
 
 /// [`encode`] with hooks for tests: `edit` changes the metadata, `edit_tensor` a tensor's bytes
-/// (after the finiteness check), and `with_checksum: false` writes a file as before checksums.
+/// (after the finiteness check), and `with_checksum: false` writes a file as before checksums;
+/// `weights_only` leaves out the optimiser's state.
 fn encode_with(
     trainer: &Trainer,
     edit: impl FnOnce(&mut HashMap<String, String>),
     mut edit_tensor: impl FnMut(&str, &mut [u8]),
     with_checksum: bool,
+    weights_only: bool,
 ) -> Result<Vec<u8>> {
     let json = |what: &str, r: serde_json::Result<String>| r.map_err(|e| Error::format(what, e.to_string()));
     let p = &trainer.vae.params;
@@ -93,7 +113,7 @@ fn encode_with(
     if let Some((i, j, v)) = p.first_non_finite() {
         return Err(non_finite_tensor(&format!("params/{}", p.tensor_name(i)), j, v));
     }
-    if let Some((moment, i, j, v)) = trainer.optimizer.first_non_finite() {
+    if !weights_only && let Some((moment, i, j, v)) = trainer.optimizer.first_non_finite() {
         return Err(non_finite_tensor(&format!("{moment}/{}", p.tensor_name(i)), j, v));
     }
     let mut names = Vec::new();
@@ -103,7 +123,9 @@ fn encode_with(
         blobs.push((p.tensor_shape(i), to_bytes(p.tensor(i))));
     }
     let mut adam_step = 0;
-    if let Optimizer::Adam(a) = &trainer.optimizer {
+    if let Optimizer::Adam(a) = &trainer.optimizer
+        && !weights_only
+    {
         adam_step = a.step;
         for (prefix, moments) in [("adam_m", &a.m), ("adam_v", &a.v)] {
             for (i, moment) in moments.iter().enumerate() {
@@ -122,6 +144,12 @@ fn encode_with(
         ("adam_step".to_string(), adam_step.to_string()),
         ("rng".to_string(), json("rng", serde_json::to_string(&trainer.rng))?),
     ]);
+    if weights_only {
+        meta.remove("adam_step");
+    }
+    if let Some(data) = &trainer.data {
+        meta.insert(DATA_KEY.into(), data.clone());
+    }
     edit(&mut meta);
     for (n, (_, bytes)) in names.iter().zip(&mut blobs) {
         edit_tensor(n, bytes);
@@ -183,29 +211,69 @@ impl Trainer {
         crate::base::io::write_atomically(path.as_ref(), &encode(self, |_| {})?)
     }
 
+    /// Writes the model without the optimiser's state (a smaller file that can be evaluated or
+    /// sampled with [`load_checkpoint`], but not resumed), atomically.
+    ///
+    /// # Errors
+    /// `NonFinite` naming the tensor if a parameter is NaN or infinite; `Io`.
+    pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::base::io::write_atomically(path.as_ref(), &encode_with(self, |_| {}, |_, _| {}, true, true)?)
+    }
+
     /// Reads a run saved by [`Trainer::save`]; training continues exactly where it stopped.
     ///
     /// # Errors
     /// `Io` (unreadable), `Format` (not a safetensors file, truncated, another format or version,
     /// unknown or missing field, checksum mismatch, missing tensor, wrong dtype, a NaN or an
-    /// infinity in a tensor, named), `Shape` (a tensor that does not fit the config).
+    /// infinity in a tensor, named; a weights-only file, which has no optimiser state to resume
+    /// from), `Shape` (a tensor that does not fit the config).
     pub fn load(path: impl AsRef<Path>) -> Result<Trainer> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        decode(&bytes, &path.display().to_string())
+        decode(&bytes, &path.display().to_string(), true).map(|(t, _)| t)
     }
 }
 
-/// Reads only the model (and its training configuration and epoch) from a checkpoint.
-///
-/// # Errors
-/// As [`Trainer::load`].
-pub fn load_model(path: impl AsRef<Path>) -> Result<(Vae<f32>, TrainConfig, usize)> {
-    let t = Trainer::load(path)?;
-    Ok((t.vae, t.config, t.epoch))
+/// A checkpoint read to use its model: evaluate, sample, reconstruct.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// The model.
+    pub vae: Vae<f32>,
+    /// How it was trained.
+    pub config: TrainConfig,
+    /// Epochs it was trained.
+    pub epoch: usize,
+    /// What it was trained on ([`Trainer::data`]); `None` when the file does not say (written
+    /// before checkpoints recorded it, or by a caller that did not set it).
+    pub data: Option<String>,
+    /// The file holds no optimiser state ([`Trainer::save_weights`]).
+    pub weights_only: bool,
 }
 
-fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
+/// Reads a checkpoint's model, full or weights-only, with what it records of its training.
+///
+/// # Errors
+/// As [`Trainer::load`], except that a weights-only file loads.
+pub fn load_checkpoint(path: impl AsRef<Path>) -> Result<Checkpoint> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (t, weights_only) = decode(&bytes, &path.display().to_string(), false)?;
+    Ok(Checkpoint { vae: t.vae, config: t.config, epoch: t.epoch, data: t.data, weights_only })
+}
+
+/// Reads only the model (and its training configuration and epoch) from a checkpoint, full or
+/// weights-only.
+///
+/// # Errors
+/// As [`load_checkpoint`].
+pub fn load_model(path: impl AsRef<Path>) -> Result<(Vae<f32>, TrainConfig, usize)> {
+    let c = load_checkpoint(path)?;
+    Ok((c.vae, c.config, c.epoch))
+}
+
+/// Decodes a checkpoint; `resume` requires the optimiser's state. Returns the trainer and whether
+/// the file is weights-only (then the optimiser is freshly initialised).
+fn decode(bytes: &[u8], what: &str, resume: bool) -> Result<(Trainer, bool)> {
     let bad = |detail: String| Error::format(what, detail);
     let st =
         SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
@@ -243,14 +311,29 @@ fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
         serde_json::from_value(parse_json("vae_config")?).map_err(|e| bad(format!("`vae_config`: {e}")))?;
     let config: TrainConfig = serde_json::from_value(parse_json("train_config")?)
         .map_err(|e| bad(format!("`train_config`: {e}")))?;
-    let rng: ChaCha8Rng =
-        serde_json::from_value(parse_json("rng")?).map_err(|e| bad(format!("`rng`: {e}")))?;
     let number =
         |k: &str| -> Result<u64> { field(k)?.parse().map_err(|_| bad(format!("`{k}` is not a number"))) };
-    let (epoch, step, adam_step) = (number("epoch")? as usize, number("step")?, number("adam_step")?);
-
+    // Weights only: no optimiser tensors (and no `adam_step`).
+    let weights_only = !st.names().iter().any(|n| n.starts_with("adam_"));
+    let adam = matches!(config.optimizer, crate::engine::nn::OptimizerConfig::Adam { .. });
+    if weights_only && adam && resume {
+        return Err(bad(
+            "a weights-only checkpoint (no optimiser state): it can be evaluated, but training cannot resume from it"
+                .into(),
+        ));
+    }
+    let epoch = number("epoch")? as usize;
     // A model of the right shape (values overwritten below).
     let mut trainer = Trainer::new(vae_config, config)?;
+    // The training state: required to resume; a weights-only file may leave it out.
+    let (step, rng) = if resume || meta.contains_key("step") || meta.contains_key("rng") {
+        let rng: ChaCha8Rng =
+            serde_json::from_value(parse_json("rng")?).map_err(|e| bad(format!("`rng`: {e}")))?;
+        (number("step")?, rng)
+    } else {
+        (0, trainer.rng.clone())
+    };
+    let adam_step = if weights_only && adam { 0 } else { number("adam_step")? };
     let read = |name: &str, shape: &[usize], dst: &mut [f32]| -> Result<()> {
         let t = st.tensor(name).map_err(|_| bad(format!("tensor `{name}` is missing")))?;
         if t.dtype() != Dtype::F32 {
@@ -276,7 +359,9 @@ fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
         let (name, shape) = (trainer.vae.params.tensor_name(i), trainer.vae.params.tensor_shape(i));
         read(&format!("params/{name}"), &shape, trainer.vae.params.tensor_mut(i))?;
     }
-    if let Optimizer::Adam(a) = &mut trainer.optimizer {
+    if let Optimizer::Adam(a) = &mut trainer.optimizer
+        && !weights_only
+    {
         a.step = adam_step;
         for i in 0..n {
             let (name, shape) = (trainer.vae.params.tensor_name(i), trainer.vae.params.tensor_shape(i));
@@ -285,7 +370,9 @@ fn decode(bytes: &[u8], what: &str) -> Result<Trainer> {
         }
     }
     let (vae, optimizer, config) = (trainer.vae, trainer.optimizer, trainer.config);
-    Ok(Trainer::from_parts(vae, optimizer, config, epoch, step, rng))
+    let mut trainer = Trainer::from_parts(vae, optimizer, config, epoch, step, rng);
+    trainer.data = meta.get(DATA_KEY).cloned();
+    Ok((trainer, weights_only && adam))
 }
 
 #[cfg(test)]
@@ -368,7 +455,7 @@ mod tests {
             m.insert("vae_config".into(), c.to_string());
         })
         .unwrap();
-        let loaded = decode(&old, "old").unwrap();
+        let loaded = decode(&old, "old", true).map(|(t, _)| t).unwrap();
         assert_eq!(loaded.vae, t.vae);
     }
 
@@ -387,7 +474,7 @@ mod tests {
             m.insert("version".into(), "99".into());
         })
         .unwrap();
-        let e = decode(&future, "future").unwrap_err();
+        let e = decode(&future, "future", true).map(|(t, _)| t).unwrap_err();
         assert_eq!(e.to_string(), "future: checkpoint version 99; this build reads version 1");
 
         // The config says hidden width 10; the tensors were saved for width 12.
@@ -396,7 +483,7 @@ mod tests {
             m.insert("vae_config".into(), c);
         })
         .unwrap();
-        let e = decode(&narrower, "narrow").unwrap_err();
+        let e = decode(&narrower, "narrow", true).map(|(t, _)| t).unwrap_err();
         assert_eq!(
             e.to_string(),
             "shape mismatch in checkpoint tensor params/trunk.0.weight: expected [16, 10], got [16, 12]"
@@ -461,9 +548,10 @@ mod tests {
                     }
                 },
                 with_checksum,
+                false,
             )
             .unwrap();
-            let e = decode(&bytes, "nan.safetensors").unwrap_err();
+            let e = decode(&bytes, "nan.safetensors", true).map(|(t, _)| t).unwrap_err();
             assert_eq!(
                 e.to_string(),
                 format!("nan.safetensors: tensor `params/mean_head.bias` holds {value} at index 1")
@@ -476,14 +564,14 @@ mod tests {
         let (mut t, grey) = setup(2);
         t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
         let good = encode(&t, |_| {}).unwrap();
-        assert_eq!(decode(&good, "good").unwrap().epoch, 1);
+        assert_eq!(decode(&good, "good", true).map(|(t, _)| t).unwrap().epoch, 1);
         let header_len = 8 + u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
         let header = std::str::from_utf8(&good[8..header_len]).unwrap();
         // The epoch "1" → "3" (one bit: 0x31 → 0x33), a still-valid number.
         let at = 8 + header.find("\"epoch\":\"1\"").unwrap() + "\"epoch\":\"".len();
         let mut flipped = good.clone();
         flipped[at] ^= 0b10;
-        let e = decode(&flipped, "f").unwrap_err().to_string();
+        let e = decode(&flipped, "f", true).map(|(t, _)| t).unwrap_err().to_string();
         assert!(e.starts_with("f: checksum mismatch (stored fnv1a64:"), "{e}");
         assert!(e.ends_with("the file is corrupt"), "{e}");
         // Every bit of the last byte of tensor data, and of a byte in the middle.
@@ -491,7 +579,7 @@ mod tests {
             for bit in 0..8 {
                 let mut flipped = good.clone();
                 flipped[at] ^= 1 << bit;
-                let e = decode(&flipped, "f").unwrap_err().to_string();
+                let e = decode(&flipped, "f", true).map(|(t, _)| t).unwrap_err().to_string();
                 assert!(e.contains("checksum mismatch") || e.contains("holds"), "byte {at} bit {bit}: {e}");
             }
         }
@@ -499,15 +587,78 @@ mod tests {
         let at = 8 + header.find("\"checksum\"").unwrap() + 1;
         let mut flipped = good.clone();
         flipped[at] ^= 0b100;
-        let e = decode(&flipped, "f").unwrap_err().to_string();
+        let e = decode(&flipped, "f", true).map(|(t, _)| t).unwrap_err().to_string();
         assert_eq!(e, "f: unknown metadata key `ghecksum` (a corrupt file?)");
     }
 
     #[test]
     fn a_checkpoint_written_before_checksums_still_loads() {
         let (t, _) = setup(1);
-        let old = encode_with(&t, |_| {}, |_, _| {}, false).unwrap();
+        let old = encode_with(&t, |_| {}, |_, _| {}, false, false).unwrap();
         assert!(!String::from_utf8_lossy(&old).contains("checksum"));
-        assert_eq!(decode(&old, "old").unwrap().vae, t.vae);
+        assert_eq!(decode(&old, "old", true).map(|(t, _)| t).unwrap().vae, t.vae);
+    }
+
+    #[test]
+    fn the_training_data_is_recorded_and_a_file_without_it_says_unknown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.safetensors"), dir.path().join("b.safetensors"));
+        let (mut t, _) = setup(1);
+        t.data = Some(r#"{"source":"prototypes","seed":3}"#.into());
+        t.save(&a).unwrap();
+        let c = load_checkpoint(&a).unwrap();
+        assert_eq!((c.data.as_deref(), c.weights_only), (t.data.as_deref(), false));
+        // Resumed, it keeps the record; saved again, the same bytes.
+        Trainer::load(&a).unwrap().save(&b).unwrap();
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "save, load, save changed the bytes"
+        );
+        // A file from before the record (no `data` key): unknown.
+        t.data = None;
+        t.save(&a).unwrap();
+        assert!(!String::from_utf8_lossy(&std::fs::read(&a).unwrap()).contains("\"data\""));
+        assert_eq!(load_checkpoint(&a).unwrap().data, None);
+    }
+
+    #[test]
+    fn a_weights_only_file_is_evaluated_but_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (full, weights) = (dir.path().join("full.safetensors"), dir.path().join("w.safetensors"));
+        let (mut t, grey) = setup(2);
+        t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
+        t.save(&full).unwrap();
+        t.save_weights(&weights).unwrap();
+        let bytes = std::fs::read(&weights).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("adam_"), "optimiser state written");
+        assert!(bytes.len() < std::fs::read(&full).unwrap().len() / 2);
+        let c = load_checkpoint(&weights).unwrap();
+        assert!(c.weights_only && c.vae == t.vae && c.epoch == 1);
+        assert!(!load_checkpoint(&full).unwrap().weights_only);
+        let (vae, _, epoch) = load_model(&weights).unwrap();
+        assert!(vae == t.vae && epoch == 1);
+        // Resuming needs the optimiser's state: one line that says so.
+        let e = Trainer::load(&weights).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}: a weights-only checkpoint (no optimiser state): it can be evaluated, but training cannot resume from it",
+                weights.display()
+            )
+        );
+        // Parameters and configurations only (no `step`, `rng`, `adam_step`), as another tool may write.
+        let bare = encode_with(
+            &t,
+            |m| {
+                m.remove("step");
+                m.remove("rng");
+            },
+            |_, _| {},
+            true,
+            true,
+        )
+        .unwrap();
+        let (u, weights_only) = decode(&bare, "bare", false).unwrap();
+        assert!(weights_only && u.vae == t.vae);
     }
 }

@@ -157,7 +157,8 @@ fn f64_of<F: NdFloat>(v: F) -> f64 {
 /// `x`: `N × D`; `labels`: `N` (CVAE).
 ///
 /// # Errors
-/// Empty or mis-shaped data, non-finite values, bad labels, `samples` or `chunk` of 0.
+/// Empty or mis-shaped data, non-finite values, bad labels, `samples` or `chunk` of 0;
+/// [`Error::TooLarge`] for more than [`crate::base::budget::MAX_DRAWS`] draws N × S.
 pub fn elbo_stats<F: NdFloat, R: Rng + ?Sized>(
     vae: &Vae<F>,
     x: ArrayView2<F>,
@@ -176,6 +177,10 @@ where
     if chunk == 0 {
         return Err(Error::invalid("chunk", 0, "must be >= 1"));
     }
+    crate::base::budget::ensure_draws(
+        &format!("an ELBO of {} points × {samples} draws of z", x.nrows()),
+        x.nrows() as u128 * samples as u128,
+    )?;
     let (n, zd) = (x.nrows(), vae.config.latent_dim);
     let mut ws = vae.workspace(chunk.min(n));
     let mut stats = ElboStats {
@@ -280,7 +285,9 @@ pub struct IsEstimate {
 ///
 /// # Errors
 /// Empty or mis-shaped data, non-finite values, bad labels, `k` or `chunk_rows` of 0;
-/// [`Error::TooFewValues`] for fewer than 2 rows (the mean's standard error needs two).
+/// [`Error::TooFewValues`] for fewer than 2 rows (the mean's standard error needs two);
+/// [`Error::TooLarge`] for more than [`crate::base::budget::MAX_DRAWS`] draws N × K (refused
+/// before any work).
 pub fn importance_sampled_log_likelihood<F: NdFloat, R: Rng + ?Sized>(
     vae: &Vae<F>,
     x: ArrayView2<F>,
@@ -288,6 +295,30 @@ pub fn importance_sampled_log_likelihood<F: NdFloat, R: Rng + ?Sized>(
     k: usize,
     chunk_rows: usize,
     rng: &mut R,
+) -> Result<IsEstimate>
+where
+    StandardNormal: Distribution<F>,
+{
+    importance_sampled_log_likelihood_with_progress(vae, x, labels, k, chunk_rows, rng, &mut |_, _| {})
+}
+
+/// [`importance_sampled_log_likelihood`], calling `progress(done, total)` with the draws of z
+/// done so far and their total N × K after every round of chunks (a long evaluation can say how
+/// far it is; the estimate does not depend on it).
+///
+/// # Shapes
+/// `x`: `N × D`; `labels`: `N` (CVAE).
+///
+/// # Errors
+/// As [`importance_sampled_log_likelihood`].
+pub fn importance_sampled_log_likelihood_with_progress<F: NdFloat, R: Rng + ?Sized>(
+    vae: &Vae<F>,
+    x: ArrayView2<F>,
+    labels: Option<&[usize]>,
+    k: usize,
+    chunk_rows: usize,
+    rng: &mut R,
+    progress: &mut dyn FnMut(u128, u128),
 ) -> Result<IsEstimate>
 where
     StandardNormal: Distribution<F>,
@@ -302,6 +333,12 @@ where
     if chunk_rows == 0 {
         return Err(Error::invalid("chunk_rows", 0, "must be >= 1"));
     }
+    let total = x.nrows() as u128 * k as u128;
+    crate::base::budget::ensure_draws(
+        &format!("an importance-sampled log-likelihood of {} points × K = {k}", x.nrows()),
+        total,
+    )?;
+    let mut done: u128 = 0;
     let (n, zd) = (x.nrows(), vae.config.latent_dim);
     let s_per = k.min(chunk_rows);
     let threads = crate::base::parallel::threads();
@@ -374,7 +411,9 @@ where
         }
         for slot in &slots[..filled] {
             totals[slot.point].merge(slot.sums);
+            done += slot.len as u128;
         }
+        progress(done, total);
     }
     let log_k = (k as f64).ln();
     let (mut per_example, mut ess) = (vec![0.0; n], vec![0.0; n]);
@@ -384,6 +423,39 @@ where
     }
     let estimate = Estimate::from_values(&per_example)?;
     Ok(IsEstimate { k, per_example, estimate, ess })
+}
+
+/// The Monte-Carlo standard error of a mean of N importance-sampled log p̂(x_n), from a second,
+/// independent estimate of M of the points (`first[j]` and `second[j]` are the two estimates of
+/// the same point, M ≥ 2):
+///
+/// ```text
+/// d_j = log p̂¹(x_j) − log p̂²(x_j),   Var(log p̂(x)) ≈ ½ · (1/(M−1)) Σ_j (d_j − d̄)²
+/// SE_MC(mean over N) = √(Var(log p̂(x)) / N)
+/// ```
+/// The two estimates of a point are independent with the same distribution, so Var(d_j) =
+/// 2 Var(log p̂(x_j)); averaging over the M points estimates the mean per-point variance, which is
+/// what the N points' mean inherits (the points' draws are independent). It does not see the
+/// bias E[log p̂] − log p(x) ≤ 0 (about −Var/2, Burda et al. 2016), only the scatter; unlike the
+/// delta method from one set of weights, it needs no finite variance of the weights to be seen
+/// in K draws.
+///
+/// # Shapes
+/// `first`, `second`: `M`.
+///
+/// # Errors
+/// [`Error::Shape`] for lengths that differ; [`Error::TooFewValues`] for M < 2; `n` of 0.
+pub fn monte_carlo_stderr(first: &[f64], second: &[f64], n: usize) -> Result<f64> {
+    if first.len() != second.len() {
+        return Err(Error::shape("second estimates", first.len(), second.len()));
+    }
+    if n == 0 {
+        return Err(Error::invalid("n", 0, "must be >= 1"));
+    }
+    let d: Vec<f64> = first.iter().zip(second).map(|(a, b)| a - b).collect();
+    let spread = Estimate::from_values(&d)?; // stderr = sd/√M
+    let var_d = spread.stderr * spread.stderr * d.len() as f64;
+    Ok((0.5 * var_d / n as f64).sqrt())
 }
 
 /// A log-sum-exp kept as (max m, Σ e^(v − m), Σ e^(2(v − m))), mergeable in any grouping.

@@ -122,3 +122,72 @@ fn active_units_aggregate_posterior_and_mean_sigma_by_hand() {
     let s = mean_sigma_per_unit(array![[0.0, 4f64.ln()], [9f64.ln(), 4f64.ln()]].view());
     assert!(s.iter().all(|v| (v - 2.0).abs() < 1e-15), "{s:?}");
 }
+
+#[test]
+fn absurd_draw_counts_are_refused_before_any_work_and_progress_reaches_the_total() {
+    let mut rng = StdRng::seed_from_u64(33);
+    let vae = decoupled(&mut rng, 0.0, 0.0);
+    let x = binary(&mut rng, 3);
+    // 3 × 10¹² draws would run for days: refused at once, naming N and K.
+    let start = std::time::Instant::now();
+    let e = importance_sampled_log_likelihood(&vae, x.view(), None, 1_000_000_000_000, 10, &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("an importance-sampled log-likelihood of 3 points × K = 1000000000000 needs 3000000000000 random draws"),
+        "{e}"
+    );
+    let e = importance_sampled_log_likelihood(&vae, x.view(), None, usize::MAX, 10, &mut rng).unwrap_err();
+    assert!(matches!(e, Error::TooLarge { .. }), "{e}");
+    let e = elbo_stats(&vae, x.view(), None, usize::MAX, 10, &mut rng).unwrap_err().to_string();
+    assert!(e.starts_with("an ELBO of 3 points × 18446744073709551615 draws of z needs"), "{e}");
+    assert!(start.elapsed().as_secs_f64() < 1.0, "refusals took {:?}", start.elapsed());
+    // Progress: non-decreasing, ends at N × K, and the estimate is the same as without it.
+    let mut seen = Vec::new();
+    let a = importance_sampled_log_likelihood_with_progress(
+        &vae,
+        x.view(),
+        None,
+        7,
+        3,
+        &mut StdRng::seed_from_u64(4),
+        &mut |done, total| seen.push((done, total)),
+    )
+    .unwrap();
+    let b =
+        importance_sampled_log_likelihood(&vae, x.view(), None, 7, 3, &mut StdRng::seed_from_u64(4)).unwrap();
+    assert_eq!(a.per_example, b.per_example);
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0) && seen.iter().all(|&(_, t)| t == 21), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(21, 21)));
+}
+
+#[test]
+fn the_monte_carlo_error_from_a_second_set_of_draws_matches_the_known_scatter() {
+    // By hand: d = (0.3, −0.1, −0.2), d̄ = 0, Σ d² = 0.14, Var(d) = 0.07, per-point 0.035, N = 7.
+    let se = monte_carlo_stderr(&[1.3, 0.9, 0.8], &[1.0, 1.0, 1.0], 7).unwrap();
+    assert!((se - (0.035f64 / 7.0).sqrt()).abs() < 1e-15, "{se}");
+    assert!(matches!(monte_carlo_stderr(&[1.0], &[1.0], 7), Err(Error::TooFewValues { count: 1 })));
+    assert!(
+        monte_carlo_stderr(&[1.0, 2.0], &[1.0], 7).is_err()
+            && monte_carlo_stderr(&[1.0; 2], &[1.0; 2], 0).is_err()
+    );
+    // q = N(0.5, 0.82) per unit against p(z|x) = p(z) = N(0, 1) (as above): log p̂ has sd
+    // √(1.5149² − 1)/√K per point (delta method), for every x. Two estimates of M = 400 points:
+    // the per-point sd recovered from the pairs, √N · SE_MC, within 4 of its relative SE 1/√(2M).
+    let mut rng = StdRng::seed_from_u64(34);
+    let (m, s2) = (0.5, 0.82_f64);
+    let vae = decoupled(&mut rng, m, s2.ln());
+    let x = binary(&mut rng, 400);
+    let k = 400;
+    let per_unit = s2 / (2.0 * s2 - 1.0).sqrt() * (m * m / (2.0 * s2 - 1.0)).exp();
+    let sd = ((per_unit * per_unit - 1.0) / k as f64).sqrt();
+    for seed in [1, 2, 3] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let a = importance_sampled_log_likelihood(&vae, x.view(), None, k, 500, &mut rng).unwrap();
+        let b = importance_sampled_log_likelihood(&vae, x.view(), None, k, 500, &mut rng).unwrap();
+        let n = 10_000;
+        let recovered = monte_carlo_stderr(&a.per_example, &b.per_example, n).unwrap() * (n as f64).sqrt();
+        let rel = 1.0 / (2.0 * 400.0f64).sqrt();
+        assert!((recovered / sd - 1.0).abs() < 4.0 * rel, "seed {seed}: {recovered} vs {sd} (4 × {rel:.3})");
+    }
+}

@@ -159,6 +159,10 @@ pub struct Trainer {
     pub step: u64,
     /// The training generator (stream 1 of the seed).
     pub rng: ChaCha8Rng,
+    /// What the model is trained on, as the caller describes it (the CLI: a JSON object such as
+    /// `{"source":"prototypes","seed":3}`); saved as the checkpoint's `data` metadata so that an
+    /// evaluation can refuse other data. `None`: unknown.
+    pub data: Option<String>,
     grads: VaeParams<f32>,
     ws: VaeWorkspace<f32>,
     x_batch: Array2<f32>,
@@ -201,7 +205,7 @@ impl Trainer {
             floats.saturating_mul(4),
         )?;
         let mut init_rng = seeds::MODEL_INIT.rng(config.seed);
-        let vae = Vae::new(vae_config, &mut init_rng)?;
+        let vae = Vae::from_validated(vae_config, &mut init_rng)?; // validated above
         vae.check_objective(&Objective::new(0.0, config.free_bits)?)?;
         let optimizer = Optimizer::new(config.optimizer, &vae.params)?;
         let mut rng = seeds::TRAINING.rng(config.seed);
@@ -233,6 +237,7 @@ impl Trainer {
             epoch,
             step,
             rng,
+            data: None,
         }
     }
 

@@ -445,6 +445,15 @@ impl<F: NdFloat> Vae<F> {
     /// `InvalidParameter` from [`VaeConfig::validate`].
     pub fn new<R: Rng + ?Sized>(config: VaeConfig, rng: &mut R) -> Result<Self> {
         config.validate()?;
+        Self::from_validated(config, rng)
+    }
+
+    /// [`Vae::new`] for a `config` that [`VaeConfig::validate`] has already accepted (callers that
+    /// validate first, to size their memory before building, do not validate twice).
+    ///
+    /// # Errors
+    /// `InvalidParameter` from the layers.
+    pub(crate) fn from_validated<R: Rng + ?Sized>(config: VaeConfig, rng: &mut R) -> Result<Self> {
         let c = config.classes();
         let (d, z) = (config.data_dim, config.latent_dim);
         let h = *config.hidden_dims.last().expect("validated");

@@ -161,25 +161,52 @@ pub fn iwae_per_point(log_w: ArrayView2<f64>) -> Array1<f64> {
 }
 
 /// The IWAE bound L_K of one x as a Monte-Carlo mean over `n` independent K-sample estimates: an
-/// [`Estimate`]'s mean and standard error with K beside them (the `vaelab bounds --json` keys
-/// `k`, `mean`, `stderr`).
+/// [`Estimate`] (mean of the n values of log (1/K) Σₖ wₖ, its standard error, n) with K beside
+/// it. It reads as the [`Estimate`] (`e.mean`, `e.stderr`, `e.samples` through `Deref`), and its
+/// JSON is flat: `{"k", "mean", "stderr", "samples"}` (the `vaelab bounds --json` keys).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct IwaeEstimate {
     /// K, the importance samples per estimate.
     pub k: usize,
-    /// Mean of the n values of log (1/K) Σₖ wₖ.
-    pub mean: f64,
-    /// Standard error of that mean.
-    pub stderr: f64,
-    /// n, the independent groups of K draws averaged.
-    pub samples: usize,
+    /// The mean over the n groups with its standard error.
+    #[serde(flatten)]
+    pub estimate: Estimate,
 }
 
 impl IwaeEstimate {
     /// The mean with its standard error, as an [`Estimate`].
     pub fn estimate(&self) -> Estimate {
-        Estimate { mean: self.mean, stderr: self.stderr, samples: self.samples }
+        self.estimate
     }
+}
+
+impl std::ops::Deref for IwaeEstimate {
+    type Target = Estimate;
+    fn deref(&self) -> &Estimate {
+        &self.estimate
+    }
+}
+
+impl std::ops::DerefMut for IwaeEstimate {
+    fn deref_mut(&mut self) -> &mut Estimate {
+        &mut self.estimate
+    }
+}
+
+/// log wₖ = log p(x, zₖ) − log q(zₖ) for `m` fresh draws zₖ ~ q: the importance log-weights both
+/// IWAE routes reduce.
+///
+/// # Shapes
+/// `x`: D; returns `m`.
+fn log_weights<M: LatentModel + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    q: &Q,
+    m: usize,
+    rng: &mut R,
+) -> Array1<f64> {
+    let z = q.sample(m, rng);
+    model.log_joint(x, z.view()) - q.log_density(z.view())
 }
 
 /// L_K = E[log (1/K) Σₖ wₖ] for one x, estimated from `n` independent groups of K draws from q.
@@ -233,15 +260,14 @@ pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
     let mut done = 0;
     while done < n {
         let groups = per_chunk.min(n - done);
-        let z = q.sample(groups * k, rng);
-        let log_w = model.log_joint(x, z.view()) - q.log_density(z.view());
+        let log_w = log_weights(model, x, q, groups * k, rng);
         let log_w = log_w.into_shape_with_order((groups, k)).expect("groups·K draws"); // B × K, row = one group
         values.push(iwae_per_point(log_w.view()));
         done += groups;
     }
     let views: Vec<_> = values.iter().map(|v| v.view()).collect();
-    let e = Estimate::from_values(concatenate(Axis(0), &views).expect("1-D").view())?;
-    Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr, samples: e.samples })
+    let estimate = Estimate::from_values(concatenate(Axis(0), &views).expect("1-D").view())?;
+    Ok(IwaeEstimate { k, estimate })
 }
 
 /// Which ELBO form has the smaller variance (derivation 1, line 5 against line 7), from the same
@@ -287,8 +313,7 @@ fn iwae_large_k<M: LatentModel + ?Sized, R: Rng + ?Sized>(
         let (mut s, mut left) = (f64::NEG_INFINITY, k);
         while left > 0 {
             let m = left.min(IWAE_CHUNK);
-            let z = q.sample(m, rng);
-            let c = log_sum_exp_1d((model.log_joint(x, z.view()) - q.log_density(z.view())).view());
+            let c = log_sum_exp_1d(log_weights(model, x, q, m, rng).view());
             let top = s.max(c);
             if top > f64::NEG_INFINITY {
                 s = top + ((s - top).exp() + (c - top).exp()).ln();
@@ -297,8 +322,7 @@ fn iwae_large_k<M: LatentModel + ?Sized, R: Rng + ?Sized>(
         }
         values.push(s - (k as f64).ln());
     }
-    let e = Estimate::from_values(&values)?;
-    Ok(IwaeEstimate { k, mean: e.mean, stderr: e.stderr, samples: e.samples })
+    Ok(IwaeEstimate { k, estimate: Estimate::from_values(&values)? })
 }
 
 /// KL(q ‖ p(z|x)): a number when computed exactly, a Monte-Carlo estimate otherwise.

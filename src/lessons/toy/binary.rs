@@ -158,7 +158,7 @@ impl LatentModel for BinaryLatent {
     /// Bayes' rule over all 2^K states ([`Posterior::by_bayes_rule`]), normalised by its own sum.
     fn posterior(&self, x: ArrayView1<f64>) -> Result<Option<Posterior>> {
         self.check_x(x)?;
-        Ok(Some(Posterior::by_bayes_rule(self.log_joint_all_states(x), Encoding::Bits(self.latent_dim()))))
+        Posterior::by_bayes_rule(self.log_joint_all_states(x), Encoding::Bits(self.latent_dim())).map(Some)
     }
 
     fn check_x(&self, x: ArrayView1<f64>) -> Result<()> {

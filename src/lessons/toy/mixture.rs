@@ -159,9 +159,11 @@ impl LatentModel for Mixture {
         let log_px = log_sum_exp_1d((&self.log_weights + &self.component_log_likelihoods(x)).view());
         if !log_px.is_finite() {
             // Every component's density underflows: log p(x) is below f64's range.
+            // Each xᵢ in Rust's shortest round-trip form (`1e200`, not 201 digits).
+            let shown = x.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
             return Err(Error::invalid(
                 "x",
-                format!("{x}"),
+                format!("[{shown}]"),
                 format!("log p(x) = {log_px}: too far from every component"),
             ));
         }
@@ -172,7 +174,7 @@ impl LatentModel for Mixture {
     fn posterior(&self, x: ArrayView1<f64>) -> Result<Option<Posterior>> {
         self.check_x(x)?;
         let log_joint = &self.log_weights + &self.component_log_likelihoods(x);
-        Ok(Some(Posterior::by_bayes_rule(log_joint, Encoding::Index)))
+        Posterior::by_bayes_rule(log_joint, Encoding::Index).map(Some)
     }
 
     fn check_x(&self, x: ArrayView1<f64>) -> Result<()> {
@@ -208,6 +210,33 @@ mod tests {
             array![[0.5, 1.0], [1.0, 0.3], [0.7, 0.7]],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_posterior_where_every_log_joint_underflows_is_a_typed_error_not_nan() {
+        // x = 1e200: (x − μ)²/σ² overflows to +∞ for every component, so every log-joint is −∞.
+        let e = model().posterior(array![1e200, 0.0].view()).unwrap_err();
+        assert!(matches!(e, Error::NotFinite { value, .. } if value == f64::NEG_INFINITY), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "max over z of log p(x, z) = -inf is not a finite number: p(z|x) is undefined (0/0): x is too far from every latent state for f64"
+        );
+        // log p(x) there: one short line naming x.
+        let e = model().log_marginal(array![1e200, 0.0].view()).unwrap_err().to_string();
+        assert_eq!(e, "invalid x = [1e200, 0.0]: log p(x) = -inf: too far from every component");
+        // Directly: all −∞, a NaN, +∞; and an ordinary case still sums to one.
+        for bad in [[f64::NEG_INFINITY; 3], [0.0, f64::NAN, -1.0], [0.0, f64::INFINITY, -1.0]] {
+            assert!(
+                Posterior::by_bayes_rule(array![bad[0], bad[1], bad[2]], Encoding::Index).is_err(),
+                "{bad:?}"
+            );
+        }
+        let Posterior::Categorical { log_probs, .. } =
+            Posterior::by_bayes_rule(array![-1e300, f64::NEG_INFINITY, -1e300], Encoding::Index).unwrap()
+        else {
+            unreachable!()
+        };
+        assert!((log_probs.mapv(f64::exp).sum() - 1.0).abs() < 1e-15 && log_probs[1] == f64::NEG_INFINITY);
     }
 
     #[test]

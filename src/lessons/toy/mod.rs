@@ -182,11 +182,23 @@ impl Posterior {
     ///
     /// # Shapes
     /// `log_joint`: C (one entry per state); the posterior's `log_probs`: C.
-    pub fn by_bayes_rule(log_joint: Array1<f64>, encoding: Encoding) -> Posterior {
-        let peak = log_joint.fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    ///
+    /// # Errors
+    /// [`Error::NotFinite`] when no state has a finite log-joint (every p(x, z) underflows, e.g. x
+    /// far from every component, or one is NaN or +∞): the ratio is 0/0, not a distribution.
+    pub fn by_bayes_rule(log_joint: Array1<f64>, encoding: Encoding) -> Result<Posterior> {
+        let peak = log_joint
+            .fold(f64::NEG_INFINITY, |m, &v| if v.is_nan() || m.is_nan() { f64::NAN } else { m.max(v) });
+        if !peak.is_finite() {
+            return Err(Error::NotFinite {
+                quantity: "max over z of log p(x, z)".into(),
+                value: peak,
+                hint: "p(z|x) is undefined (0/0): x is too far from every latent state for f64".into(),
+            });
+        }
         let w = log_joint.mapv(|l| (l - peak).exp());
         let total = w.sum();
-        Posterior::Categorical { log_probs: w.mapv(|wi| (wi / total).ln()), encoding }
+        Ok(Posterior::Categorical { log_probs: w.mapv(|wi| (wi / total).ln()), encoding })
     }
 }
 

@@ -26,6 +26,15 @@ pub const MAX_A_OVER_SIGMA: f64 = 1e18;
 /// Outside the bracket the integrand is below e^(−TAIL_NATS) times its peak.
 const TAIL_NATS: f64 = 60.0;
 
+/// Where log p(x, z) peaks, for [`Quadratic::log_joint_over_peak`].
+#[derive(Clone, Copy, Debug)]
+enum PeakShape {
+    /// Two modes at ±√s (s > 0); `aa` = ‖a‖².
+    TwoModes { s: f64, root_s: f64, aa: f64 },
+    /// One mode at 0; `curv0` = 1 − 2aᵀ(x − c)/σ² ≥ 0; `aa` = ‖a‖².
+    AtZero { curv0: f64, aa: f64 },
+}
+
 /// z ~ N(0, 1), x | z ~ N(a z² + c, σ² I_D): the sign of z is invisible in x.
 ///
 /// ```text
@@ -168,32 +177,160 @@ impl Quadratic {
         (points, peak)
     }
 
+    /// log p(x, z) − m at `z`, with m = log p(x, z*) at the best mode z*, computed from the
+    /// difference itself, never as the difference of two numbers that may both be near −1e20
+    /// (far from c in units of σ) while they differ by a few nats. With r = x − c, u = z²,
+    /// s = (aᵀr − σ²/2)/‖a‖² (see [`Quadratic::modes`]):
+    ///
+    /// ```text
+    /// ‖r − a u‖² − ‖r − a u*‖² = (u − u*) (‖a‖² (u + u*) − 2 aᵀr)
+    /// s > 0, z* = ±√s:  log p(x, z) − m = −‖a‖² ((z − √s)(z + √s))² / (2σ²)        (the prior's −(u − s)/2 cancels)
+    /// s ≤ 0, z* = 0:    log p(x, z) − m = −(z²/2)(1 − 2aᵀr/σ²) − ‖a‖² z⁴ / (2σ²)
+    /// ```
+    fn log_joint_over_peak(&self, shape: PeakShape, z: f64) -> f64 {
+        let s2 = self.sigma * self.sigma;
+        match shape {
+            PeakShape::TwoModes { root_s, aa, .. } => {
+                let d = (z - root_s) * (z + root_s);
+                -aa * d * d / (2.0 * s2)
+            }
+            PeakShape::AtZero { curv0, aa } => {
+                let u = z * z;
+                -0.5 * u * curv0 - aa * u * u / (2.0 * s2)
+            }
+        }
+    }
+
+    /// m = log p(x, z*) at the best mode, in closed form (not log p(x, z) at a rounded √s, whose
+    /// square misses s by an ulp of s: at s = 3e17 that is 64, and 2,000 nats in m):
+    ///
+    /// ```text
+    /// s > 0:  m = −s/2 − (‖r⊥‖² + σ⁴/(4‖a‖²))/(2σ²) + C,   r⊥ = r − a aᵀr/‖a‖²  (r − a s = r⊥ + a σ²/(2‖a‖²))
+    /// s ≤ 0:  m = −‖r‖²/(2σ²) + C,                       C = −½ ln 2π − (D/2) ln(2πσ²),  r = x − c
+    /// ```
+    fn log_peak(&self, x: ArrayView1<f64>, shape: PeakShape) -> f64 {
+        let ln2pi = crate::base::prob::LN_2PI;
+        let s2 = self.sigma * self.sigma;
+        let constant = -0.5 * ln2pi - 0.5 * self.a.len() as f64 * (ln2pi + s2.ln());
+        let r = &x - &self.c;
+        match shape {
+            PeakShape::TwoModes { s, aa, .. } => {
+                let along = self.a.dot(&r) / aa;
+                let perp: f64 = r.iter().zip(&self.a).map(|(ri, ai)| (ri - ai * along).powi(2)).sum();
+                -0.5 * s - (perp + s2 * s2 / (4.0 * aa)) / (2.0 * s2) + constant
+            }
+            PeakShape::AtZero { .. } => -r.dot(&r) / (2.0 * s2) + constant,
+        }
+    }
+
+    /// The posterior's shape for [`Quadratic::log_joint_over_peak`].
+    fn peak_shape(&self, x: ArrayView1<f64>) -> PeakShape {
+        let s2 = self.sigma * self.sigma;
+        let aa = self.a.dot(&self.a);
+        let ax = self.a.dot(&(&x - &self.c));
+        let s = if aa > 0.0 { (ax - 0.5 * s2) / aa } else { f64::NEG_INFINITY };
+        if s > 0.0 {
+            PeakShape::TwoModes { s, root_s: s.sqrt(), aa }
+        } else {
+            PeakShape::AtZero { curv0: (1.0 - 2.0 * ax / s2).max(0.0), aa }
+        }
+    }
+
     /// log p(x) with the quadrature's report (value and error estimate of ∫ exp(log p(x,z) − m) dz).
+    ///
+    /// ```text
+    /// log p(x) = m + ln ∫ exp(Δ(z)) dz,   Δ = log p(x, z) − m   (Quadratic::log_joint_over_peak)
+    /// ```
+    /// Over the bracket and breakpoints of [`Quadratic::breakpoints`] when they resolve the peaks
+    /// (every width τ ≥ 1e-9 of the bracket, and the quartic width (σ²/‖a‖²)^¼ ≥ τ/16); otherwise (x far from c in units of σ: the generic
+    /// bracket is then huge, or the peaks at ±√s narrower than the spacing of f64 near √s) in the
+    /// offset w from the best mode, with a bracket from Δ itself:
+    ///
+    /// ```text
+    /// s > 0:  ∫ exp Δ dz = 2 ∫_{−√s}^{∞} exp(−‖a‖² w² (2√s + w)² / (2σ²)) dw     (symmetry in z)
+    ///         Δ ≤ −w²/(8τ²) for w ≥ −√s (τ = σ/(2‖a‖√s)), so |w| ≤ τ √(8·60) keeps all but e⁻⁶⁰
+    /// s ≤ 0:  Δ ≤ −z² (1 − 2aᵀr/σ²)/2 and Δ ≤ −‖a‖² z⁴/(2σ²), so |z| ≤ min of √(120/(1 − 2aᵀr/σ²)), (120σ²/‖a‖²)^¼
+    /// ```
+    ///
+    /// # Errors
+    /// Invalid x; p(x) below f64's range (log p(x, z) = −∞ at the modes: ‖x − c‖²/σ² overflows).
     pub fn log_marginal_quadrature(&self, x: ArrayView1<f64>) -> Result<(f64, Quadrature)> {
         self.check_x(x)?;
-        let (points, peak) = self.breakpoints(x);
-        if !peak.is_finite() || points.len() < 2 {
-            return Err(Error::invalid(
-                "x",
-                format!("{x}"),
-                format!("log p(x, z) = {peak} at the posterior modes: p(x) underflows"),
-            ));
+        let (points, _) = self.breakpoints(x);
+        let shape = self.peak_shape(x);
+        let peak = self.log_peak(x, shape);
+        if !peak.is_finite() {
+            return Err(self.underflow(x, peak));
         }
-        let q = integrate(
-            |t| self.log_joint(x, t.insert_axis(Axis(1))).mapv(|l| (l - peak).exp()),
-            &points,
-            QUADRATURE_REL_TOL,
-            0.0,
-        )?;
+        let z_max =
+            points.last().copied().unwrap_or(0.0).abs().max(points.first().copied().unwrap_or(0.0).abs());
+        let min_tau = self.modes(x).iter().map(|m| m.1).fold(f64::INFINITY, f64::min);
+        // The quartic term's width (σ²/‖a‖²)^¼: a peak narrower than the curvature's τ when ‖a‖/σ
+        // is large, which the curvature's breakpoints would step over.
+        let aa = self.a.dot(&self.a);
+        let quartic = if aa > 0.0 { (self.sigma * self.sigma / aa).sqrt().sqrt() } else { f64::INFINITY };
+        let integrand = |t: ArrayView1<f64>| t.mapv(|z| self.log_joint_over_peak(shape, z).exp());
+        let q = if points.len() >= 2 && min_tau >= 1e-9 * z_max && quartic >= min_tau / 16.0 {
+            integrate(integrand, &points, QUADRATURE_REL_TOL, 0.0)?
+        } else {
+            let tail = |tau: f64, lo: f64, hi: f64| -> Vec<f64> {
+                let mut p = vec![lo, 0.0, hi];
+                for j in [1.0, 2.0, 4.0, 8.0, 16.0] {
+                    p.extend([-j * tau, j * tau]);
+                }
+                p.retain(|v| *v >= lo && *v <= hi);
+                p.sort_by(f64::total_cmp);
+                p.dedup();
+                p
+            };
+            match shape {
+                PeakShape::TwoModes { root_s, aa, .. } => {
+                    let tau = self.sigma / (2.0 * aa.sqrt() * root_s);
+                    let w = tau * (8.0 * TAIL_NATS).sqrt();
+                    let s2 = self.sigma * self.sigma;
+                    let mut q = integrate(
+                        |t: ArrayView1<f64>| {
+                            t.mapv(|w| {
+                                let d = w * (2.0 * root_s + w);
+                                (-aa * d * d / (2.0 * s2)).exp()
+                            })
+                        },
+                        &tail(tau.min(quartic), (-w).max(-root_s), w),
+                        QUADRATURE_REL_TOL,
+                        0.0,
+                    )?;
+                    (q.value, q.error) = (2.0 * q.value, 2.0 * q.error);
+                    q
+                }
+                PeakShape::AtZero { curv0, aa } => {
+                    let mut half = f64::INFINITY;
+                    if curv0 > 0.0 {
+                        half = (2.0 * TAIL_NATS / curv0).sqrt();
+                    }
+                    if aa > 0.0 {
+                        half = half.min((2.0 * TAIL_NATS * self.sigma * self.sigma / aa).sqrt().sqrt());
+                    }
+                    let tau = self.modes(x).first().map_or(half, |m| m.1).min(quartic);
+                    integrate(integrand, &tail(tau, -half, half), QUADRATURE_REL_TOL, 0.0)?
+                }
+            }
+        };
         let log_px = peak + q.value.ln();
         if !log_px.is_finite() {
-            return Err(Error::invalid(
-                "x",
-                format!("{x}"),
-                format!("log p(x) = {log_px}: the quadrature's integral underflows at this x"),
-            ));
+            return Err(self.underflow(x, log_px));
         }
         Ok((log_px, q))
+    }
+
+    /// The one error for an x whose p(x) is below f64's range.
+    fn underflow(&self, x: ArrayView1<f64>, value: f64) -> Error {
+        // Each xᵢ in Rust's shortest round-trip form (`1e300`, not 301 digits).
+        let shown = x.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", ");
+        Error::invalid(
+            "x",
+            format!("[{shown}]"),
+            format!("log p(x) = {value}: p(x) is below f64's range at this x"),
+        )
     }
 
     /// log p(x) by the composite Simpson rule on a uniform grid: a route independent of the
@@ -214,11 +351,7 @@ impl Quadratic {
         let (points, peak) = self.breakpoints(x);
         let (lo, hi) = (points[0], points[points.len() - 1]);
         if !peak.is_finite() || hi <= lo {
-            return Err(Error::invalid(
-                "x",
-                format!("{x}"),
-                format!("log p(x, z) = {peak} at the posterior modes: p(x) underflows"),
-            ));
+            return Err(self.underflow(x, peak));
         }
         let h = (hi - lo) / intervals as f64;
         let z = Array2::from_shape_fn((intervals + 1, 1), |(i, _)| lo + h * i as f64);
@@ -378,6 +511,87 @@ mod tests {
         let reference = limit(1e8);
         for a in [1e12, 1e16, 3.9e17] {
             assert!((limit(a) - reference).abs() < 1e-6, "a = {a:e}: {} vs {reference}", limit(a));
+        }
+    }
+
+    /// Far from c in units of σ log p(x, z) is about −1e20 at its peak and the integrand's
+    /// difference from the peak was all rounding: a named error. Now finite, and checked against
+    /// the Laplace expansion at the modes (an independent route, exact to O(τ²/s) here):
+    ///
+    /// ```text
+    /// s > 0:  log p(x) ≈ m + ln(2 √(2π) τ),   τ = σ/(2‖a‖√s)      (two Gaussian peaks)
+    /// s ≤ 0:  log p(x) ≈ m + ln(√(2π) τ),     τ = (1 − 2aᵀ(x − c)/σ²)^(−½)
+    /// ```
+    /// with m = log p(x, z*) computed in closed form here. The tolerance: 8 ulps of |m| (the
+    /// rounding of m itself, ~1e-4 nats at 5e11) plus the next Laplace term.
+    #[test]
+    fn extreme_x_gives_the_laplace_answer_not_an_error() {
+        let ln2pi = crate::base::prob::LN_2PI;
+        for (x, sigma) in [(1e8, 1.0), (1e12, 1.0), (1e15, 0.5), (3e17, 1.0), (1e150, 1.0)] {
+            let m = Quadratic::new(array![1.0], array![0.0], sigma).unwrap();
+            let s2: f64 = sigma * sigma;
+            let s = x - 0.5 * s2; // (aᵀr − σ²/2)/‖a‖², a = 1
+            // m = −s/2 − (σ⁴/(4‖a‖²))/(2σ²) − ½ ln 2π − ½ ln(2πσ²): the residual at √s is σ²/2.
+            let peak = -0.5 * s - s2 / 8.0 - 0.5 * ln2pi - 0.5 * (ln2pi + s2.ln());
+            let tau = sigma / (2.0 * s.sqrt());
+            let laplace = peak + (2.0 * (2.0 * std::f64::consts::PI).sqrt() * tau).ln();
+            let lp = m.log_marginal(array![x].view()).unwrap();
+            let tol = 8.0 * f64::EPSILON * peak.abs() + 10.0 * tau * tau / s;
+            assert!((lp - laplace).abs() <= tol, "x = {x:e}: {lp} vs Laplace {laplace} (tol {tol:e})");
+        }
+        // D = 2, a = (1, 1), x off the curve: ‖r⊥‖² = 4.5 enters m.
+        let m = Quadratic::new(array![1.0, 1.0], array![0.0, 0.0], 1.0).unwrap();
+        let s = (2e12 + 3.0 - 0.5) / 2.0;
+        let peak = -0.5 * s - (4.5 + 1.0 / 8.0) / 2.0 - 0.5 * ln2pi - ln2pi;
+        let tau = 1.0 / (2.0 * 2f64.sqrt() * s.sqrt());
+        let laplace = peak + (2.0 * (2.0 * std::f64::consts::PI).sqrt() * tau).ln();
+        let lp = m.log_marginal(array![1e12, 1e12 + 3.0].view()).unwrap();
+        assert!((lp - laplace).abs() <= 8.0 * f64::EPSILON * peak.abs() + 1e-9, "{lp} vs Laplace {laplace}");
+        // One mode at 0, x far below c: m = −‖x − c‖²/(2σ²) − ln 2π − ln σ.
+        for x in [-1e8, -1e12, -1e150] {
+            let m = Quadratic::new(array![1.0], array![0.0], 1.0).unwrap();
+            let peak = -0.5 * x * x - ln2pi;
+            let tau = (1.0 - 2.0 * x).powf(-0.5);
+            let laplace = peak + ((2.0 * std::f64::consts::PI).sqrt() * tau).ln();
+            let lp = m.log_marginal(array![x].view()).unwrap();
+            let tol = 8.0 * f64::EPSILON * peak.abs() + 10.0 * tau.powi(4);
+            assert!((lp - laplace).abs() <= tol, "x = {x:e}: {lp} vs Laplace {laplace} (tol {tol:e})");
+        }
+        // x on the boundary's near side with ‖a‖/σ = 4e6: the peak at 0 is quartic, width
+        // (σ²/‖a‖²)^¼ = 5e-4, while the curvature says τ = 1 (a named error before). Independent
+        // route: ∫ exp(−z²/2 − k z⁴) dz = 2 Γ(5/4) k^(−¼) (1 + O(k^(−½))),  k = ‖a‖²/(2σ²) = 8e12.
+        let m = Quadratic::new(array![-2e5], array![0.0], 0.05).unwrap();
+        let k: f64 = 4e10 / (2.0 * 0.0025);
+        let gamma_5_4 = 0.906_402_477_055_477; // Γ(5/4), Abramowitz & Stegun 6.1
+        let expected = -0.5 * ln2pi - 0.5 * (ln2pi + 0.0025f64.ln()) + (2.0 * gamma_5_4 * k.powf(-0.25)).ln();
+        let lp = m.log_marginal(array![0.0].view()).unwrap();
+        // The O(k^(−½)) term: −½ E[z²] = −½ Γ(3/4)/Γ(1/4) k^(−½) ≈ −6e-8 relative.
+        assert!((lp - expected).abs() < 1e-6, "{lp} vs {expected}");
+        // a = 0, c = −1e20: exactly N(0; c, 1), log p = −c²/2 − ½ ln 2π.
+        let m = Quadratic::new(array![0.0], array![-1e20], 1.0).unwrap();
+        let lp = m.log_marginal(array![0.0].view()).unwrap();
+        let exact = -0.5 * 1e40 - 0.5 * ln2pi;
+        assert!((lp - exact).abs() <= 8.0 * f64::EPSILON * 5e39, "{lp} vs {exact}");
+        // Truly beyond f64: ‖x − c‖²/σ² overflows; one named error.
+        let e = Quadratic::new(array![0.0], array![0.0], 1.0)
+            .unwrap()
+            .log_marginal(array![1e300].view())
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid x = [1e300]: log p(x) = -inf: p(x) is below f64's range at this x"
+        );
+    }
+
+    /// Where the old route works, the analytic difference agrees with Simpson on log p(x, z) − m
+    /// formed directly (an independent route for Δ and for the integral).
+    #[test]
+    fn the_analytic_difference_agrees_with_simpson_at_moderate_x() {
+        let m = model();
+        for x in [array![2.0, 0.8], array![0.3, -0.5], array![-3.0, 1.0], array![40.0, 20.0]] {
+            let adaptive = m.log_marginal(x.view()).unwrap();
+            let simpson = m.log_marginal_simpson(x.view(), 200_000).unwrap();
+            assert!((adaptive - simpson).abs() < 1e-9, "{x}: {adaptive} vs {simpson}");
         }
     }
 
