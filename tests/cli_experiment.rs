@@ -322,3 +322,59 @@ fn prior_zero_components_is_one_line_and_exit_2() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("components"), "stderr names the bad value: {err}");
 }
+
+#[test]
+fn gradients_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "gradients",
+        "--out",
+        out,
+        "--dims",
+        "1,16",
+        "--draws",
+        "4000",
+        "--sample-counts",
+        "1,8",
+        "--repeats",
+        "400",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("gradients.json"));
+    let rows = v["by_dimension"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["dim"], 1);
+    assert_eq!(rows[1]["dim"], 16);
+    for r in rows {
+        for key in ["score_grad", "baseline_grad", "reparam_grad", "score_var", "baseline_var", "reparam_var"]
+        {
+            estimate(&r[key]);
+        }
+        // 4σ² with σ = 0.8, the reparameterisation's single-draw variance in closed form
+        assert!((r["reparam_var_exact"].as_f64().unwrap() - 2.56).abs() < 1e-12);
+    }
+    // The score function's variance at Z = 16 exceeds that at Z = 1 (closed forms 416.4 vs 13.2).
+    let exact = |i: usize| rows[i]["score_var_exact"].as_f64().unwrap();
+    assert!(exact(1) > 10.0 * exact(0));
+    let counts = v["by_sample_count"].as_array().unwrap();
+    assert_eq!(counts.len(), 2);
+    assert_eq!(counts[1]["draws"], 8);
+    estimate(&counts[1]["score_var"]);
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.contains("Var reparam"), "the table is printed: {summary}");
+    let html = std::fs::read_to_string(dir.path().join("gradients.html")).unwrap();
+    assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 2, "two plots on the page");
+    assert!(!html.contains("<script src="), "plotly.js is inlined, not loaded from the network");
+}
+
+#[test]
+fn gradients_zero_dimension_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = vaelab(&["experiment", "gradients", "--out", dir.path().to_str().unwrap(), "--dims", "4,0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dims[1]"), "stderr names the bad value: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}

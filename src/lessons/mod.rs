@@ -23,6 +23,7 @@ pub mod bounds;
 pub mod channel;
 pub mod collapse;
 pub mod conditional;
+pub mod gradients;
 pub mod minibatch;
 pub mod prior;
 pub mod representation;

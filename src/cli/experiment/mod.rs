@@ -9,6 +9,7 @@
 //!
 //! | command | lesson | library function |
 //! |---|---|---|
+//! | `vaelab experiment gradients` | `03a-gradients-of-an-expectation.ipynb` | [`crate::lessons::gradients::run_experiment`] |
 //! | `vaelab experiment prior` | `05-prior-and-aggregate-posterior.ipynb` | [`crate::lessons::prior::run_experiment`] (the notebook calls [`crate::lessons::prior::measure_fixed_prior`] and [`crate::lessons::prior::compare_priors`]) |
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::lessons::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::lessons::channel::rate_distortion`] |
@@ -28,6 +29,7 @@ use crate::base::error::{Error, Result};
 
 pub mod collapses;
 pub mod cvae;
+pub mod gradients;
 pub mod minibatch;
 pub mod minimal_representation;
 pub mod prior;
@@ -55,6 +57,9 @@ pub struct ExperimentArgs {
 /// The experiments, one per lesson that has one.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Experiment {
+    /// Lesson 03a (gradients of an expectation): variance of the score-function and
+    /// reparameterisation gradients of E[Σ zⱼ²] against the dimension and the number of draws.
+    Gradients(gradients::Args),
     /// Lesson 05 (prior): the same 2-D model with N(0, I) and with a learned mixture prior; ELBO,
     /// IS log-likelihood and ELBO surgery against each model's own prior.
     Prior(prior::Args),
@@ -93,6 +98,7 @@ pub struct Written {
 /// be written.
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
+        Experiment::Gradients(a) => gradients::run(a),
         Experiment::Prior(a) => prior::run(a),
         Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
