@@ -337,12 +337,18 @@ SEED = ROOT.parent / "shared" / "seed" / "000_d5691cb8003e3eb6.txt"
 SEED_COPY = ROOT / "data" / "text" / "vae-guide-2020-10-29.md"
 
 # Each lesson and the section of the text it opens with (by its `###` heading); 00 quotes the whole
-# text, 04 (not a section of the text) the paragraph that states the goal the engine serves.
+# text, 04 (not a section of the text) the paragraph that states the goal the engine serves; 03a and
+# 03b (what the text uses without saying) the lines they serve, as ranges of line numbers (1-based,
+# inclusive) of data/text/vae-guide-2020-10-29.md, each quoted verbatim.
 QUOTED_SECTIONS = {
     "00-course-map.ipynb": None,
     "01-inverse-transform-sampling.ipynb": "逆变换采样",
     "02-derivation-1-jensen.ipynb": "VAE推导方法1",
     "03-derivation-2-kl-gap.ipynb": "VAE推导方法2",
+    # The ELBO as an expectation under Q (derivation 1) and the objective over the data set.
+    "03a-gradients-of-an-expectation.ipynb": [(28, 30), (54, 58)],
+    # "Q(z|x) can be any distribution — what is its effect?" and "the choice of Q matters".
+    "03b-amortised-inference.ipynb": [(33, 33), (44, 44)],
     "04-vae-from-scratch.ipynb": "VAE的目标就是通过auto encoder的形式，找到这个映射函数。",
     "05-prior-and-aggregate-posterior.ipynb": "先验分布",
     "06-minibatch-kl-weight.ipynb": "mini-batch",
@@ -382,15 +388,19 @@ def test_lesson_opens_with_its_section_of_the_text(notebook):
     whole = SEED_COPY.read_text(encoding="utf-8")
     sections = seed_sections()
     if key is None:
-        wanted = whole.split("\n", 2)[2]  # the whole text below its date line
+        wanted = [whole.split("\n", 2)[2]]  # the whole text below its date line
+    elif isinstance(key, list):
+        lines = whole.splitlines()
+        wanted = ["\n".join(lines[a - 1:b]) for a, b in key]
     elif key in sections:
-        wanted = sections[key]
+        wanted = [sections[key]]
     else:
-        wanted = key
+        wanted = [key]
     nb = nbformat.read(notebook, as_version=4)
     top = "\n".join(c.source for c in nb.cells[:4] if c.cell_type == "markdown")
     assert "原文" in top, f"{notebook.name}: no 原文 heading in its first cells"
-    assert _squash(wanted) in _squash(top), f"{notebook.name}: its section of the text is not quoted verbatim"
+    for part in wanted:
+        assert _squash(part) in _squash(top), f"{notebook.name}: the text is not quoted verbatim: {part[:60]}…"
 
 
 # Lessons whose experiment states outcomes: the least number of checked claims (`✓ …` lines printed
@@ -399,6 +409,8 @@ MIN_CLAIMS = {
     "01-inverse-transform-sampling.ipynb": 2,
     "02-derivation-1-jensen.ipynb": 10,
     "03-derivation-2-kl-gap.ipynb": 8,
+    "03a-gradients-of-an-expectation.ipynb": 12,
+    "03b-amortised-inference.ipynb": 8,
     "04-vae-from-scratch.ipynb": 3,
     "05-prior-and-aggregate-posterior.ipynb": 3,
     "06-minibatch-kl-weight.ipynb": 2,
