@@ -151,7 +151,7 @@ pub(crate) fn compare_gradients(
             return Verdict::new(number, Outcome::Wrong, evidence, hint);
         }
         for ((index, a), e) in answer.indexed_iter().zip(expected.iter()) {
-            if !agrees(*a, *e, tol) {
+            if !super::agrees(*a, *e, tol) {
                 let evidence = format!("{name}{:?}: {reference} give {e:.8}, yours {a:.8}", index.slice());
                 return Verdict::new(number, Outcome::Wrong, evidence, hint);
             }
@@ -165,11 +165,6 @@ pub(crate) fn compare_gradients(
         names.join(" and ")
     );
     Verdict::new(number, Outcome::Correct, evidence, hint)
-}
-
-/// |got − expected| ≤ tol · max(1, |expected|), false for NaN (the framework's rule).
-fn agrees(got: f64, expected: f64, tol: f64) -> bool {
-    (got - expected).abs() <= tol * expected.abs().max(1.0)
 }
 
 /// Seed of the lesson's tiny model (lesson 04, Step 1: `StdRng::seed_from_u64(4)`, the model drawn

@@ -302,8 +302,8 @@ impl Exercise {
     }
 }
 
-/// |got − expected| ≤ tol · max(1, |expected|), false for NaN.
-fn agrees(got: f64, expected: f64, tol: f64) -> bool {
+/// |got − expected| ≤ tol · max(1, |expected|), false for NaN: the rule of every checker here.
+pub(crate) fn agrees(got: f64, expected: f64, tol: f64) -> bool {
     (got - expected).abs() <= tol * expected.abs().max(1.0)
 }
 
