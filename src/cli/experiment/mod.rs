@@ -9,6 +9,7 @@
 //!
 //! | command | lesson | library function |
 //! |---|---|---|
+//! | `vaelab experiment amortised` | `03b-amortised-inference.ipynb` | [`crate::lessons::amortised::experiment`] |
 //! | `vaelab experiment prior` | `05-prior-and-aggregate-posterior.ipynb` | [`crate::lessons::prior::run_experiment`] (the notebook calls [`crate::lessons::prior::measure_fixed_prior`] and [`crate::lessons::prior::compare_priors`]) |
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::lessons::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::lessons::channel::rate_distortion`] |
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 
+pub mod amortised;
 pub mod collapses;
 pub mod cvae;
 pub mod minibatch;
@@ -55,6 +57,9 @@ pub struct ExperimentArgs {
 /// The experiments, one per lesson that has one.
 #[derive(Clone, Debug, clap::Subcommand)]
 pub enum Experiment {
+    /// Lesson 03b (amortised inference): encoders of growing capacity on the linear-Gaussian toy,
+    /// their approximation and amortisation gaps; the same two gaps on a small digit VAE.
+    Amortised(amortised::Args),
     /// Lesson 05 (prior): the same 2-D model with N(0, I) and with a learned mixture prior; ELBO,
     /// IS log-likelihood and ELBO surgery against each model's own prior.
     Prior(prior::Args),
@@ -93,6 +98,7 @@ pub struct Written {
 /// be written.
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
+        Experiment::Amortised(a) => amortised::run(a),
         Experiment::Prior(a) => prior::run(a),
         Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
