@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, default_value_t = 12)]
     pub digit_points: usize,
     /// Epochs of the digit VAE.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     pub digit_epochs: usize,
 }
 

@@ -738,14 +738,14 @@ pub struct DigitConfig {
 }
 
 impl DigitConfig {
-    /// The lesson's: 784-64-4 trained 5 epochs on the 8,000 training digits, 12 test digits,
+    /// The lesson's: 784-64-4 trained 3 epochs on the 8,000 training digits, 12 test digits,
     /// fits of 300 steps, 200 draws per ELBO, K = 1000.
     pub fn small() -> Self {
         DigitConfig {
             hidden: vec![64],
             latent_dim: 4,
             n_train: 8000,
-            epochs: 5,
+            epochs: 3,
             n_points: 12,
             fit_steps: 300,
             elbo_samples: 200,
