@@ -378,3 +378,57 @@ fn gradients_zero_dimension_is_one_line_and_exit_2() {
     assert!(err.contains("dims[1]"), "stderr names the bad value: {err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
+
+#[test]
+fn amortised_writes_json_and_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o = vaelab(&[
+        "experiment",
+        "amortised",
+        "--out",
+        out,
+        "--hidden-sizes",
+        "1,4",
+        "--steps",
+        "300",
+        "--train",
+        "64",
+        "--eval",
+        "32",
+        "--digit-points",
+        "0",
+    ]);
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    let v = read_json(&dir.path().join("amortised.json"));
+    let rows = v["sweep"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "the linear encoder and one per hidden size");
+    assert_eq!(rows[0]["spec"]["hidden"], serde_json::json!([]));
+    assert_eq!(rows[2]["spec"]["hidden"], serde_json::json!([4]));
+    // ½ (ln Λ₁₁ + ln Λ₂₂ − ln det Λ) with Λ = [[7.08, 4.4], [4.4, 11.64]] (W, σ of the shipped model).
+    let expected = 0.5 * (7.08f64.ln() + 11.64f64.ln() - (7.08 * 11.64 - 4.4 * 4.4f64).ln());
+    assert!((v["approximation_gap"].as_f64().unwrap() - expected).abs() < 1e-12);
+    for r in rows {
+        let approx = estimate(&r["approximation"]);
+        assert!((approx - expected).abs() < 1e-10, "every encoder shares the family's gap");
+        let amort = estimate(&r["amortisation"]);
+        let total = estimate(&r["total"]);
+        assert!(amort >= 0.0 && (total - approx - amort).abs() < 1e-9);
+    }
+    // The one-unit encoder cannot go below the floor of any encoder whose means lie on a line.
+    assert!(estimate(&rows[1]["amortisation"]) >= v["line_floor"].as_f64().unwrap());
+    assert!(v["digits"].is_null());
+    let html = std::fs::read_to_string(dir.path().join("amortised.html")).unwrap();
+    assert_eq!(html.matches("class=\"vaelab-plot\"").count(), 1, "one plot on the page");
+}
+
+#[test]
+fn amortised_zero_width_is_one_line_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let o =
+        vaelab(&["experiment", "amortised", "--out", out, "--hidden-sizes", "2,0", "--digit-points", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("hidden_sizes[1]") && err.lines().count() == 1, "stderr names the bad value: {err}");
+}

@@ -251,6 +251,25 @@ pub fn amortisation_gap<F: NdFloat, R: Rng + ?Sized>(
     elbo_samples: usize,
     rng: &mut R,
 ) -> Result<AmortisationGap> {
+    amortisation_gap_with_fits(vae, x, fit, elbo_samples, rng).map(|(gap, _)| gap)
+}
+
+/// [`amortisation_gap`], and the fitted q*ₓ of every row (what a further estimate at q*, such as
+/// an importance-sampled log p(x) with q* as proposal, needs). The same draws in the same order:
+/// for the same generator both return the same gap.
+///
+/// # Shapes
+/// `x`: `N × D`; N fitted q's, each of Z.
+///
+/// # Errors
+/// As [`amortisation_gap`].
+pub fn amortisation_gap_with_fits<F: NdFloat, R: Rng + ?Sized>(
+    vae: &Vae<F>,
+    x: ArrayView2<F>,
+    fit: &FitConfig,
+    elbo_samples: usize,
+    rng: &mut R,
+) -> Result<(AmortisationGap, Vec<Q>)> {
     check_data(vae, x, None)?;
     if x.nrows() < 2 {
         return Err(Error::TooFewValues { count: x.nrows() });
@@ -269,6 +288,7 @@ pub fn amortisation_gap<F: NdFloat, R: Rng + ?Sized>(
     let x64 = x.mapv(|v| v.to_f64().expect("float"));
     let (mean, log_var) = model.vae().encode(x64.view(), None); // N × Z each
     let mut points = Vec::with_capacity(x.nrows());
+    let mut fits = Vec::with_capacity(x.nrows());
     for (i, xi) in x64.rows().into_iter().enumerate() {
         let encoder_q = Q::diag_gaussian(mean.row(i).to_owned(), log_var.row(i).to_owned())?;
         let fitted = fit_gaussian(&model, xi, &encoder_q, fit, rng)?;
@@ -289,17 +309,19 @@ pub fn amortisation_gap<F: NdFloat, R: Rng + ?Sized>(
             });
         }
         points.push(AmortisationPoint { encoder_elbo, fitted_elbo, gap: fitted_elbo - encoder_elbo });
+        fits.push(fitted.q);
     }
     let encoder: Vec<f64> = points.iter().map(|p| p.encoder_elbo).collect();
     let fitted: Vec<f64> = points.iter().map(|p| p.fitted_elbo).collect();
-    Ok(AmortisationGap {
+    let gap = AmortisationGap {
         encoder_elbo: Estimate::from_values(&encoder)?,
         fitted_elbo: Estimate::from_values(&fitted)?,
         gap: paired_difference(&fitted, &encoder)?,
         elbo_samples,
         fit_steps: fit.steps,
         points,
-    })
+    };
+    Ok((gap, fits))
 }
 
 #[cfg(test)]

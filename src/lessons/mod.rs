@@ -19,6 +19,7 @@
 //! [`crate::cli`] (`tests/layers.rs` enforces it).
 
 pub mod amortisation;
+pub mod amortised;
 pub mod bounds;
 pub mod channel;
 pub mod collapse;

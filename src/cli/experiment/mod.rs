@@ -10,6 +10,7 @@
 //! | command | lesson | library function |
 //! |---|---|---|
 //! | `vaelab experiment gradients` | `03a-gradients-of-an-expectation.ipynb` | [`crate::lessons::gradients::run_experiment`] |
+//! | `vaelab experiment amortised` | `03b-amortised-inference.ipynb` | [`crate::lessons::amortised::experiment`] |
 //! | `vaelab experiment prior` | `05-prior-and-aggregate-posterior.ipynb` | [`crate::lessons::prior::run_experiment`] (the notebook calls [`crate::lessons::prior::measure_fixed_prior`] and [`crate::lessons::prior::compare_priors`]) |
 //! | `vaelab experiment minibatch` | `06-minibatch-kl-weight.ipynb` | [`crate::lessons::minibatch::minibatch_experiment`] |
 //! | `vaelab experiment rate-distortion` | `07-noisy-channel.ipynb` | [`crate::lessons::channel::rate_distortion`] |
@@ -27,6 +28,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 
+pub mod amortised;
 pub mod collapses;
 pub mod cvae;
 pub mod gradients;
@@ -60,6 +62,9 @@ pub enum Experiment {
     /// Lesson 03a (gradients of an expectation): variance of the score-function and
     /// reparameterisation gradients of E[Σ zⱼ²] against the dimension and the number of draws.
     Gradients(gradients::Args),
+    /// Lesson 03b (amortised inference): encoders of growing capacity on the linear-Gaussian toy,
+    /// their approximation and amortisation gaps; the same two gaps on a small digit VAE.
+    Amortised(amortised::Args),
     /// Lesson 05 (prior): the same 2-D model with N(0, I) and with a learned mixture prior; ELBO,
     /// IS log-likelihood and ELBO surgery against each model's own prior.
     Prior(prior::Args),
@@ -99,6 +104,7 @@ pub struct Written {
 pub fn run(args: &ExperimentArgs) -> Result<Written> {
     match &args.experiment {
         Experiment::Gradients(a) => gradients::run(a),
+        Experiment::Amortised(a) => amortised::run(a),
         Experiment::Prior(a) => prior::run(a),
         Experiment::Minibatch(a) => minibatch::run(a),
         Experiment::RateDistortion(a) => rate_distortion::run(a),
