@@ -8,6 +8,8 @@
 //! | 1 | 逆变换采样 | [`sampling`] | `01-inverse-transform-sampling.ipynb` |
 //! | 2 | VAE推导方法1 | [`toy`] (models with exact log P(x)), [`bounds`] (ELBO, IS, IWAE) | `02-derivation-1-jensen.ipynb` |
 //! | 3 | VAE推导方法2 | [`bounds`] (KL(Q‖P(z\|x)) and the gap, fitted Q), [`amortisation`] (the encoder's Q against the best Q) | `03-derivation-2-kl-gap.ipynb` |
+//! | – | (used, not said) | [`gradients`] (∇ E_q[f(z)]: score function and reparameterisation) | `03a-gradients-of-an-expectation.ipynb` |
+//! | – | (used, not said) | [`amortised`] (one encoder for every x: approximation and amortisation gaps), [`amortisation`] | `03b-amortised-inference.ipynb` |
 //! | 4 | 先验分布 | [`prior`] | `05-prior-and-aggregate-posterior.ipynb` |
 //! | 5 | mini-batch | [`minibatch`] | `06-minibatch-kl-weight.ipynb` |
 //! | 6 | VAE解释1 | [`channel`] | `07-noisy-channel.ipynb` |
