@@ -8,7 +8,7 @@
 //! | 3b.3 | [`tanh_encoder_gap`] | a measurement: a tanh encoder whose amortisation gap is small |
 //!
 //! Every expected value is computed here through the crate by a route the learner's answer does
-//! not take: the ELBOs in closed form ([`LinearGaussian::elbo_gaussian`]) and log p(x) exactly.
+//! not take: the ELBOs in closed form ([`crate::lessons::toy::LinearGaussian::elbo_gaussian`]) and log p(x) exactly.
 
 use ndarray::{Array1, Array2, array};
 

@@ -22,7 +22,7 @@ pub const AGGREGATE_MEANS: [f64; 3] = [-1.0, 0.5, 2.0];
 /// Exercise 5.1's posterior variances σ_n².
 pub const AGGREGATE_VARIANCES: [f64; 3] = [0.25, 1.0, 0.04];
 
-/// Exercise 5.1: Var[z] under q_agg = (1/3) Σ_n N(μ_n, σ_n²) with μ = [`AGGREGATE_MEANS`],
+/// Exercise 5.1: Var(z) under q_agg = (1/3) Σ_n N(μ_n, σ_n²) with μ = [`AGGREGATE_MEANS`],
 /// σ² = [`AGGREGATE_VARIANCES`], to three decimals.
 ///
 /// ```text
