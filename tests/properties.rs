@@ -688,7 +688,8 @@ fn corruption() -> impl Strategy<Value = Corruption> {
         any::<prop::sample::Index>().prop_map(Corruption::Truncate),
         prop::collection::vec((any::<prop::sample::Index>(), 0u8..8), 1..8).prop_map(Corruption::BitFlips),
         (any::<prop::sample::Index>(), nan_or_inf).prop_map(|(i, v)| Corruption::Inject(i, v)),
-        (0usize..9, meta_value()).prop_map(|(k, v)| Corruption::Meta(k, v)),
+        (0usize..vaelab::engine::checkpoint::META_KEYS.len(), meta_value())
+            .prop_map(|(k, v)| Corruption::Meta(k, v)),
     ]
 }
 
@@ -714,17 +715,7 @@ fn corrupt(bytes: &[u8], c: &Corruption) -> Vec<u8> {
         Corruption::Meta(k, v) => {
             let (mut header, data) = split_file(bytes);
             let meta = header["__metadata__"].as_object_mut().unwrap();
-            let key = [
-                "format",
-                "version",
-                "vae_config",
-                "train_config",
-                "epoch",
-                "step",
-                "adam_step",
-                "rng",
-                "checksum",
-            ][*k];
+            let key = vaelab::engine::checkpoint::META_KEYS[*k];
             meta.insert(key.into(), serde_json::Value::String(v.clone()));
             join_file(&header, data)
         }

@@ -79,8 +79,8 @@ fn checksum<'a>(
 const CHECKSUM_KEY: &str = "checksum";
 /// The metadata key of the training data's description.
 const DATA_KEY: &str = "data";
-/// Every metadata key a checkpoint may hold.
-const META_KEYS: [&str; 10] = [
+/// Every metadata key a checkpoint may hold (the property tests corrupt each of them).
+pub const META_KEYS: [&str; 10] = [
     "format",
     "version",
     "vae_config",
