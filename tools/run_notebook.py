@@ -37,7 +37,8 @@ BUILD = ROOT / "build" / "notebooks"
 BUDGETS = {
     # Every cell after the first. The goal, reported as a warning when exceeded, is 2 s; the hard limit
     # leaves room for a busy machine: at load 8.5 on 2 cores the slowest ordinary cell measured 13.8 s
-    # (the first cell that calls the crate's own code, which links it into the kernel once).
+    # (the first cell that defines a variable: evcxr then starts rust-analyzer on the crate and its
+    # dependencies for type inference, ~10 s once per kernel, so every notebook's first cell defines one).
     "cell": 20.0,
     "cell_goal": 2.0,
     "first_warm": 60.0,
