@@ -282,7 +282,7 @@ fn evcxr_at_another_version_is_reinstalled_at_the_pinned_one() {
     let o = setup_step(&root, "evcxr");
     assert!(o.status.success(), "{}", stderr(&o));
     let install = format!("cargo install --locked --force evcxr_jupyter --version {PINNED}");
-    assert_eq!(actions(&root), [install.clone()]);
+    assert_eq!(actions(&root), std::slice::from_ref(&install));
     assert_eq!(
         stderr(&o),
         format!(
