@@ -302,3 +302,14 @@ fn a_model_blind_to_z_far_from_c_keeps_the_gap() {
     assert!(num(&v, "elbo.stderr") > 0.04, "{v}");
     gap_matches_kl(&v);
 }
+
+/// At x = 3e17 (σ = 0.4) the posterior's peaks are 1.2e-9 wide at z = 5.5e8, where f64's steps are
+/// 6e-8: no Gaussian q there can be sampled. One line saying so, not numbers from a few repeated draws.
+#[test]
+fn a_posterior_narrower_than_f64_resolves_is_refused_in_one_line() {
+    let out = vaelab(&["bounds", "--model", "data/models/quadratic.json", "--x", "3e17", "--q", "fit"]);
+    assert_fails(
+        &out,
+        &["invalid q = N(μ = 5.477", "below 64 ulps of its mean", "cannot be told apart in f64"],
+    );
+}

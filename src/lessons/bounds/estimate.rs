@@ -597,9 +597,9 @@ fn report_over_peak<R: Rng + ?Sized>(
     if scale < MIN_ULPS_PER_SD * f64::EPSILON * mu.abs() {
         return Err(Error::invalid(
             "q",
-            format!("{q}"),
+            format!("N(μ = {mu:e}, σ = {scale:e})"),
             format!(
-                "its standard deviation {scale:e} is below {MIN_ULPS_PER_SD} ulps of its mean {mu:e}: draws of z cannot be told apart in f64 (the posterior is too narrow for its distance from 0)"
+                "its standard deviation is below {MIN_ULPS_PER_SD} ulps of its mean: draws of z cannot be told apart in f64 (the posterior is too narrow for its distance from 0)"
             ),
         ));
     }
