@@ -175,3 +175,141 @@ fn a_closed_output_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(141), "stderr: {stderr}");
     assert!(stderr.is_empty(), "stderr: {stderr}");
 }
+
+/// `vaelab bounds --json` on a model at one x with extra arguments; the parsed report.
+fn bounds_json(model: &str, x: f64, extra: &[&str]) -> serde_json::Value {
+    let x = format!("{x:?}");
+    let mut args = vec!["bounds", "--model", model, "--x", &x, "--samples", "2000", "--k", "10", "--json"];
+    args.extend_from_slice(extra);
+    let out = vaelab(&args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    let mut at = v;
+    for part in key.split('.') {
+        at = &at[part];
+    }
+    at.as_f64().unwrap_or_else(|| panic!("{key} is not a number in {v}"))
+}
+
+/// Derivation 2 by separate routes: the gap log p(x) − ELBO (Monte Carlo) is within 4 SE of the
+/// KL computed directly.
+#[track_caller]
+fn gap_matches_kl(v: &serde_json::Value) {
+    let (gap, kl, se) = (num(v, "gap"), num(v, "kl_q_posterior"), num(v, "elbo.stderr"));
+    assert!((gap - kl).abs() <= 4.0 * se, "gap {gap} vs KL {kl} (4 SE = {})\n{v}", 4.0 * se);
+}
+
+/// KL(N(μ₁, v₁) ‖ N(μ₂, v₂)) in closed form, from d = μ₁ − μ₂.
+fn kl_gauss(d: f64, v1: f64, v2: f64) -> f64 {
+    0.5 * (v1 / v2 + d * d / v2 - 1.0 - (v1 / v2).ln())
+}
+
+/// The shipped quadratic model (a = 1, c = 0, σ = 0.4) at x = ±1e12 printed named errors ("non-finite
+/// value in integrand", "quadrature did not converge") where every answer is finite, and at
+/// x = −1e12 with `--q fit` a KL of 0 next to a gap of −1.6e9 (both rounding of numbers near
+/// −3e24). Now every number is finite and checked against closed forms that share no code with
+/// the crate:
+///
+/// ```text
+/// x = 1e12:  s = x − σ²/2, r = √s, τ = σ/(2r): the posterior is ½N(r, τ²) + ½N(−r, τ²) to a relative
+///            w/r ≈ 1e-13 (log p(x, z) − m = −(z² − s)²/(2σ²) = −(z − r)²(2r + w)²/(2σ²), w = z − r), so
+///            for q = N(μ, v) near r:  KL(q ‖ p(z|x)) = ln 2 + KL(N(μ, v) ‖ N(r, τ²));
+///            log p(x) = m + ln(2√(2π) τ) (Laplace), m = −s/2 − σ²/8 − ½ ln 2π − ½ ln(2πσ²);
+///            for q = p(z):  KL = E[log φ] − E[Δ] + ln(2√(2π)τ), E[Δ] = −E[(z² − s)²]/(2σ²) = −(s² − 2s + 3)/(2σ²)
+/// x = −1e12: one mode at 0, log p(x, z) − m = −z²(1 − 2x/σ²)/2 − z⁴/(2σ²): N(0, τ²), τ² = 1/(1 − 2x/σ²),
+///            the quartic term 1e-26 at z ~ τ
+/// ```
+/// Tolerances: 1e-8 on KLs of order 1 (the crate's quadratures are good to 1e-10; the Gaussian
+/// approximations above to 1e-12); 8 ulps of m for log p(x).
+#[test]
+fn quadratic_model_at_extreme_x_is_finite_and_matches_closed_forms() {
+    let quad = "data/models/quadratic.json";
+    let sigma: f64 = 0.4;
+    let ln2pi = (2.0 * std::f64::consts::PI).ln();
+
+    // x = 1e12, a given narrow q near the mode r.
+    let x = 1e12;
+    let s = x - sigma * sigma / 2.0;
+    let r = s.sqrt();
+    let tau = sigma / (2.0 * r);
+    let (mu, lv) = (r + 0.5 * tau, 2.0 * tau.ln() + 0.3);
+    // μ − r to full precision: (μ² − s)/(μ + r), μ² − 1e12 by one fused multiply-add.
+    let offset = (mu.mul_add(mu, -x) + sigma * sigma / 2.0) / (mu + r);
+    let v = bounds_json(quad, x, &["--q-mean", &format!("{mu:?}"), "--q-log-var", &format!("{lv:?}")]);
+    let kl = std::f64::consts::LN_2 + kl_gauss(offset, lv.exp(), tau * tau);
+    assert!((num(&v, "kl_q_posterior") - kl).abs() < 1e-8, "KL {} vs {kl}\n{v}", num(&v, "kl_q_posterior"));
+    gap_matches_kl(&v);
+    let m = -s / 2.0 - sigma * sigma / 8.0 - 0.5 * ln2pi - 0.5 * (ln2pi + (sigma * sigma).ln());
+    let laplace = m + (2.0 * (2.0 * std::f64::consts::PI).sqrt() * tau).ln();
+    assert!((num(&v, "log_px") - laplace).abs() <= 8.0 * f64::EPSILON * m.abs(), "{v}");
+
+    // x = 1e12, q = the prior: the KL from the prior's moments (relative 1e-12: it is 3e24).
+    let v = bounds_json(quad, x, &["--q", "prior"]);
+    let e_delta = -(s * s - 2.0 * s + 3.0) / (2.0 * sigma * sigma);
+    let kl = -0.5 * ln2pi - 0.5 - e_delta + (2.0 * (2.0 * std::f64::consts::PI).sqrt() * tau).ln();
+    assert!((num(&v, "kl_q_posterior") / kl - 1.0).abs() < 1e-12, "{v}");
+    gap_matches_kl(&v);
+
+    // x = −1e12, a given q near the single mode at 0.
+    let x = -1e12;
+    let tau2 = 1.0 / (1.0 - 2.0 * x / (sigma * sigma));
+    let (mu, lv) = (0.3 * tau2.sqrt(), tau2.ln() - 0.4);
+    let v = bounds_json(quad, x, &["--q-mean", &format!("{mu:?}"), "--q-log-var", &format!("{lv:?}")]);
+    let kl = kl_gauss(mu, lv.exp(), tau2);
+    assert!((num(&v, "kl_q_posterior") - kl).abs() < 1e-8, "KL {} vs {kl}\n{v}", num(&v, "kl_q_posterior"));
+    gap_matches_kl(&v);
+
+    // --q fit: the fitted Gaussian sits on one mode (x = 1e12: KL ≥ ln 2, the other mode's half
+    // of the posterior) or on the single one (x = −1e12: KL ≥ 0), within 0.01 of the bound.
+    for (x, floor) in [(1e12, std::f64::consts::LN_2), (-1e12, 0.0)] {
+        for family in ["diag", "full"] {
+            let v = bounds_json(quad, x, &["--q", "fit", "--family", family]);
+            let kl = num(&v, "kl_q_posterior");
+            assert!(kl >= floor - 1e-9 && kl < floor + 0.01, "x = {x:e}, {family}: KL {kl}\n{v}");
+            gap_matches_kl(&v);
+            for key in [
+                "elbo.mean",
+                "elbo.stderr",
+                "elbo_analytic_kl.mean",
+                "elbo_analytic_kl.stderr",
+                "iwae.mean",
+                "iwae.stderr",
+                "log_px",
+            ] {
+                assert!(num(&v, key).is_finite(), "{key}\n{v}");
+            }
+        }
+    }
+}
+
+/// a = 0 at x = 1e12: p(x) = N(x; 0, σ²) and p(z|x) = p(z) exactly, so for any q the KL is
+/// KL(q ‖ N(0, 1)) in closed form; log p(x) ≈ −3e24 has an ulp of 5e8 nats, in which the ELBO's
+/// per-draw terms of a few nats were lost (a gap of 0 ± 0 or a multiple of 5e8).
+#[test]
+fn a_model_blind_to_z_far_from_c_keeps_the_gap() {
+    let model = model_file("blind.json", r#"{"kind": "quadratic", "a": [0.0], "c": [0.0], "sigma": 0.4}"#);
+    let model = model.display().to_string();
+    let x: f64 = 1e12;
+    let v = bounds_json(&model, x, &["--q-mean", "3", "--q-log-var", "0.5"]);
+    let log_px = -x * x / (2.0 * 0.16) - 0.5 * (2.0 * std::f64::consts::PI * 0.16).ln();
+    assert!((num(&v, "log_px") - log_px).abs() <= 8.0 * f64::EPSILON * log_px.abs(), "{v}");
+    let kl = 0.5 * (0.5f64.exp() + 9.0 - 1.0 - 0.5);
+    assert!((num(&v, "kl_q_posterior") - kl).abs() < 1e-8, "{v}");
+    // The spread of log p(z) − log q(z) under q (sd ≈ 4, so SE ≈ 0.09 at N = 2000) survives.
+    assert!(num(&v, "elbo.stderr") > 0.04, "{v}");
+    gap_matches_kl(&v);
+}
+
+/// At x = 3e17 (σ = 0.4) the posterior's peaks are 1.2e-9 wide at z = 5.5e8, where f64's steps are
+/// 6e-8: no Gaussian q there can be sampled. One line saying so, not numbers from a few repeated draws.
+#[test]
+fn a_posterior_narrower_than_f64_resolves_is_refused_in_one_line() {
+    let out = vaelab(&["bounds", "--model", "data/models/quadratic.json", "--x", "3e17", "--q", "fit"]);
+    assert_fails(
+        &out,
+        &["invalid q = N(μ = 5.477", "below 64 ulps of its mean", "cannot be told apart in f64"],
+    );
+}

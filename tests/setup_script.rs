@@ -140,3 +140,195 @@ fn a_venv_that_python3_fails_to_make_is_removed() {
     );
     assert!(!root.join("venv").exists());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Steps 1 and 2 (`VAELAB_SETUP_STEP=rust-src`, `=evcxr`): rust-src, and evcxr_jupyter at the
+// pinned version. PATH holds only the stand-ins and links to the few system tools the script and
+// the stand-ins use, so no real rustc, rustup or cargo can run; CARGO_HOME is inside the temp dir.
+//
+// The stand-ins log every call to `calls.log`:
+// - `rustc --print sysroot` prints `ROOT/sysroot`;
+// - `rustup component add rust-src` creates the sysroot's `lib/rustlib/src/rust/library` when the
+//   file `rustup-works` exists (otherwise fails, as offline);
+// - `cargo install --list` prints the file `cargo-list` (cargo's record of what it installed);
+// - `cargo install ... --version V` does what cargo does: refuses to overwrite a binary it did not
+//   install unless `--force`, else writes the binary and records `evcxr_jupyter vV:` in `cargo-list`.
+
+/// The version README.md promises ("`evcxr_jupyter` 0.22.0 with `cargo install --locked`").
+const PINNED: &str = "0.22.0";
+
+/// A temp dir with `bin/` (stand-ins + links to system tools) and `cargo-home/`.
+fn rust_stand_ins(with_rustup: bool) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.join("cargo-home/bin")).unwrap();
+    std::fs::create_dir_all(root.join("sysroot")).unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for tool in ["bash", "dirname", "grep", "mkdir", "cat", "touch", "chmod", "printf"] {
+        let found = std::env::split_paths(&path).map(|d| d.join(tool)).find(|p| p.is_file());
+        let found = found.unwrap_or_else(|| panic!("{tool} is not on PATH"));
+        std::os::unix::fs::symlink(found, bin.join(tool)).unwrap();
+    }
+    let r = root.display();
+    let log =
+        format!("echo \"$(basename \"$0\") $*\" >> {r}/calls.log\n").replace("$(basename \"$0\")", "NAME");
+    script(&bin.join("rustc"), &format!("{}echo {r}/sysroot\n", log.replace("NAME", "rustc")));
+    if with_rustup {
+        script(
+            &bin.join("rustup"),
+            &format!(
+                "{}[ \"$*\" = 'component add rust-src' ] && [ -e {r}/rustup-works ] || {{ echo 'error: could not download' >&2; exit 1; }}\nmkdir -p {r}/sysroot/lib/rustlib/src/rust/library\n",
+                log.replace("NAME", "rustup")
+            ),
+        );
+    }
+    script(
+        &bin.join("cargo"),
+        &format!(
+            r#"{log}if [ "$*" = 'install --list' ]; then
+  [ -e {r}/cargo-list ] && cat {r}/cargo-list
+  exit 0
+fi
+if [ "$1" = install ]; then
+  version=""; force=""; prev=""
+  for a in "$@"; do [ "$prev" = --version ] && version=$a; [ "$a" = --force ] && force=1; prev=$a; done
+  bin={r}/cargo-home/bin/evcxr_jupyter
+  if [ -e "$bin" ] && [ -z "$force" ] && ! grep -q '^evcxr_jupyter ' {r}/cargo-list 2>/dev/null; then
+    echo "error: binary \`evcxr_jupyter\` already exists in destination" >&2
+    echo "Add --force to overwrite" >&2
+    exit 101
+  fi
+  printf '#!/usr/bin/env bash\necho "evcxr_jupyter $*" >> {r}/calls.log\n' > "$bin"; chmod +x "$bin"
+  printf 'evcxr_jupyter v%s:\n    evcxr_jupyter\n' "$version" > {r}/cargo-list
+  exit 0
+fi
+exit 2
+"#,
+            log = log.replace("NAME", "cargo")
+        ),
+    );
+    (dir, root)
+}
+
+fn setup_step(root: &Path, step: &str) -> Output {
+    std::process::Command::new(root.join("bin/bash"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/setup.sh"))
+        .env_clear()
+        .env("PATH", root.join("bin"))
+        .env("HOME", root)
+        .env("CARGO_HOME", root.join("cargo-home"))
+        .env("VAELAB_SETUP_STEP", step)
+        .output()
+        .unwrap()
+}
+
+fn calls(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("calls.log")).unwrap_or_default().lines().map(String::from).collect()
+}
+
+/// The calls other than `rustc --print sysroot` and `cargo install --list` (the checks).
+fn actions(root: &Path) -> Vec<String> {
+    calls(root).into_iter().filter(|c| c != "rustc --print sysroot" && c != "cargo install --list").collect()
+}
+
+#[test]
+fn missing_rust_src_is_added_with_rustup_then_left_alone() {
+    let (_dir, root) = rust_stand_ins(true);
+    std::fs::write(root.join("rustup-works"), "").unwrap();
+    let o = setup_step(&root, "rust-src");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(actions(&root), ["rustup component add rust-src"]);
+    assert_eq!(stderr(&o), "setup: adding the rust-src component\n");
+    assert!(root.join("sysroot/lib/rustlib/src/rust/library").is_dir());
+    // Present now: nothing runs but the check, nothing is printed.
+    let o = setup_step(&root, "rust-src");
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", stderr(&o));
+    assert_eq!(actions(&root), ["rustup component add rust-src"]);
+}
+
+#[test]
+fn missing_rust_src_without_rustup_says_in_one_line_how_to_add_it() {
+    let how = |root: &Path| {
+        format!(
+            "setup: cannot find the standard library's source (rust-src) under {}, which evcxr needs: add it (rustup component add rust-src, or with Debian's Rust sudo apt-get install rust-src) and run again\n",
+            root.join("sysroot").display()
+        )
+    };
+    // A distribution's Rust: no rustup at all (before: "rustup: command not found", exit 127).
+    let (_dir, root) = rust_stand_ins(false);
+    let o = setup_step(&root, "rust-src");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o), how(&root));
+    assert!(actions(&root).is_empty(), "{:?}", calls(&root));
+    // rustup there but failing (offline): rustup's own message, then the same one line.
+    let (_dir, root) = rust_stand_ins(true);
+    let o = setup_step(&root, "rust-src");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(actions(&root), ["rustup component add rust-src"]);
+    assert_eq!(
+        stderr(&o),
+        format!("setup: adding the rust-src component\nerror: could not download\n{}", how(&root))
+    );
+}
+
+#[test]
+fn evcxr_at_another_version_is_reinstalled_at_the_pinned_one() {
+    let (_dir, root) = rust_stand_ins(true);
+    let bin = root.join("cargo-home/bin/evcxr_jupyter");
+    script(&bin, "exit 0\n");
+    std::fs::write(root.join("cargo-list"), "evcxr_jupyter v0.21.0:\n    evcxr_jupyter\n").unwrap();
+    let o = setup_step(&root, "evcxr");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let install = format!("cargo install --locked --force evcxr_jupyter --version {PINNED}");
+    assert_eq!(actions(&root), std::slice::from_ref(&install));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "setup: installing evcxr_jupyter {PINNED} (cargo install --locked; about 6 minutes on 2 cores)\n"
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("cargo-list")).unwrap(),
+        format!("evcxr_jupyter v{PINNED}:\n    evcxr_jupyter\n")
+    );
+    // At the pinned version now: left alone, silently.
+    let o = setup_step(&root, "evcxr");
+    assert!(o.status.success() && o.stderr.is_empty(), "{}", stderr(&o));
+    assert_eq!(actions(&root), [install]);
+}
+
+#[test]
+fn evcxr_not_installed_by_cargo_is_overwritten_at_the_pinned_version() {
+    // A binary cargo has no record of (copied in, or from another CARGO_HOME): cargo refuses to
+    // overwrite it without --force, and setup stopped there.
+    let (_dir, root) = rust_stand_ins(true);
+    script(&root.join("cargo-home/bin/evcxr_jupyter"), "exit 0\n");
+    let o = setup_step(&root, "evcxr");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(actions(&root), [format!("cargo install --locked --force evcxr_jupyter --version {PINNED}")]);
+    // Missing altogether: installed.
+    let (_dir, root) = rust_stand_ins(true);
+    let o = setup_step(&root, "evcxr");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(actions(&root), [format!("cargo install --locked --force evcxr_jupyter --version {PINNED}")]);
+    assert!(root.join("cargo-home/bin/evcxr_jupyter").is_file());
+}
+
+#[test]
+fn evcxr_that_cannot_be_installed_stops_in_one_line() {
+    let (_dir, root) = rust_stand_ins(true);
+    script(
+        &root.join("bin/cargo"),
+        "[ \"$*\" = 'install --list' ] && exit 0\necho 'error: failed to download' >&2\nexit 101\n",
+    );
+    let o = setup_step(&root, "evcxr");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).lines().last().unwrap_or_default(),
+        format!(
+            "setup: cannot install evcxr_jupyter {PINNED} (see above): run cargo install --locked --force evcxr_jupyter --version {PINNED}, then this again"
+        )
+    );
+}

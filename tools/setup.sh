@@ -8,6 +8,9 @@
 #   VAELAB_VENV=DIR         the virtualenv's folder (default .venv)
 #   VAELAB_PYTHON3=CMD      the python3 that makes it (default python3)
 #   VAELAB_APT_GET=CMD      a stand-in for apt-get, run without sudo
+# and of the Rust steps (the same file), with stand-in rustc/rustup/cargo first on PATH:
+#   VAELAB_SETUP_STEP=rust-src  run only step 1 (the rust-src component) and stop
+#   VAELAB_SETUP_STEP=evcxr     run only step 2 (evcxr_jupyter at the pinned version) and stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,24 +56,51 @@ ensure_venv() {
   fi
 }
 
-if [ "${VAELAB_SETUP_STEP:-}" = venv ]; then
-  ensure_venv
-  exit 0
-fi
+# 1. rust-src: evcxr reads the standard library's source to infer the types of variables. Added
+# with rustup when rustup is there; otherwise (a distribution's Rust) one line says how.
+ensure_rust_src() {
+  local sysroot src
+  if ! sysroot=$(rustc --print sysroot 2>/dev/null); then
+    say "cannot find rustc: install Rust (https://rustup.rs) and run again"
+    exit 1
+  fi
+  src=$sysroot/lib/rustlib/src/rust/library
+  [ -d "$src" ] && return 0
+  if command -v rustup >/dev/null 2>&1; then
+    say "adding the rust-src component"
+    rustup component add rust-src || true
+  fi
+  if [ ! -d "$src" ]; then
+    say "cannot find the standard library's source (rust-src) under $sysroot, which evcxr needs: add it (rustup component add rust-src, or with Debian's Rust sudo apt-get install rust-src) and run again"
+    exit 1
+  fi
+}
 
-# 1. rust-src: evcxr reads the standard library's source to infer the types of variables.
-sysroot=$(rustc --print sysroot)
-if [ ! -d "$sysroot/lib/rustlib/src/rust/library" ]; then
-  say "adding the rust-src component"
-  rustup component add rust-src
-fi
-
-# 2. The evcxr Jupyter kernel, pinned.
+# 2. The evcxr Jupyter kernel, pinned: installed when missing, reinstalled when cargo lists another
+# version (or none: a binary cargo did not install, which `cargo install` overwrites only with
+# --force).
 evcxr_bin="${CARGO_HOME:-$HOME/.cargo}/bin/evcxr_jupyter"
-if [ ! -x "$evcxr_bin" ] || ! cargo install --list | grep -qx "evcxr_jupyter v$EVCXR_VERSION:"; then
+evcxr_listed() {
+  cargo install --list 2>/dev/null | grep -qx "evcxr_jupyter v$EVCXR_VERSION:"
+}
+ensure_evcxr() {
+  [ -x "$evcxr_bin" ] && evcxr_listed && return 0
   say "installing evcxr_jupyter $EVCXR_VERSION (cargo install --locked; about 6 minutes on 2 cores)"
-  cargo install --locked evcxr_jupyter --version "$EVCXR_VERSION"
-fi
+  if ! cargo install --locked --force evcxr_jupyter --version "$EVCXR_VERSION" || ! [ -x "$evcxr_bin" ] \
+    || ! evcxr_listed; then
+    say "cannot install evcxr_jupyter $EVCXR_VERSION (see above): run cargo install --locked --force evcxr_jupyter --version $EVCXR_VERSION, then this again"
+    exit 1
+  fi
+}
+
+case "${VAELAB_SETUP_STEP:-}" in
+  venv) ensure_venv; exit 0 ;;
+  rust-src) ensure_rust_src; exit 0 ;;
+  evcxr) ensure_evcxr; exit 0 ;;
+esac
+
+ensure_rust_src
+ensure_evcxr
 
 # 3. A project-local virtualenv with pinned Python packages.
 req=tools/requirements-$what.txt

@@ -16,7 +16,8 @@ use rand::rngs::StdRng;
 
 use crate::base::error::{Error, Result};
 use crate::lessons::bounds::{
-    BoundsReport, Family, FitConfig, KlValue, Q, fit_gaussian, posterior_q, prior_q, report,
+    BoundsReport, Family, FitConfig, KlValue, Q, fit_gaussian, fit_gaussian_standardised, posterior_q,
+    prior_q, report,
 };
 use crate::lessons::toy::{LatentModel, Model};
 
@@ -143,8 +144,10 @@ pub fn choose_q<R: rand::Rng + ?Sized>(
                             )
                         })?;
                     let init = Q::diag_gaussian(ndarray::array![mu], ndarray::array![2.0 * tau.ln()])?;
+                    // In the start's own units: at x = ±1e12 the peak is 1e-7 wide, and steps of
+                    // 0.02 in z would leave it (fit_gaussian_standardised).
                     Ok((
-                        fit_gaussian(m, x, &init, &config, rng)?.q,
+                        fit_gaussian_standardised(m, x, &init, &config, rng)?.q,
                         label + ", from the highest posterior mode",
                     ))
                 }

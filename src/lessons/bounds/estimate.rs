@@ -252,15 +252,25 @@ pub fn iwae<M: LatentModel + ?Sized, R: Rng + ?Sized>(
         &format!("IWAE with {n} groups of K = {k}"),
         (n as u128).saturating_mul(k as u128),
     )?;
+    iwae_from(k, n, rng, |m, rng| log_weights(model, x, q, m, rng))
+}
+
+/// [`iwae`] from a source of log-weights (`m` fresh ones per call), checks done by the caller.
+fn iwae_from<R: Rng + ?Sized>(
+    k: usize,
+    n: usize,
+    rng: &mut R,
+    mut log_weights: impl FnMut(usize, &mut R) -> Array1<f64>,
+) -> Result<IwaeEstimate> {
     if k > IWAE_CHUNK {
-        return iwae_large_k(model, x, q, k, n, rng);
+        return iwae_large_k(k, n, rng, log_weights);
     }
     let per_chunk = IWAE_CHUNK / k;
     let mut values = Vec::with_capacity(n);
     let mut done = 0;
     while done < n {
         let groups = per_chunk.min(n - done);
-        let log_w = log_weights(model, x, q, groups * k, rng);
+        let log_w = log_weights(groups * k, rng);
         let log_w = log_w.into_shape_with_order((groups, k)).expect("groups·K draws"); // B × K, row = one group
         values.push(iwae_per_point(log_w.view()));
         done += groups;
@@ -300,20 +310,18 @@ const IWAE_CHUNK: usize = 65_536;
 /// s ← log(e^s + Σ_chunk wₖ) = max(s, c) + ln(e^{s − max} + e^{c − max}),   c = log Σ_chunk wₖ
 /// L_K (one group) = s − ln K
 /// ```
-fn iwae_large_k<M: LatentModel + ?Sized, R: Rng + ?Sized>(
-    model: &M,
-    x: ArrayView1<f64>,
-    q: &Q,
+fn iwae_large_k<R: Rng + ?Sized>(
     k: usize,
     n: usize,
     rng: &mut R,
+    mut log_weights: impl FnMut(usize, &mut R) -> Array1<f64>,
 ) -> Result<IwaeEstimate> {
     let mut values = Vec::with_capacity(n);
     for _ in 0..n {
         let (mut s, mut left) = (f64::NEG_INFINITY, k);
         while left > 0 {
             let m = left.min(IWAE_CHUNK);
-            let c = log_sum_exp_1d(log_weights(model, x, q, m, rng).view());
+            let c = log_sum_exp_1d(log_weights(m, rng).view());
             let top = s.max(c);
             if top > f64::NEG_INFINITY {
                 s = top + ((s - top).exp() + (c - top).exp()).ln();
@@ -385,35 +393,53 @@ pub fn kl_q_posterior(model: &Model, x: ArrayView1<f64>, q: &Q) -> Result<KlValu
             let Model::Quadratic(m) = model else {
                 unreachable!("only the quadratic model has no posterior")
             };
-            let log_px = m.log_marginal_simpson(x, SIMPSON_INTERVALS)?;
-            let value = q_expectation_1d(q, |z| {
-                let zc = z.insert_axis(Axis(1));
-                q.log_density(zc) - m.log_joint(x, zc) + log_px
+            // Relative to m = log p(x, z*) (Quadratic::log_marginal_split): log p(z|x) = Δ(z) − L.
+            let (mu, scale) = gaussian_1d(q)?;
+            let (_, l) = m.log_marginal_simpson_split(x, SIMPSON_INTERVALS)?;
+            let value = std_normal_expectation(|t| {
+                std_log_q(t, scale) - m.log_joint_over_peak_around(x, mu, scale, t)
             })?;
-            Ok(KlValue::Exact(value))
+            Ok(KlValue::Exact(value + l))
         }
     }
 }
 
 /// Intervals of the Simpson rule that normalises the quadratic model's posterior in
-/// [`kl_q_posterior`] (its error, O(h⁴), is below 10⁻¹⁰ nats for the shipped models).
+/// [`kl_q_posterior`] ([`Quadratic::log_marginal_simpson_split`](crate::lessons::toy::Quadratic::log_marginal_simpson_split),
+/// a window of ±22 peak widths: its error, O(h⁴), is far below 10⁻¹⁰ nats).
 const SIMPSON_INTERVALS: usize = 20_000;
 
-/// E_q[f(z)] for a 1-D Gaussian q by adaptive quadrature on μ ± 40 s (tolerance 1e-10).
-fn q_expectation_1d(q: &Q, f: impl Fn(ArrayView1<f64>) -> Array1<f64>) -> Result<f64> {
-    let (mu, s) = match q {
-        Q::DiagGaussian { mean, log_var } if mean.len() == 1 => (mean[0], (0.5 * log_var[0]).exp()),
-        Q::FullGaussian { mean, chol } if mean.len() == 1 => (mean[0], chol[[0, 0]]),
-        _ => return Err(Error::invalid("q", q.family(), "quadrature needs a 1-D Gaussian q")),
-    };
-    let points: Vec<f64> = [-40.0, -20.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0]
-        .iter()
-        .map(|t| mu + t * s)
-        .collect();
-    let integrand = |z: ArrayView1<f64>| {
-        let density = q.log_density(z.insert_axis(Axis(1))).mapv(f64::exp);
-        density * f(z)
-    };
+/// (μ, s) of a 1-D Gaussian q, or an error naming its family.
+fn gaussian_1d(q: &Q) -> Result<(f64, f64)> {
+    match q {
+        Q::DiagGaussian { mean, log_var } if mean.len() == 1 => Ok((mean[0], (0.5 * log_var[0]).exp())),
+        Q::FullGaussian { mean, chol } if mean.len() == 1 => Ok((mean[0], chol[[0, 0]])),
+        _ => Err(Error::invalid("q", q.family(), "quadrature needs a 1-D Gaussian q")),
+    }
+}
+
+/// log q(μ + s t) = −t²/2 − ln s − ½ ln 2π for q = N(μ, s²), in the standard units t.
+///
+/// # Shapes
+/// `t`: N; returns N.
+fn std_log_q(t: ArrayView1<f64>, scale: f64) -> Array1<f64> {
+    let c = -scale.ln() - 0.5 * crate::base::prob::LN_2PI;
+    t.mapv(|t| -0.5 * t * t + c)
+}
+
+/// E_q[g] for a 1-D Gaussian q = N(μ, s²) in its standard units t = (z − μ)/s, so a q of width
+/// 1e-7 at μ = 1e6 is resolved as well as one at 0:
+///
+/// ```text
+/// E_q[g] = ∫ φ(t) f(t) dt,  f(t) = g(μ + s t),  t ∈ [−40, 40]  (adaptive quadrature, tolerance 1e-10)
+/// ```
+///
+/// # Shapes
+/// `f` maps N values of t to N values.
+fn std_normal_expectation(f: impl Fn(ArrayView1<f64>) -> Array1<f64>) -> Result<f64> {
+    let points = [-40.0, -20.0, -10.0, -5.0, -2.0, -1.0, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0];
+    let c = -0.5 * crate::base::prob::LN_2PI;
+    let integrand = |t: ArrayView1<f64>| t.mapv(|t| (-0.5 * t * t + c).exp()) * f(t);
     Ok(integrate(integrand, &points, 1e-10, 1e-10)?.value)
 }
 
@@ -441,7 +467,9 @@ pub fn kl_q_posterior_mc<M: LatentModel + ?Sized, R: Rng + ?Sized>(
 /// ```text
 /// linear-Gaussian, Gaussian q:  the closed form of [`crate::lessons::toy::LinearGaussian::elbo_gaussian`]
 /// discrete latents:             Σ_z q(z) [log p(x, z) − log q(z)] over every latent (≤ 2¹⁶ states)
-/// quadratic, 1-D Gaussian q:    ∫ q(z) [log p(x, z) − log q(z)] dz by adaptive quadrature (1e-10)
+/// quadratic, 1-D Gaussian q:    m + ∫ q(z) [Δ(z) − log q(z)] dz by adaptive quadrature (1e-10) in
+///                               q's standard units, Δ = log p(x, z) − m relative to the posterior's
+///                               peak m ([`Quadratic::log_joint_over_peak_around`](crate::lessons::toy::Quadratic::log_joint_over_peak_around))
 /// ```
 /// Returns `None` for a binary model with more than 16 latents.
 pub fn exact_elbo(model: &Model, x: ArrayView1<f64>, q: &Q) -> Result<Option<f64>> {
@@ -468,10 +496,15 @@ pub fn exact_elbo(model: &Model, x: ArrayView1<f64>, q: &Q) -> Result<Option<f64
             Some(enumerate(Encoding::Bits(m.latent_dim()).all_states(m.states())))
         }
         (Model::BinaryLatent(_), _) => None,
-        (Model::Quadratic(m), _) => Some(q_expectation_1d(q, |z| {
-            let zc = z.insert_axis(Axis(1));
-            m.log_joint(x, zc) - q.log_density(zc)
-        })?),
+        (Model::Quadratic(m), _) => {
+            // m + E_q[Δ − log q], Δ = log p(x, z) − m formed relative to the peak.
+            let (mu, scale) = gaussian_1d(q)?;
+            let peak = m.log_joint_peak(x)?;
+            let e = std_normal_expectation(|t| {
+                m.log_joint_over_peak_around(x, mu, scale, t) - std_log_q(t, scale)
+            })?;
+            Some(peak + e)
+        }
         (Model::LinearGaussian(_), _) => unreachable!("check_for admits only Gaussian q"),
     })
 }
@@ -519,14 +552,82 @@ pub fn report<R: Rng + ?Sized>(
     rng: &mut R,
 ) -> Result<BoundsReport> {
     let draws = draw(model, x, q, samples, rng)?;
-    let log_px = model.log_marginal(x)?;
-    let elbo = elbo(&draws)?;
-    let elbo_analytic_kl = elbo_analytic_kl(&draws, q.kl_to_prior(&model.prior())?)?;
-    let iwae = iwae(model, x, q, k, samples, rng)?;
-    let kl_q_posterior = kl_q_posterior(model, x, q)?;
-    let r = BoundsReport { log_px, elbo, elbo_analytic_kl, iwae, kl_q_posterior, gap: log_px - elbo.mean };
+    let kl_prior = q.kl_to_prior(&model.prior())?;
+    let r = match model {
+        Model::Quadratic(m) => report_over_peak(model, m, x, q, &draws, kl_prior, k, rng)?,
+        _ => {
+            let log_px = model.log_marginal(x)?;
+            let elbo = elbo(&draws)?;
+            let elbo_analytic_kl = elbo_analytic_kl(&draws, kl_prior)?;
+            let iwae = iwae(model, x, q, k, samples, rng)?;
+            let kl_q_posterior = kl_q_posterior(model, x, q)?;
+            BoundsReport { log_px, elbo, elbo_analytic_kl, iwae, kl_q_posterior, gap: log_px - elbo.mean }
+        }
+    };
     r.ensure_finite()?;
     Ok(r)
+}
+
+/// [`report`] for the quadratic model, every log-density formed relative to the posterior's peak
+/// m = log p(x, z*) ([`Quadratic::log_marginal_split`](crate::lessons::toy::Quadratic::log_marginal_split)):
+///
+/// ```text
+/// log wₙ = m + (Δ(zₙ) − log q(zₙ)),   Δ = log p(x, z) − m,   log p(x) = m + L
+/// ELBO = m + mean(Δ − log q),   ELBO (line 7) = m + mean(Δ − log p(z)) − KL(q ‖ p(z)),   L_K = m + …
+/// gap = L − mean(Δ − log q)     (never the difference of two numbers near m)
+/// ```
+/// Far from c (|x| = 1e12, m ≈ −3e24 with an ulp of 5e8 nats) the spreads, the gap and the KL keep
+/// their digits; the means carry m's rounding, the best f64 holds.
+/// The fewest f64 steps (ulps of the mean) per standard deviation of q for which [`report`] draws
+/// from a 1-D Gaussian q: fewer, and the draws fall on a handful of representable z.
+const MIN_ULPS_PER_SD: f64 = 64.0;
+
+#[allow(clippy::too_many_arguments)]
+fn report_over_peak<R: Rng + ?Sized>(
+    model: &Model,
+    m: &crate::lessons::toy::Quadratic,
+    x: ArrayView1<f64>,
+    q: &Q,
+    draws: &Draws,
+    kl_prior: f64,
+    k: usize,
+    rng: &mut R,
+) -> Result<BoundsReport> {
+    let (mu, scale) = gaussian_1d(q)?;
+    if scale < MIN_ULPS_PER_SD * f64::EPSILON * mu.abs() {
+        return Err(Error::invalid(
+            "q",
+            format!("N(μ = {mu:e}, σ = {scale:e})"),
+            format!(
+                "its standard deviation is below {MIN_ULPS_PER_SD} ulps of its mean: draws of z cannot be told apart in f64 (the posterior is too narrow for its distance from 0)"
+            ),
+        ));
+    }
+    let (peak, l) = m.log_marginal_split(x)?;
+    let delta = m.log_joint_over_peak_around(x, 0.0, 1.0, draws.z.column(0));
+    let shift = |e: Estimate| Estimate { mean: peak + e.mean, ..e };
+    let rel_elbo = Estimate::from_values((&delta - &draws.log_q).view())?;
+    let elbo_analytic_kl = shift(Estimate::from_values((&delta - &draws.log_prior - kl_prior).view())?);
+    if k == 0 {
+        return Err(Error::invalid("k", k, "need at least 1 importance sample"));
+    }
+    crate::base::budget::ensure_draws(
+        &format!("IWAE with {} groups of K = {k}", draws.z.nrows()),
+        (draws.z.nrows() as u128).saturating_mul(k as u128),
+    )?;
+    let mut iwae = iwae_from(k, draws.z.nrows(), rng, |n, rng| {
+        let z = q.sample(n, rng);
+        m.log_joint_over_peak_around(x, 0.0, 1.0, z.column(0)) - q.log_density(z.view())
+    })?;
+    iwae.estimate = shift(iwae.estimate);
+    Ok(BoundsReport {
+        log_px: peak + l,
+        elbo: shift(rel_elbo),
+        elbo_analytic_kl,
+        iwae,
+        kl_q_posterior: kl_q_posterior(model, x, q)?,
+        gap: l - rel_elbo.mean,
+    })
 }
 
 impl BoundsReport {

@@ -169,6 +169,41 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
     config: &FitConfig,
     rng: &mut R,
 ) -> Result<Fit> {
+    fit(model, x, init, config, rng, false)
+}
+
+/// [`fit_gaussian`] in `init`'s own units: the ascent moves u with μ = μ₀ + τ₀ ⊙ u (μ₀ the mean
+/// of `init`, τ₀ its standard deviations), so Adam's steps of about `learning_rate` are steps of
+/// that many widths of `init`, whatever its scale. From a Laplace start at a narrow peak (the
+/// quadratic toy at x = 1e12: a peak of width 2e-7 at z = 1e6) a step of 0.02 in z would leave the
+/// peak by 1e5 widths; here it is 0.02 widths. From the standard-normal prior (μ₀ = 0, τ₀ = 1) it
+/// takes the same steps as [`fit_gaussian`].
+///
+/// ```text
+/// ∂Ê/∂u = τ₀ ⊙ ∂Ê/∂μ          (chain rule; log σ² and the Cholesky factor as in fit_gaussian)
+/// ```
+///
+/// # Errors
+/// As [`fit_gaussian`].
+pub fn fit_gaussian_standardised<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    init: &Q,
+    config: &FitConfig,
+    rng: &mut R,
+) -> Result<Fit> {
+    fit(model, x, init, config, rng, true)
+}
+
+/// The ascent of [`fit_gaussian`] (`standardise` false) or [`fit_gaussian_standardised`].
+fn fit<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
+    model: &M,
+    x: ArrayView1<f64>,
+    init: &Q,
+    config: &FitConfig,
+    rng: &mut R,
+    standardise: bool,
+) -> Result<Fit> {
     model.check_x(x)?;
     if config.steps == 0 {
         return Err(Error::invalid("steps", 0, "need at least 1"));
@@ -196,10 +231,16 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
             ));
         }
     };
-    // One flat vector: [μ (Z), then log σ² (Z) or raw (Z × Z)].
+    // Standardised: the first Z entries are u, μ = centre + scale ⊙ u, starting at u = 0.
+    let (centre, scale) = (mean0.clone(), raw0.diag().mapv(f64::exp));
+    let to_mean = |u: ArrayView1<f64>| -> Array1<f64> {
+        if standardise { &centre + &(&scale * &u) } else { u.to_owned() }
+    };
+    let start = if standardise { Array1::zeros(z_dim) } else { mean0 };
+    // One flat vector: [μ or u (Z), then log σ² (Z) or raw (Z × Z)].
     let mut params = match config.family {
-        Family::Diagonal => ndarray::concatenate![Axis(0), mean0, raw0.diag().mapv(|r| 2.0 * r)],
-        Family::Full => ndarray::concatenate![Axis(0), mean0, Array1::from_iter(raw0.iter().copied())],
+        Family::Diagonal => ndarray::concatenate![Axis(0), start, raw0.diag().mapv(|r| 2.0 * r)],
+        Family::Full => ndarray::concatenate![Axis(0), start, Array1::from_iter(raw0.iter().copied())],
     };
     let mut adam = Optimizer::new(OptimizerConfig::adam(config.learning_rate), &params)?;
     let mut average = Array1::zeros(params.len());
@@ -209,18 +250,19 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
         let eps = Array2::<f64>::from_shape_simple_fn((config.samples_per_step, z_dim), || {
             rng.sample(rand_distr::StandardNormal)
         });
-        let mean = params.slice(ndarray::s![..z_dim]);
+        let mean = to_mean(params.slice(ndarray::s![..z_dim]));
+        let du = |dm: Array1<f64>| if standardise { dm * &scale } else { dm };
         let (value, grad) = match config.family {
             Family::Diagonal => {
                 let (v, dm, dlv) =
-                    elbo_grad_diag(model, x, mean, params.slice(ndarray::s![z_dim..]), eps.view());
-                (v, ndarray::concatenate![Axis(0), dm, dlv])
+                    elbo_grad_diag(model, x, mean.view(), params.slice(ndarray::s![z_dim..]), eps.view());
+                (v, ndarray::concatenate![Axis(0), du(dm), dlv])
             }
             Family::Full => {
                 let raw =
                     params.slice(ndarray::s![z_dim..]).into_shape_with_order((z_dim, z_dim)).expect("Z × Z");
-                let (v, dm, draw) = elbo_grad_full(model, x, mean, raw, eps.view());
-                (v, ndarray::concatenate![Axis(0), dm, Array1::from_iter(draw.iter().copied())])
+                let (v, dm, draw) = elbo_grad_full(model, x, mean.view(), raw, eps.view());
+                (v, ndarray::concatenate![Axis(0), du(dm), Array1::from_iter(draw.iter().copied())])
             }
         };
         if !value.is_finite() || grad.iter().any(|g| !g.is_finite()) {
@@ -240,7 +282,7 @@ pub fn fit_gaussian<M: ContinuousLatent + ?Sized, R: Rng + ?Sized>(
         }
     }
     let p = average / averaged as f64;
-    let mean = p.slice(ndarray::s![..z_dim]).to_owned();
+    let mean = to_mean(p.slice(ndarray::s![..z_dim]));
     let q = match config.family {
         Family::Diagonal => Q::DiagGaussian { mean, log_var: p.slice(ndarray::s![z_dim..]).to_owned() },
         Family::Full => {

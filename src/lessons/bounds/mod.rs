@@ -32,7 +32,10 @@ pub use estimate::{
     importance_log_evidence, iwae, iwae_per_point, kl_q_posterior, kl_q_posterior_mc, posterior_q, prior_q,
     report, variance_difference,
 };
-pub use fit::{Family, Fit, FitConfig, chol_from_raw, elbo_grad_diag, elbo_grad_full, fit_gaussian};
+pub use fit::{
+    Family, Fit, FitConfig, chol_from_raw, elbo_grad_diag, elbo_grad_full, fit_gaussian,
+    fit_gaussian_standardised,
+};
 pub use q::{MAX_ABS_LOG_VAR, Q};
 pub use slider::{GapFrame, IwaeFrame, gap_frames, gap_slider, iwae_frames, iwae_slider};
 

@@ -29,8 +29,10 @@ const TAIL_NATS: f64 = 60.0;
 /// Where log p(x, z) peaks, for [`Quadratic::log_joint_over_peak`].
 #[derive(Clone, Copy, Debug)]
 enum PeakShape {
-    /// Two modes at ±√s (s > 0); `aa` = ‖a‖².
-    TwoModes { s: f64, root_s: f64, aa: f64 },
+    /// Two modes at ±√s (s > 0); `aa` = ‖a‖²; `e0` = ‖a‖² r² − aᵀ(x − c) + σ²/2 with r = `root_s`,
+    /// the residue of rounding s and √s (0 in exact arithmetic), formed exactly enough that
+    /// ‖a‖² z² − aᵀ(x − c) + σ²/2 = e0 + ‖a‖² (z − r)(z + r) keeps its digits near the mode.
+    TwoModes { s: f64, root_s: f64, aa: f64, e0: f64 },
     /// One mode at 0; `curv0` = 1 − 2aᵀ(x − c)/σ² ≥ 0; `aa` = ‖a‖².
     AtZero { curv0: f64, aa: f64 },
 }
@@ -190,10 +192,7 @@ impl Quadratic {
     fn log_joint_over_peak(&self, shape: PeakShape, z: f64) -> f64 {
         let s2 = self.sigma * self.sigma;
         match shape {
-            PeakShape::TwoModes { root_s, aa, .. } => {
-                let d = (z - root_s) * (z + root_s);
-                -aa * d * d / (2.0 * s2)
-            }
+            PeakShape::TwoModes { root_s, aa, e0, .. } => two_modes_delta(aa, e0, s2, z - root_s, z + root_s),
             PeakShape::AtZero { curv0, aa } => {
                 let u = z * z;
                 -0.5 * u * curv0 - aa * u * u / (2.0 * s2)
@@ -230,7 +229,14 @@ impl Quadratic {
         let ax = self.a.dot(&(&x - &self.c));
         let s = if aa > 0.0 { (ax - 0.5 * s2) / aa } else { f64::NEG_INFINITY };
         if s > 0.0 {
-            PeakShape::TwoModes { s, root_s: s.sqrt(), aa }
+            // ax − σ²/2 = t1 + t1_err exactly (Fast2Sum, ax > σ²/2 here); aa·s − t1 and r² − s by
+            // fused multiply-adds, so e0 = aa (r² − s) + (aa s − ax + σ²/2) to a few ulps of itself.
+            let half = 0.5 * s2;
+            let t1 = ax - half;
+            let t1_err = (ax - t1) - half;
+            let root_s = s.sqrt();
+            let e0 = aa * root_s.mul_add(root_s, -s) + aa.mul_add(s, -t1) - t1_err;
+            PeakShape::TwoModes { s, root_s, aa, e0 }
         } else {
             PeakShape::AtZero { curv0: (1.0 - 2.0 * ax / s2).max(0.0), aa }
         }
@@ -255,6 +261,147 @@ impl Quadratic {
     /// # Errors
     /// Invalid x; p(x) below f64's range (log p(x, z) = −∞ at the modes: ‖x − c‖²/σ² overflows).
     pub fn log_marginal_quadrature(&self, x: ArrayView1<f64>) -> Result<(f64, Quadrature)> {
+        let (peak, q) = self.integral_over_peak(x)?;
+        let log_px = peak + q.value.ln();
+        if !log_px.is_finite() {
+            return Err(self.underflow(x, log_px));
+        }
+        Ok((log_px, q))
+    }
+
+    /// log p(x) in two parts, log p(x) = m + L, each accurate on its own: m = log p(x, z*) at the
+    /// best mode in closed form ([`Quadratic::log_joint_peak`]) and L = ln ∫ exp(log p(x, z) − m) dz
+    /// by the quadrature of [`Quadratic::log_marginal_quadrature`]. Far from c in units of σ, m is
+    /// about −1e24 and carries an ulp of 1e8 nats, while L (and every difference of log-densities
+    /// formed against m) keeps its 1e-10: the bounds of [`crate::lessons::bounds`] are formed
+    /// relative to m.
+    ///
+    /// # Errors
+    /// As [`Quadratic::log_marginal_quadrature`].
+    pub fn log_marginal_split(&self, x: ArrayView1<f64>) -> Result<(f64, f64)> {
+        let (peak, q) = self.integral_over_peak(x)?;
+        let l = q.value.ln();
+        if !(peak + l).is_finite() {
+            return Err(self.underflow(x, peak + l));
+        }
+        Ok((peak, l))
+    }
+
+    /// m = log p(x, z*) at the best posterior mode z*, in closed form (see [`Quadratic::log_marginal_split`]).
+    ///
+    /// # Errors
+    /// Invalid x; m below f64's range (‖x − c‖²/σ² overflows).
+    pub fn log_joint_peak(&self, x: ArrayView1<f64>) -> Result<f64> {
+        self.check_x(x)?;
+        let peak = self.log_peak(x, self.peak_shape(x));
+        if !peak.is_finite() {
+            return Err(self.underflow(x, peak));
+        }
+        Ok(peak)
+    }
+
+    /// Δ(z) = log p(x, z) − m at z = centre + scale·tᵢ for each tᵢ, formed without forming z where
+    /// it matters (m as in [`Quadratic::log_joint_peak`]; r = √s the mode when s > 0):
+    ///
+    /// ```text
+    /// s > 0:  Δ = −(e0 + ‖a‖² (centre − r + scale·t)(centre + r + scale·t))² / (2σ² ‖a‖²)
+    ///         (e0 the residue of rounding s and r, see PeakShape::TwoModes: at x = 1e12 it moves the
+    ///         mode by 1e-4 of its width; at 3e17, σ = 1 by 32 widths)
+    /// s ≤ 0:  Δ = −(z²/2)(1 − 2aᵀ(x − c)/σ²) − ‖a‖² z⁴ / (2σ²),   z = centre + scale·t
+    /// ```
+    /// With centre = 0, scale = 1 it is Δ at the points t themselves. Near a mode at r = 1e6 with
+    /// width 2e-7, `centre − r` is exact (Sterbenz) and scale·t keeps its digits, so a quadrature in
+    /// t sees the peak at full resolution.
+    ///
+    /// # Shapes
+    /// `t`: N; returns N.
+    pub fn log_joint_over_peak_around(
+        &self,
+        x: ArrayView1<f64>,
+        centre: f64,
+        scale: f64,
+        t: ArrayView1<f64>,
+    ) -> Array1<f64> {
+        let shape = self.peak_shape(x);
+        let s2 = self.sigma * self.sigma;
+        match shape {
+            PeakShape::TwoModes { root_s, aa, e0, .. } => t.mapv(|t| {
+                two_modes_delta(aa, e0, s2, centre - root_s + scale * t, centre + root_s + scale * t)
+            }),
+            PeakShape::AtZero { .. } => t.mapv(|t| self.log_joint_over_peak(shape, centre + scale * t)),
+        }
+    }
+
+    /// L = ln ∫ exp Δ(z) dz (see [`Quadratic::log_marginal_split`]) by the composite Simpson rule on
+    /// a uniform grid over a window around the best mode, in the offset w from it, as
+    /// [`Quadratic::log_marginal_simpson`] but resolving peaks of any width at any x: a route to L
+    /// independent of the adaptive quadrature. Returns (m, L).
+    ///
+    /// ```text
+    /// s > 0:  L = ln 2 + ln ∫_lo^hi exp(−‖a‖² w² (2√s + w)² / (2σ²)) dw       (symmetry in z)
+    ///         for w ≥ −√s:  Δ ≤ −w²/(8τ²) (τ = σ/(2‖a‖√s)) and Δ ≤ −‖a‖² w⁴/(2σ²), so
+    ///         h = min(τ √480, (120σ²/‖a‖²)^¼): [max(−h, −√s), h] keeps all but e⁻⁶⁰
+    /// ```
+    /// The integral is over the offset from √s as rounded, the rounding residue e0 of
+    /// [`Quadratic::log_joint_over_peak_around`] left out: it moves the peak (by 32 widths at
+    /// x = 3e17, σ = 1; by more than its width's ulp at 1e150) but changes the integral only by a
+    /// relative e0/(‖a‖² s) ≈ 1e-16.
+    /// ```text
+    /// s ≤ 0:  L = ln ∫_−h^h exp Δ(z) dz,   h = min(√(120/(1 − 2aᵀ(x − c)/σ²)), (120σ²/‖a‖²)^¼)
+    /// ```
+    ///
+    /// # Errors
+    /// Invalid x; `intervals` odd or below 2; p(x) underflowing.
+    pub fn log_marginal_simpson_split(&self, x: ArrayView1<f64>, intervals: usize) -> Result<(f64, f64)> {
+        let peak = self.log_joint_peak(x)?;
+        if intervals < 2 || intervals % 2 == 1 {
+            return Err(Error::invalid("intervals", intervals, "must be even and at least 2"));
+        }
+        let s2 = self.sigma * self.sigma;
+        let simpson = |lo: f64, hi: f64, f: &dyn Fn(f64) -> f64| {
+            let h = (hi - lo) / intervals as f64;
+            let sum: f64 = (0..=intervals)
+                .map(|i| {
+                    let w = if i == 0 || i == intervals {
+                        1.0
+                    } else if i % 2 == 1 {
+                        4.0
+                    } else {
+                        2.0
+                    };
+                    w * f(lo + h * i as f64)
+                })
+                .sum();
+            sum * h / 3.0
+        };
+        let quartic = |aa: f64| {
+            if aa > 0.0 { (2.0 * TAIL_NATS * s2 / aa).sqrt().sqrt() } else { f64::INFINITY }
+        };
+        let shape = self.peak_shape(x);
+        let l = match shape {
+            PeakShape::TwoModes { root_s, aa, .. } => {
+                let tau = self.sigma / (2.0 * aa.sqrt() * root_s);
+                let width = (tau * (8.0 * TAIL_NATS).sqrt()).min(quartic(aa));
+                let (lo, hi) = ((-width).max(-root_s), width);
+                let f = |w: f64| two_modes_delta(aa, 0.0, s2, w, 2.0 * root_s + w).exp();
+                std::f64::consts::LN_2 + simpson(lo, hi, &f).ln()
+            }
+            PeakShape::AtZero { curv0, aa } => {
+                let mut half = quartic(aa);
+                if curv0 > 0.0 {
+                    half = half.min((2.0 * TAIL_NATS / curv0).sqrt());
+                }
+                simpson(-half, half, &|z| self.log_joint_over_peak(shape, z).exp()).ln()
+            }
+        };
+        if !(peak + l).is_finite() {
+            return Err(self.underflow(x, peak + l));
+        }
+        Ok((peak, l))
+    }
+
+    /// m and the quadrature of ∫ exp(log p(x, z) − m) dz for [`Quadratic::log_marginal_quadrature`].
+    fn integral_over_peak(&self, x: ArrayView1<f64>) -> Result<(f64, Quadrature)> {
         self.check_x(x)?;
         let (points, _) = self.breakpoints(x);
         let shape = self.peak_shape(x);
@@ -273,10 +420,10 @@ impl Quadratic {
         let q = if points.len() >= 2 && min_tau >= 1e-9 * z_max && quartic >= min_tau / 16.0 {
             integrate(integrand, &points, QUADRATURE_REL_TOL, 0.0)?
         } else {
-            let tail = |tau: f64, lo: f64, hi: f64| -> Vec<f64> {
-                let mut p = vec![lo, 0.0, hi];
+            let tail = |tau: f64, lo: f64, hi: f64, centre: f64| -> Vec<f64> {
+                let mut p = vec![lo, centre, hi];
                 for j in [1.0, 2.0, 4.0, 8.0, 16.0] {
-                    p.extend([-j * tau, j * tau]);
+                    p.extend([centre - j * tau, centre + j * tau]);
                 }
                 p.retain(|v| *v >= lo && *v <= hi);
                 p.sort_by(f64::total_cmp);
@@ -290,12 +437,9 @@ impl Quadratic {
                     let s2 = self.sigma * self.sigma;
                     let mut q = integrate(
                         |t: ArrayView1<f64>| {
-                            t.mapv(|w| {
-                                let d = w * (2.0 * root_s + w);
-                                (-aa * d * d / (2.0 * s2)).exp()
-                            })
+                            t.mapv(|w| two_modes_delta(aa, 0.0, s2, w, 2.0 * root_s + w).exp())
                         },
-                        &tail(tau.min(quartic), (-w).max(-root_s), w),
+                        &tail(tau.min(quartic), (-w).max(-root_s), w, 0.0),
                         QUADRATURE_REL_TOL,
                         0.0,
                     )?;
@@ -311,15 +455,11 @@ impl Quadratic {
                         half = half.min((2.0 * TAIL_NATS * self.sigma * self.sigma / aa).sqrt().sqrt());
                     }
                     let tau = self.modes(x).first().map_or(half, |m| m.1).min(quartic);
-                    integrate(integrand, &tail(tau, -half, half), QUADRATURE_REL_TOL, 0.0)?
+                    integrate(integrand, &tail(tau, -half, half, 0.0), QUADRATURE_REL_TOL, 0.0)?
                 }
             }
         };
-        let log_px = peak + q.value.ln();
-        if !log_px.is_finite() {
-            return Err(self.underflow(x, log_px));
-        }
-        Ok((log_px, q))
+        Ok((peak, q))
     }
 
     /// The one error for an x whose p(x) is below f64's range.
@@ -374,6 +514,17 @@ impl Quadratic {
         let log_px = self.log_marginal(x)?;
         Ok(self.log_joint(x, z) - log_px)
     }
+}
+
+/// Δ = log p(x, z) − m for two modes at ±r, from the factors z − r and z + r:
+///
+/// ```text
+/// g = ‖a‖² z² − aᵀ(x − c) + σ²/2 = e0 + ‖a‖² (z − r)(z + r),   Δ = −g² / (2σ² ‖a‖²)
+/// ```
+/// (= −‖a‖² (z² − s)²/(2σ²) with s = (aᵀ(x − c) − σ²/2)/‖a‖², and the prior's −(z² − s)/2 cancelled.)
+fn two_modes_delta(aa: f64, e0: f64, s2: f64, z_minus_r: f64, z_plus_r: f64) -> f64 {
+    let g = aa.mul_add(z_minus_r * z_plus_r, e0);
+    -g * g / (2.0 * s2 * aa)
 }
 
 impl LatentModel for Quadratic {
@@ -593,6 +744,34 @@ mod tests {
             let simpson = m.log_marginal_simpson(x.view(), 200_000).unwrap();
             assert!((adaptive - simpson).abs() < 1e-9, "{x}: {adaptive} vs {simpson}");
         }
+    }
+
+    /// The windowed Simpson route to L = log p(x) − m agrees with the uniform-grid Simpson rule on
+    /// log p(x, z) itself (an independent route to Δ and to the window) at moderate x, and with the
+    /// Laplace answer where only the window resolves the peaks (x = ±1e12; the tolerance as in
+    /// `extreme_x_gives_the_laplace_answer_not_an_error`).
+    #[test]
+    fn the_windowed_simpson_split_agrees_with_independent_routes() {
+        let m = model();
+        for x in [array![2.0, 0.8], array![0.3, -0.5], array![-3.0, 1.0], array![40.0, 20.0]] {
+            let (peak, l) = m.log_marginal_simpson_split(x.view(), 20_000).unwrap();
+            let uniform = m.log_marginal_simpson(x.view(), 200_000).unwrap();
+            assert!((peak + l - uniform).abs() < 1e-9, "{x}: {} vs {uniform}", peak + l);
+        }
+        let ln2pi = crate::base::prob::LN_2PI;
+        let q = Quadratic::new(array![1.0], array![0.0], 0.4).unwrap();
+        let s = 1e12 - 0.08;
+        let tau = 0.4 / (2.0 * f64::sqrt(s));
+        let (_, l) = q.log_marginal_simpson_split(array![1e12].view(), 20_000).unwrap();
+        let laplace = (2.0 * (2.0 * std::f64::consts::PI).sqrt() * tau).ln();
+        assert!((l - laplace).abs() < 1e-9, "{l} vs {laplace}");
+        let tau = (1.0 + 2e12 / 0.16f64).powf(-0.5);
+        let (peak, l) = q.log_marginal_simpson_split(array![-1e12].view(), 20_000).unwrap();
+        assert!((l - (ln2pi.exp().sqrt() * tau).ln()).abs() < 1e-9, "{l}");
+        assert!(
+            (peak - (-1e24 / 0.32 - 0.5 * ln2pi - 0.5 * (ln2pi + 0.16f64.ln()))).abs()
+                <= 8.0 * f64::EPSILON * 3.2e24
+        );
     }
 
     #[test]
