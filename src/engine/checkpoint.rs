@@ -7,7 +7,8 @@
 //! - metadata (string → string): `format`, `version`, `vae_config` and `train_config` (JSON),
 //!   `epoch`, `step`, `adam_step`, `rng` (the ChaCha8 generator's state as JSON), and `data`
 //!   ([`Trainer::data`], what the model was trained on, as its caller described it; files written
-//!   before it have none: the data is unknown).
+//!   before it have none: the data is unknown), and in a trained-model store's entries only,
+//!   `store` ([`crate::engine::store`]: the stage's full key and its per-epoch metrics, JSON).
 //!
 //! A weights-only file ([`Trainer::save_weights`]) has no `adam_m/…`, `adam_v/…` tensors and no
 //! `adam_step`: [`load_checkpoint`] and [`load_model`] read it (to evaluate or sample), and
@@ -79,8 +80,10 @@ fn checksum<'a>(
 const CHECKSUM_KEY: &str = "checksum";
 /// The metadata key of the training data's description.
 const DATA_KEY: &str = "data";
+/// The metadata key of a store entry's record ([`crate::engine::store`]).
+const STORE_KEY: &str = "store";
 /// Every metadata key a checkpoint may hold (the property tests corrupt each of them).
-pub const META_KEYS: [&str; 10] = [
+pub const META_KEYS: [&str; 11] = [
     "format",
     "version",
     "vae_config",
@@ -90,6 +93,7 @@ pub const META_KEYS: [&str; 10] = [
     "adam_step",
     "rng",
     DATA_KEY,
+    STORE_KEY,
     CHECKSUM_KEY,
 ];
 
@@ -232,6 +236,39 @@ impl Trainer {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         decode(&bytes, &path.display().to_string(), true).map(|(t, _)| t)
     }
+}
+
+/// A store entry's bytes: the full checkpoint of `trainer` with the store's record under the
+/// `store` metadata key (covered by the checksum like every other entry). Used by
+/// [`crate::engine::store`], which writes them atomically.
+///
+/// # Errors
+/// As [`Trainer::save`], without the `Io`.
+pub(crate) fn encode_store_entry(trainer: &Trainer, record: &str) -> Result<Vec<u8>> {
+    encode(trainer, |m| {
+        m.insert(STORE_KEY.into(), record.into());
+    })
+}
+
+/// The full checkpoint bytes of `trainer` (what [`Trainer::save`] writes): the store digests them
+/// as the training state a stage starts from.
+///
+/// # Errors
+/// `NonFinite` for a diverged trainer.
+pub(crate) fn encode_state(trainer: &Trainer) -> Result<Vec<u8>> {
+    encode(trainer, |_| {})
+}
+
+/// Decodes a store entry for resuming: the trainer and the `store` record (`None` if the file has
+/// none). `what` names the file in errors.
+///
+/// # Errors
+/// As [`Trainer::load`].
+pub(crate) fn decode_store_entry(bytes: &[u8], what: &str) -> Result<(Trainer, Option<String>)> {
+    let (trainer, _) = decode(bytes, what, true)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| Error::format(what, e.to_string()))?;
+    let record = header.metadata().as_ref().and_then(|m| m.get(STORE_KEY).cloned());
+    Ok((trainer, record))
 }
 
 /// A checkpoint read to use its model: evaluate, sample, reconstruct.

@@ -28,6 +28,7 @@ use crate::base::stats::Estimate;
 use crate::engine::data::gaussians_on_circle;
 use crate::engine::eval::{elbo_stats, mean_sigma_per_unit};
 use crate::engine::nn::Activation;
+use crate::engine::store::ModelStore;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{KlSchedule, Likelihood, Vae, VaeConfig};
 
@@ -256,6 +257,10 @@ pub struct RatePoint {
     pub kl_per_unit: Vec<f64>,
     /// The last epoch's training metrics.
     pub last_epoch: EpochMetrics,
+    /// The trained-model store's line for this model ("loaded from the store: …" or "trained …,
+    /// stored: …", [`crate::engine::store::Stage`]); not serialised.
+    #[serde(skip)]
+    pub store: String,
 }
 
 /// The sweep's result: the data's entropy and one [`RatePoint`] per β.
@@ -377,18 +382,16 @@ pub fn rate_distortion(
     let mut points = Vec::with_capacity(config.betas.len());
     for &beta in &config.betas {
         let mut trainer = Trainer::new(config.vae_config(), config.train_config(beta))?;
-        let history = trainer.fit(&set, None, |m| progress(beta, m))?;
+        let epochs = trainer.config.epochs;
+        let stage =
+            ModelStore::from_env().train_epochs(&mut trainer, &set, epochs, &mut |m| progress(beta, m))?;
+        let history = &stage.metrics;
         let mut rng = seeds::LESSON_EVALUATION.rng(config.seed);
         let vae = trainer.vae.cast::<f64>();
         let last_epoch = history.last().expect("epochs ≥ 1").clone();
-        points.push(measure(
-            &vae,
-            test.mapv(f64::from).view(),
-            last_epoch,
-            entropy,
-            config.eval_samples,
-            &mut rng,
-        )?);
+        let point =
+            measure(&vae, test.mapv(f64::from).view(), last_epoch, entropy, config.eval_samples, &mut rng)?;
+        points.push(RatePoint { store: stage.to_string(), ..point });
     }
     Ok(RateDistortion { config: config.clone(), entropy, points })
 }
@@ -412,6 +415,7 @@ fn measure(
         encoder_sigma: stats.sigma_per_unit(),
         kl_per_unit: stats.kl_per_unit,
         last_epoch,
+        store: String::new(),
     })
 }
 

@@ -40,6 +40,7 @@ use crate::base::seeds;
 use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, evenly_spaced};
 use crate::engine::eval::{active_units, elbo_stats, importance_sampled_log_likelihood};
+use crate::engine::store::{ModelStore, Stage};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{KlSchedule, Vae, VaeConfig};
 
@@ -521,6 +522,10 @@ pub struct CollapsePoint {
     /// The trained model (for [`Collapses::is_k_sweep`]; not in JSON).
     #[serde(skip)]
     pub vae: Vae<f32>,
+    /// The trained-model store's line for this model ("loaded from the store: …" or "trained …,
+    /// stored: …", [`crate::engine::store::Stage`]); not serialised.
+    #[serde(skip)]
+    pub store: String,
 }
 
 /// The runs and the yardsticks they are read against.
@@ -630,16 +635,10 @@ pub fn collapse_runs(
     let shown = evenly_spaced(config.n_test, 8.min(config.n_test));
     let mut points = Vec::with_capacity(variants.len());
     for variant in variants {
-        let (trainer, last_epoch) = train_variant(config, &data, variant, progress)?;
-        points.push(measure_variant(
-            &trainer.vae,
-            config,
-            &data,
-            yard.exact.as_deref(),
-            variant,
-            last_epoch,
-            &shown,
-        )?);
+        let (trainer, last_epoch, stage) = train_variant(config, &data, variant, progress)?;
+        let point =
+            measure_variant(&trainer.vae, config, &data, yard.exact.as_deref(), variant, last_epoch, &shown)?;
+        points.push(CollapsePoint { store: stage.to_string(), ..point });
     }
     Ok(Collapses {
         config: config.clone(),
@@ -686,18 +685,22 @@ fn yardsticks(digits: &DigitSplit, config: &CollapseConfig, data: &Prepared) -> 
     Ok(Yardsticks { distortion_at_zero_rate, real_digits, exact, mean_image })
 }
 
-/// Trains one variant from the configuration's seed; returns the trainer and its last epoch.
+/// Trains one variant from the configuration's seed, through the trained-model store
+/// ([`ModelStore::from_env`]: loaded, bit for bit, if trained before; the stored metrics are then
+/// replayed through `progress`); returns the trainer, its last epoch and the store's stage.
 fn train_variant(
     config: &CollapseConfig,
     data: &Prepared,
     variant: &Variant,
     progress: &mut dyn FnMut(&str, &EpochMetrics),
-) -> Result<(Trainer, EpochMetrics)> {
+) -> Result<(Trainer, EpochMetrics, Stage)> {
     let set = TrainSet { x: data.train.view(), labels: None, binarize: data.binarize };
     let mut trainer = Trainer::new(config.vae_config(data.train.ncols()), config.train_config(variant))?;
-    let history = trainer.fit(&set, None, |m| progress(&variant.label, m))?;
-    let last_epoch = history.last().expect("epochs ≥ 1").clone();
-    Ok((trainer, last_epoch))
+    let epochs = trainer.config.epochs;
+    let stage = ModelStore::from_env()
+        .train_epochs(&mut trainer, &set, epochs, &mut |m| progress(&variant.label, m))?;
+    let last_epoch = stage.metrics.last().expect("epochs ≥ 1").clone();
+    Ok((trainer, last_epoch, stage))
 }
 
 /// Measures one trained model on the test digits. One generator, stream [`seeds::LESSON_EVALUATION`]
@@ -751,6 +754,7 @@ fn measure_variant(
         distortion_per_example: stats.distortion.clone(),
         is_per_example: is.per_example.clone(),
         vae: vae.clone(),
+        store: String::new(),
     })
 }
 

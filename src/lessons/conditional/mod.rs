@@ -43,6 +43,7 @@ use crate::base::seeds;
 use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{CLASSES, DigitSplit, binarize_fixed, evenly_spaced};
 use crate::engine::eval::{elbo_stats, importance_sampled_log_likelihood};
+use crate::engine::store::{ModelStore, Stage};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{PriorKind, Vae, VaeConfig};
 
@@ -230,7 +231,10 @@ pub fn trainer(config: &CvaeConfig, kind: ModelKind) -> Result<Trainer> {
 }
 
 /// Trains `epochs` more epochs on `data.train` (labels given iff the model is a CVAE), calling
-/// `progress` after each: a notebook splits [`train_model`] over cells with it.
+/// `progress` after each: a notebook splits [`train_model`] over cells with it. Goes through the
+/// trained-model store ([`ModelStore::from_env`]): a stage trained before by the same engine is
+/// loaded, bit for bit what training would give, its stored metrics replayed through `progress`;
+/// the returned [`Stage`] prints one line saying which.
 ///
 /// # Errors
 /// Labels that do not fit the model; `Diverged` from training.
@@ -240,16 +244,13 @@ pub fn train_epochs(
     data: &CvaeData,
     epochs: usize,
     progress: &mut dyn FnMut(&EpochMetrics),
-) -> Result<()> {
+) -> Result<Stage> {
     let set = TrainSet {
         x: data.train.view(),
         labels: kind.conditional().then_some(&data.train_labels[..]),
         binarize: true,
     };
-    for _ in 0..epochs {
-        progress(&trainer.train_epoch(&set)?);
-    }
-    Ok(())
+    ModelStore::from_env().train_epochs(trainer, &set, epochs, progress)
 }
 
 /// Trains the model of `kind` for `config.epochs` epochs on `data.train`, calling `progress` after

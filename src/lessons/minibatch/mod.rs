@@ -42,6 +42,7 @@ use crate::base::seeds;
 use crate::base::stats::Estimate;
 use crate::engine::eval::{ElboSummary, elbo_stats};
 use crate::engine::nn::Parameters;
+use crate::engine::store::ModelStore;
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{Objective, Vae, VaeConfig, VaeParams};
 
@@ -658,6 +659,10 @@ pub struct KlWeightRun {
     /// on the same digits. Not serialised (one number per test digit).
     #[serde(skip)]
     pub test_elbo: Vec<f64>,
+    /// The trained-model store's line for this model ("loaded from the store: …" or "trained …,
+    /// stored: …", [`crate::engine::store::Stage`]); not serialised.
+    #[serde(skip)]
+    pub store: String,
 }
 
 /// The per-digit differences of two runs' test ELBOs, `dₙ = ELBO_a(xₙ) − ELBO_b(xₙ)`.
@@ -711,7 +716,9 @@ pub fn train_with_weights(
     config.validate()?;
     let mut trainer = Trainer::new(config.vae_config(), config.train_config(weights, batch_size))?;
     let set = TrainSet { x: train, labels: None, binarize: true };
-    let history = trainer.fit(&set, None, |m| progress(m))?;
+    let epochs = trainer.config.epochs;
+    let stage = ModelStore::from_env().train_epochs(&mut trainer, &set, epochs, progress)?;
+    let history = stage.metrics.clone();
     let mut rng = seeds::KL_WEIGHT_EVALUATION.rng(config.seed);
     let stats = elbo_stats(&trainer.vae, test, None, config.eval_samples, 1000, &mut rng)?;
     let n = train.nrows();
@@ -723,6 +730,7 @@ pub fn train_with_weights(
         test: stats.summary()?,
         history,
         test_elbo: stats.elbo,
+        store: stage.to_string(),
     })
 }
 
@@ -797,7 +805,8 @@ pub fn minibatch_experiment(
     let mut trainer =
         Trainer::new(noise_config.vae_config(), noise_config.train_config(KlBatchWeights::PerExample, 128))?;
     let set = TrainSet { x: train.view(), labels: None, binarize: true };
-    trainer.fit(&set, None, |m| progress("noise model", m))?;
+    let epochs = trainer.config.epochs;
+    ModelStore::from_env().train_epochs(&mut trainer, &set, epochs, &mut |m| progress("noise model", m))?;
     let mut rng = seeds::NOISE_BINARISATION.rng(config.training.seed);
     let mut population = Array2::zeros((config.noise_n, 784));
     let rows: Vec<usize> = (0..config.noise_n).collect();

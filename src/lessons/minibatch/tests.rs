@@ -226,6 +226,7 @@ fn paired_test_elbo_is_the_difference_of_the_means_with_the_paired_se() {
             },
             history: Vec::new(),
             test_elbo: elbo,
+            store: String::new(),
         }
     };
     let (a, b) = (run(vec![-10.0, -12.0, -9.0, -11.0]), run(vec![-12.0, -12.0, -10.0, -12.0]));

@@ -30,6 +30,7 @@ use crate::base::stats::Estimate;
 use crate::engine::data::{BlobConfig, BlobImages, ThirdFactor, blobs};
 use crate::engine::eval::{ActiveUnits, active_units, elbo_stats};
 use crate::engine::nn::Activation;
+use crate::engine::store::{ModelStore, Stage};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{Vae, VaeConfig};
 
@@ -569,6 +570,8 @@ pub struct BlobTraining {
     pub train: BlobImages,
     /// Metrics of every epoch so far.
     pub history: Vec<EpochMetrics>,
+    /// The trained-model store's stages so far, one per [`BlobTraining::train_epochs`] call.
+    pub stages: Vec<Stage>,
 }
 
 impl BlobTraining {
@@ -586,11 +589,15 @@ impl BlobTraining {
             trainer: Trainer::new(config.vae_config(latent_dim), config.train_config())?,
             train: config.train_set()?,
             history: Vec::new(),
+            stages: Vec::new(),
         })
     }
 
     /// Trains up to `epochs` more epochs, never beyond `config.epochs`, calling `progress` after
-    /// each; returns the last epoch's metrics.
+    /// each; returns the last epoch's metrics. Goes through the trained-model store
+    /// ([`ModelStore::from_env`]): a stage trained before by the same engine is loaded, bit for bit
+    /// what training would give, and its stored metrics replayed; [`BlobTraining::store_line`]
+    /// says which.
     ///
     /// # Errors
     /// `Diverged` from training; `InvalidParameter` if no epoch is left to train.
@@ -608,12 +615,17 @@ impl BlobTraining {
             ));
         }
         let set = TrainSet { x: self.train.images.view(), labels: None, binarize: false };
-        for _ in 0..epochs.min(left) {
-            let m = self.trainer.train_epoch(&set)?;
-            progress(&m);
-            self.history.push(m);
-        }
+        let stage =
+            ModelStore::from_env().train_epochs(&mut self.trainer, &set, epochs.min(left), progress)?;
+        self.history.extend(stage.metrics.iter().cloned());
+        self.stages.push(stage);
         Ok(self.history.last().expect("trained ≥ 1 epoch").clone())
+    }
+
+    /// The last stage's one line ("loaded from the store: …" or "trained …, stored: …"); empty
+    /// before the first [`BlobTraining::train_epochs`].
+    pub fn store_line(&self) -> String {
+        self.stages.last().map(|s| s.to_string()).unwrap_or_default()
     }
 
     /// Trains any epochs left, then measures the model on the sweep's test images: the

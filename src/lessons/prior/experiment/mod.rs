@@ -16,6 +16,7 @@ use crate::engine::data::{DigitSplit, binarize_bernoulli_rows, binarize_fixed, e
 use crate::engine::eval::{
     ElboStats, ElboSummary, IsEstimate, elbo_stats, importance_sampled_log_likelihood,
 };
+use crate::engine::store::{ModelStore, Stage};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{LatentPrior, Likelihood, Vae, VaeConfig};
 use crate::plot::Figure;
@@ -155,7 +156,10 @@ impl PriorExperimentConfig {
 
 /// Trains `epochs` more epochs on the grey-level digits `train` (binarised anew each epoch),
 /// calling `progress` with each epoch's metrics: the notebook's "3 epochs per cell". Only the
-/// trainer's own generator is drawn from.
+/// trainer's own generator is drawn from. Goes through the trained-model store
+/// ([`ModelStore::from_env`]): a stage trained before by the same engine is loaded (its stored
+/// metrics replayed through `progress`), bit for bit what training would give. The returned
+/// [`Stage`] prints one line: loaded from the store, or trained and stored.
 ///
 /// # Errors
 /// Bad data (see [`TrainSet::validate`]); `Diverged` from training.
@@ -164,12 +168,9 @@ pub fn train_epochs(
     train: ArrayView2<f32>,
     epochs: usize,
     progress: &mut dyn FnMut(&EpochMetrics),
-) -> Result<()> {
+) -> Result<Stage> {
     let set = TrainSet { x: train, labels: None, binarize: true };
-    for _ in 0..epochs {
-        progress(&trainer.train_epoch(&set)?);
-    }
-    Ok(())
+    ModelStore::from_env().train_epochs(trainer, &set, epochs, progress)
 }
 
 fn check_fixed(vae: &Vae<f32>) -> Result<()> {
