@@ -34,7 +34,10 @@ pub use estimate::{
 };
 pub use fit::{Family, Fit, FitConfig, chol_from_raw, elbo_grad_diag, elbo_grad_full, fit_gaussian};
 pub use q::{MAX_ABS_LOG_VAR, Q};
-pub use slider::{GapFrame, IwaeFrame, gap_frames, gap_slider, iwae_frames, iwae_slider};
+pub use slider::{
+    GapFrame, IwaeFrame, JensenFrame, gap_frames, gap_slider, iwae_frames, iwae_slider, jensen_frames,
+    jensen_slider,
+};
 
 #[cfg(test)]
 mod tests;
