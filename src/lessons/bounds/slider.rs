@@ -194,14 +194,14 @@ pub struct JensenFrame {
     pub q: Vec<f64>,
     /// w(z) = P(x, z)/Q(z), one per latent.
     pub w: Vec<f64>,
-    /// log E_Q[w] (line 4).
+    /// log E_Q\[w\] (line 4).
     pub log_mean_w: f64,
-    /// E_Q[log w] (line 5, the ELBO).
+    /// E_Q\[log w\] (line 5, the ELBO).
     pub mean_log_w: f64,
 }
 
 impl JensenFrame {
-    /// log E_Q[w] − E_Q[log w], the Jensen gap: ≥ 0, and 0 only where w is constant.
+    /// log E_Q\[w\] − E_Q\[log w\], the Jensen gap: ≥ 0, and 0 only where w is constant.
     pub fn gap(&self) -> f64 {
         self.log_mean_w - self.mean_log_w
     }
@@ -264,8 +264,8 @@ pub fn jensen_frames(model: &Model, x: ArrayView1<f64>, qs: &[Q]) -> Result<Vec<
 
 /// The Jensen slider: the curve log w against w (drawn at every step), and at step k the weights
 /// (w(z), log w(z)) of every latent on the curve, the chord between the smallest and largest,
-/// E_Q[log w] (the ELBO, on or above the chord, below the curve), and log E_Q[w] on the curve
-/// above it, with the gap between them as a vertical bar. E_Q[w] = P(x) for every Q, so that
+/// E_Q\[log w\] (the ELBO, on or above the chord, below the curve), and log E_Q\[w\] on the curve
+/// above it, with the gap between them as a vertical bar. E_Q\[w\] = P(x) for every Q, so that
 /// point does not move; the chord turns around it as Q moves, and shrinks to it at the posterior.
 /// `positions[k]` labels step k on the slider (e.g. Q(z = 1)).
 ///

@@ -25,7 +25,7 @@ pub struct TraversalFrame {
 pub struct TraversalFrames {
     /// The units shown, in order.
     pub units: Vec<usize>,
-    /// The reconstruction E[x | z = μ(x)] every image is compared with (`D`).
+    /// The reconstruction E\[x | z = μ(x)\] every image is compared with (`D`).
     pub base: Array1<f32>,
     /// One frame per traversal value.
     pub frames: Vec<TraversalFrame>,
