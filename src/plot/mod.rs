@@ -186,6 +186,46 @@ impl Figure {
         self
     }
 
+    /// Images as one grey heat map, tiled `cols` per line (values in [0, 1], 1 drawn black, the
+    /// same shades in every trace), with image axes ([`Figure::image_axes`]).
+    ///
+    /// # Shapes
+    /// `images`: `N × D` with D = h · w, `shape` = `[h, w]`.
+    ///
+    /// ```
+    /// use vaelab::ndarray::Array2;
+    /// use vaelab::plot::Figure;
+    /// let fig = Figure::new("two 2 × 2 images").images("digits", Array2::zeros((2, 4)).view(), [2, 2], 2);
+    /// assert!(fig.plot().to_json().contains("\"zmax\":1.0"));
+    /// ```
+    pub fn images(
+        mut self,
+        name: &str,
+        images: ndarray::ArrayView2<f32>,
+        shape: [usize; 2],
+        cols: usize,
+    ) -> Self {
+        let (z, _) = report::tile_images(images, shape, cols);
+        let trace = HeatMap::new_z(z)
+            .name(name)
+            .color_scale(plotly::common::ColorScale::Palette(plotly::common::ColorScalePalette::Greys))
+            .reverse_scale(true)
+            .zmin(0.0)
+            .zmax(1.0)
+            .show_scale(false);
+        self.plot.add_trace(trace);
+        self.image_axes()
+    }
+
+    /// Axes for images: no ticks, no grid, square pixels.
+    pub fn image_axes(mut self) -> Self {
+        let layout = self.layout.clone();
+        self.layout = layout
+            .x_axis(Axis::new().show_tick_labels(false).show_grid(false).zero_line(false))
+            .y_axis(Axis::new().show_tick_labels(false).show_grid(false).zero_line(false).scale_anchor("x"));
+        self
+    }
+
     /// Contour lines of z over the grid x × y, where `z[[i, j]]` is the value at (`x[j]`, `y[i]`).
     #[track_caller]
     pub fn contour(mut self, name: &str, x: &[f64], y: &[f64], z: &ndarray::Array2<f64>) -> Self {

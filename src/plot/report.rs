@@ -24,6 +24,30 @@ pub fn image_shape(d: usize) -> [usize; 2] {
 /// # Shapes
 /// `images`: `N × D` with D = h · w.
 pub fn image_grid(images: ArrayView2<f32>, shape: [usize; 2], cols: usize, title: &str) -> Plot {
+    let (z, rows) = tile_images(images, shape, cols);
+    let h = shape[0];
+    let trace = HeatMap::new_z(z)
+        .color_scale(ColorScale::Palette(ColorScalePalette::Greys))
+        .reverse_scale(true)
+        .show_scale(false);
+    let mut plot = Plot::new();
+    plot.add_trace(trace);
+    plot.set_layout(
+        Layout::new()
+            .title(Title::with_text(title))
+            .x_axis(Axis::new().show_tick_labels(false).show_grid(false))
+            .y_axis(Axis::new().show_tick_labels(false).show_grid(false).scale_anchor("x"))
+            .height(120 + 30 * rows * h / 10),
+    );
+    plot
+}
+
+/// `images` tiled `cols` per line with a one-pixel gap (NaN, drawn blank), as heat-map rows in
+/// plotly's order (the last image row first); and the number of image rows.
+///
+/// # Shapes
+/// `images`: `N × D` with D = h · w; returns ⌈N/cols⌉·(h + 1) rows of `cols`·(w + 1) values.
+pub(crate) fn tile_images(images: ArrayView2<f32>, shape: [usize; 2], cols: usize) -> (Vec<Vec<f64>>, usize) {
     let [h, w] = shape;
     let n = images.nrows();
     let cols = cols.clamp(1, n.max(1));
@@ -39,20 +63,7 @@ pub fn image_grid(images: ArrayView2<f32>, shape: [usize; 2], cols: usize, title
         }
     }
     z.reverse(); // plotly draws row 0 at the bottom
-    let trace = HeatMap::new_z(z)
-        .color_scale(ColorScale::Palette(ColorScalePalette::Greys))
-        .reverse_scale(true)
-        .show_scale(false);
-    let mut plot = Plot::new();
-    plot.add_trace(trace);
-    plot.set_layout(
-        Layout::new()
-            .title(Title::with_text(title))
-            .x_axis(Axis::new().show_tick_labels(false).show_grid(false))
-            .y_axis(Axis::new().show_tick_labels(false).show_grid(false).scale_anchor("x"))
-            .height(120 + 30 * rows * h / 10),
-    );
-    plot
+    (z, rows)
 }
 
 /// Train and test ELBO per epoch (nats per example).

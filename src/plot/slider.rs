@@ -29,7 +29,21 @@ use crate::plot::{Figure, display_specs, offline_js, spec_fragment};
 pub struct SliderFigure {
     base: Figure,
     label: String,
+    /// Panels after the first ([`SliderFigure::panel`]): each one's axes, title and fixed traces.
+    panels: Vec<Panel>,
+    /// Panels side by side (false) or one above the other (true).
+    stacked: bool,
+    /// Each step's label and traces, each trace already on its panel's axes.
     steps: Vec<(String, Vec<Value>)>,
+}
+
+/// One more pair of axes of a [`SliderFigure`]: its x and y axis layouts, its title, and the
+/// traces drawn on it at every step.
+struct Panel {
+    x_axis: Value,
+    y_axis: Value,
+    title: String,
+    fixed: Vec<Value>,
 }
 
 /// The slider's height below the plot, in pixels (plotly draws it inside the figure's height).
@@ -39,19 +53,57 @@ impl Figure {
     /// Turns the figure into a [`SliderFigure`]: the traces it has so far stay drawn at every step;
     /// `label` names what the slider moves (shown as `label = <step label>`).
     pub fn slider(self, label: &str) -> SliderFigure {
-        SliderFigure { base: self, label: label.to_string(), steps: Vec::new() }
+        SliderFigure {
+            base: self,
+            label: label.to_string(),
+            panels: Vec::new(),
+            stacked: false,
+            steps: Vec::new(),
+        }
     }
 }
 
 impl SliderFigure {
     /// Adds a step: its label on the slider, and the traces drawn at that step, built as a
     /// [`Figure`] of their own (its title and axes are not used). The first step is shown first.
-    pub fn step(mut self, label: &str, traces: Figure) -> Self {
-        let data = serde_json::from_str::<Value>(&traces.plot.to_json())
-            .ok()
-            .and_then(|spec| spec.get("data").and_then(Value::as_array).cloned())
-            .unwrap_or_default();
+    /// With several panels, these traces go on the first; see [`SliderFigure::step_panels`].
+    pub fn step(self, label: &str, traces: Figure) -> Self {
+        self.step_panels(label, vec![traces])
+    }
+
+    /// Adds a step whose traces are on several panels: `panels[k]`'s traces go on panel k (0 the
+    /// figure the slider was made from, then the panels of [`SliderFigure::panel`] in order).
+    /// Panels beyond those the figure has are dropped.
+    pub fn step_panels(mut self, label: &str, panels: Vec<Figure>) -> Self {
+        let mut data = Vec::new();
+        for (k, traces) in panels.iter().enumerate().take(1 + self.panels.len()) {
+            data.extend(traces_of(traces).into_iter().map(|t| on_panel(t, k)));
+        }
         self.steps.push((label.to_string(), data));
+        self
+    }
+
+    /// Adds a panel (a pair of axes) to the right of the others, or below them after
+    /// [`SliderFigure::stacked`]: `fixed`'s axis labels and types, its title above the panel,
+    /// and its traces drawn at every step. Steps put traces on it with
+    /// [`SliderFigure::step_panels`].
+    pub fn panel(mut self, fixed: Figure) -> Self {
+        let k = 1 + self.panels.len();
+        let spec = spec_of(&fixed.plot());
+        let layout = &spec["layout"];
+        self.panels.push(Panel {
+            x_axis: layout.get("xaxis").cloned().unwrap_or_else(|| json!({})),
+            y_axis: layout.get("yaxis").cloned().unwrap_or_else(|| json!({})),
+            title: layout["title"]["text"].as_str().unwrap_or("").to_string(),
+            fixed: traces_of(&fixed).into_iter().map(|t| on_panel(t, k)).collect(),
+        });
+        self
+    }
+
+    /// Lays the panels out one above the other (the first at the top), each as tall as a plain
+    /// figure is, instead of side by side.
+    pub fn stacked(mut self) -> Self {
+        self.stacked = true;
         self
     }
 
@@ -60,12 +112,14 @@ impl SliderFigure {
         self.steps.len()
     }
 
-    /// The plotly spec: the fixed traces, then every step's traces (visible only in step 0), a
-    /// slider whose step k makes the fixed traces and step k's visible, and axis ranges fixed to
-    /// the extent of all steps (linear axes), so the axes stay put while the slider moves.
+    /// The plotly spec: the fixed traces (of every panel), then every step's traces (visible only
+    /// in step 0), a slider whose step k makes the fixed traces and step k's visible, and axis
+    /// ranges fixed to the extent of all steps (linear axes, per panel), so the axes stay put while
+    /// the slider moves. Bars overlay (a step's bars over a panel's fixed ones).
     pub fn spec(&self) -> Value {
-        let mut spec: Value = serde_json::from_str(&self.base.plot().to_json()).unwrap_or_else(|_| json!({}));
-        let fixed: Vec<Value> = spec.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut spec = spec_of(&self.base.plot());
+        let mut fixed: Vec<Value> = spec.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        fixed.extend(self.panels.iter().flat_map(|p| p.fixed.iter().cloned()));
         let mut data = fixed.clone();
         // owner[i]: None for a fixed trace, Some(k) for a trace of step k.
         let mut owner: Vec<Option<usize>> = vec![None; fixed.len()];
@@ -87,16 +141,54 @@ impl SliderFigure {
             })
             .collect();
         let layout = &mut spec["layout"];
-        for (axis, key) in [("xaxis", "x"), ("yaxis", "y")] {
-            let log = layout[axis]["type"].as_str() == Some("log");
-            if let (false, Some((lo, hi))) = (log, extent(&data, key)) {
-                let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
-                layout[axis]["range"] = json!([lo - pad, hi + pad]);
-                layout[axis]["autorange"] = json!(false);
+        let count = 1 + self.panels.len();
+        for (k, panel) in self.panels.iter().enumerate() {
+            let n = k + 2;
+            layout[format!("xaxis{n}")] = panel.x_axis.clone();
+            layout[format!("yaxis{n}")] = panel.y_axis.clone();
+        }
+        let mut annotations = Vec::new();
+        for k in 0..count {
+            let (xa, ya) = axis_keys(k);
+            if count > 1 {
+                let (x_dom, y_dom) = domains(k, count, self.stacked);
+                layout[xa.as_str()]["domain"] = json!(x_dom);
+                layout[xa.as_str()]["anchor"] = json!(axis_ref('y', k));
+                layout[ya.as_str()]["domain"] = json!(y_dom);
+                layout[ya.as_str()]["anchor"] = json!(axis_ref('x', k));
+                if layout[ya.as_str()]["scaleanchor"].is_string() {
+                    layout[ya.as_str()]["scaleanchor"] = json!(axis_ref('x', k));
+                }
+                if let Some(title) = self.panels.get(k.wrapping_sub(1)).map(|p| p.title.as_str()) {
+                    if !title.is_empty() {
+                        annotations.push(json!({
+                            "text": title, "showarrow": false, "xref": "paper", "yref": "paper",
+                            "x": 0.5 * (x_dom[0] + x_dom[1]), "y": y_dom[1],
+                            "xanchor": "center", "yanchor": "bottom",
+                        }));
+                    }
+                }
+            }
+            let on_k: Vec<Value> = data.iter().filter(|t| panel_of(t) == k).cloned().collect();
+            for (axis, key) in [(xa.as_str(), "x"), (ya.as_str(), "y")] {
+                let log = layout[axis]["type"].as_str() == Some("log");
+                if let (false, Some((lo, hi))) = (log, extent(&on_k, key)) {
+                    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
+                    layout[axis]["range"] = json!([lo - pad, hi + pad]);
+                    layout[axis]["autorange"] = json!(false);
+                }
             }
         }
+        if !annotations.is_empty() {
+            layout["annotations"] = Value::Array(annotations);
+        }
+        if data.iter().any(|t| t["type"] == "bar") {
+            layout["barmode"] = json!("overlay");
+        }
         if !self.steps.is_empty() {
-            let height = layout["height"].as_u64().unwrap_or(420) as usize + SLIDER_HEIGHT;
+            let rows = if self.stacked { count } else { 1 };
+            let base = layout["height"].as_u64().unwrap_or(420) as usize;
+            let height = if rows > 1 { rows * PANEL_HEIGHT + 100 } else { base } + SLIDER_HEIGHT;
             layout["height"] = json!(height);
             layout["sliders"] = json!([{
                 "active": 0,
@@ -127,6 +219,61 @@ impl SliderFigure {
             spec_fragment(&self.to_json(), false)
         );
         crate::base::io::write_atomically(path.as_ref(), page.as_bytes())
+    }
+}
+
+/// The height of each panel of a stacked figure, in pixels.
+const PANEL_HEIGHT: usize = 300;
+
+/// A plot's spec as JSON (`{"data": …, "layout": …}`).
+fn spec_of(plot: &plotly::Plot) -> Value {
+    serde_json::from_str(&plot.to_json()).unwrap_or_else(|_| json!({}))
+}
+
+/// The traces of a figure as JSON.
+fn traces_of(fig: &Figure) -> Vec<Value> {
+    spec_of(&fig.plot).get("data").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// `"x"`, `"x2"`, … : the name a trace uses for panel k's axis (`letter` x or y).
+fn axis_ref(letter: char, k: usize) -> String {
+    if k == 0 { letter.to_string() } else { format!("{letter}{}", k + 1) }
+}
+
+/// The layout keys of panel k's axes: `("xaxis", "yaxis")`, `("xaxis2", "yaxis2")`, …
+fn axis_keys(k: usize) -> (String, String) {
+    let n = if k == 0 { String::new() } else { (k + 1).to_string() };
+    (format!("xaxis{n}"), format!("yaxis{n}"))
+}
+
+/// The trace moved to panel k's axes.
+fn on_panel(mut trace: Value, k: usize) -> Value {
+    if k > 0 {
+        trace["xaxis"] = json!(axis_ref('x', k));
+        trace["yaxis"] = json!(axis_ref('y', k));
+    }
+    trace
+}
+
+/// The panel a trace is drawn on (0 when it names no axis).
+fn panel_of(trace: &Value) -> usize {
+    trace["xaxis"]
+        .as_str()
+        .and_then(|a| a.strip_prefix('x'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .map_or(0, |n| n - 1)
+}
+
+/// The x and y domains (fractions of the figure) of panel k of `count`: side by side, equal
+/// widths with a gap; or stacked, panel 0 at the top.
+fn domains(k: usize, count: usize, stacked: bool) -> ([f64; 2], [f64; 2]) {
+    let gap = if stacked { 0.12 } else { 0.08 };
+    let size = (1.0 - gap * (count - 1) as f64) / count as f64;
+    let start = k as f64 * (size + gap);
+    if stacked {
+        ([0.0, 1.0], [1.0 - start - size, 1.0 - start])
+    } else {
+        ([start, start + size], [0.0, 1.0])
     }
 }
 

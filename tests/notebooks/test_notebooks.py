@@ -216,11 +216,14 @@ def test_book_index(assets):
 
 
 def test_plot_is_drawn_in_jupyterlab_offline(tmp_path):
-    """`Figure::show` draws an interactive plot inside JupyterLab itself, with the network blocked.
+    """`Figure::show` draws an interactive plot inside JupyterLab itself, with the network blocked,
+    and a `SliderFigure`'s slider moves what is drawn there.
 
     Starts JupyterLab on loopback in a temporary folder (so autosave never touches the repo), opens a
-    one-plot notebook in headless Chromium, runs all cells through JupyterLab's own command, and
-    waits for plotly's SVG in the output.
+    notebook of one plot and one slider figure in headless Chromium, runs all cells through
+    JupyterLab's own command, waits for plotly's SVG in both outputs, then clicks the end of the
+    slider's rail as a reader would and checks, with the book's own check (`book._check_sliders`),
+    that the slider reached its last step, shows that step's traces, and changed what is drawn.
     """
     import secrets
     import socket
@@ -239,6 +242,17 @@ def test_plot_is_drawn_in_jupyterlab_offline(tmp_path):
         nbformat.v4.new_code_cell(f':dep vaelab = {{ path = "{ROOT}" }}'),
         nbformat.v4.new_code_cell(
             'vaelab::plot::Figure::new("a line in JupyterLab").line("y = x", &[0.0, 1.0], &[0.0, 1.0]).show();'
+        ),
+        nbformat.v4.new_code_cell(
+            "{\n"
+            '    let mut fig = vaelab::plot::Figure::new("a slider in JupyterLab").axes("x", "x²")'
+            '.line("x²", &[0.0, 2.0], &[0.0, 4.0]).slider("x");\n'
+            "    for k in 0..3 {\n"
+            "        let x = k as f64;\n"
+            '        fig = fig.step(&k.to_string(), vaelab::plot::Figure::new("").points("(x, x²)", &[x], &[x * x]));\n'
+            "    }\n"
+            "    fig.show();\n"
+            "}"
         ),
     ]
     nbformat.write(nb, tmp_path / "plot_in_lab.ipynb")
@@ -282,9 +296,20 @@ def test_plot_is_drawn_in_jupyterlab_offline(tmp_path):
                 " await w.context.ready; await w.sessionContext.ready;"
                 " await window.jupyterapp.commands.execute('notebook:run-all-cells'); }"
             )
-            page.wait_for_selector(".jp-OutputArea .vaelab-plot .main-svg", timeout=600_000)
+            page.wait_for_function(
+                "() => document.querySelectorAll('.jp-OutputArea .vaelab-plot .main-svg').length >= 2",
+                timeout=600_000,
+            )
+            sliders = page.evaluate(
+                "() => [...document.querySelectorAll('.vaelab-plot')]"
+                ".map((p, i) => (p.layout && p.layout.sliders && p.layout.sliders.length) ? i : -1)"
+                ".filter(i => i >= 0)"
+            )
+            assert sliders == [1], f"expected the second plot to carry the one slider, found sliders at {sliders}"
+            moved = book._check_sliders(page, sliders)
             page.screenshot(path=str(ROOT / "build" / "screenshots" / "jupyterlab-plot.png"))
             browser.close()
+            assert not moved, "\n".join(moved)
     finally:
         server.terminate()
         server.wait(timeout=30)

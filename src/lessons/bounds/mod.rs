@@ -37,7 +37,10 @@ pub use fit::{
     fit_gaussian_standardised,
 };
 pub use q::{MAX_ABS_LOG_VAR, Q};
-pub use slider::{GapFrame, IwaeFrame, gap_frames, gap_slider, iwae_frames, iwae_slider};
+pub use slider::{
+    GapFrame, IwaeFrame, JensenFrame, gap_frames, gap_slider, iwae_frames, iwae_slider, jensen_frames,
+    jensen_slider,
+};
 
 #[cfg(test)]
 mod tests;

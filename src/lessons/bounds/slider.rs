@@ -179,6 +179,141 @@ pub fn iwae_slider(title: &str, frames: &[IwaeFrame], log_px: f64, bins: usize) 
     Ok(fig)
 }
 
+/// One position of the Jensen slider: a Q over the latents of a model whose latents can be listed,
+/// the importance weight of every latent, and the two sides of line 5 of derivation 1:
+///
+/// ```text
+/// w(z) = P(x, z) / Q(z)
+/// log E_Q[w] = log Σ_z Q(z) w(z)   ≥   E_Q[log w] = Σ_z Q(z) log w(z)          (Jensen, line 5)
+/// ```
+/// with equality exactly when w is the same at every z (log is strictly concave), i.e. when
+/// Q(z) ∝ P(x, z), the posterior. The left side is log Σ_z P(x, z) = log P(x) whatever Q is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JensenFrame {
+    /// Q(z), one per latent.
+    pub q: Vec<f64>,
+    /// w(z) = P(x, z)/Q(z), one per latent.
+    pub w: Vec<f64>,
+    /// log E_Q\[w\] (line 4).
+    pub log_mean_w: f64,
+    /// E_Q\[log w\] (line 5, the ELBO).
+    pub mean_log_w: f64,
+}
+
+impl JensenFrame {
+    /// log E_Q\[w\] − E_Q\[log w\], the Jensen gap: ≥ 0, and 0 only where w is constant.
+    pub fn gap(&self) -> f64 {
+        self.log_mean_w - self.mean_log_w
+    }
+
+    /// max_z log w − min_z log w: 0 exactly when w is the same at every latent.
+    pub fn log_w_spread(&self) -> f64 {
+        let logs = self.w.iter().map(|w| w.ln());
+        let (lo, hi) = logs.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        hi - lo
+    }
+}
+
+/// [`JensenFrame`] of each Q in `qs`, by enumerating the latents (a mixture's components, or the
+/// 2^k states of a binary model with k ≤ 16).
+///
+/// # Shapes
+/// `x`: (D); each frame holds one Q(z) and one w(z) per latent state.
+///
+/// # Errors
+/// A model whose latents cannot be listed (continuous, or more than 16 bits); a Q of another
+/// family or size; a Q that gives some latent probability 0 (w is then undefined there); invalid x.
+pub fn jensen_frames(model: &Model, x: ArrayView1<f64>, qs: &[Q]) -> Result<Vec<JensenFrame>> {
+    use crate::lessons::toy::Encoding;
+    model.check_x(x)?;
+    let states = match model {
+        Model::Mixture(m) => Encoding::Index.all_states(m.components()),
+        Model::BinaryLatent(m) if m.latent_dim() <= 16 => {
+            Encoding::Bits(m.latent_dim()).all_states(m.states())
+        }
+        _ => {
+            return Err(Error::invalid(
+                "model",
+                model.kind(),
+                "the Jensen slider lists every latent: a mixture or a binary model of at most 16 bits",
+            ));
+        }
+    };
+    let log_joint = model.log_joint(x, states.view()); // log P(x, z), one per state
+    qs.iter()
+        .enumerate()
+        .map(|(k, q)| {
+            q.check_for(model)?;
+            let log_q = q.log_density(states.view());
+            if let Some(i) = log_q.iter().position(|l| !l.is_finite()) {
+                return Err(Error::invalid(
+                    format!("qs[{k}]"),
+                    q.to_string(),
+                    format!("gives latent {i} probability 0: w is undefined there"),
+                ));
+            }
+            let qv: Vec<f64> = log_q.iter().map(|l| l.exp()).collect();
+            let log_w: Vec<f64> = log_joint.iter().zip(&log_q).map(|(lj, lq)| lj - lq).collect();
+            let w: Vec<f64> = log_w.iter().map(|l| l.exp()).collect();
+            let mean_w: f64 = qv.iter().zip(&w).map(|(q, w)| q * w).sum();
+            let mean_log_w: f64 = qv.iter().zip(&log_w).map(|(q, l)| q * l).sum();
+            Ok(JensenFrame { q: qv, w, log_mean_w: mean_w.ln(), mean_log_w })
+        })
+        .collect()
+}
+
+/// The Jensen slider: the curve log w against w (drawn at every step), and at step k the weights
+/// (w(z), log w(z)) of every latent on the curve, the chord between the smallest and largest,
+/// E_Q\[log w\] (the ELBO, on or above the chord, below the curve), and log E_Q\[w\] on the curve
+/// above it, with the gap between them as a vertical bar. E_Q\[w\] = P(x) for every Q, so that
+/// point does not move; the chord turns around it as Q moves, and shrinks to it at the posterior.
+/// `positions[k]` labels step k on the slider (e.g. Q(z = 1)).
+///
+/// # Panics
+/// If `positions` and `frames` differ in length (a programmer error).
+pub fn jensen_slider(title: &str, label: &str, positions: &[f64], frames: &[JensenFrame]) -> SliderFigure {
+    assert_eq!(
+        positions.len(),
+        frames.len(),
+        "jensen_slider: {} positions, {} frames",
+        positions.len(),
+        frames.len()
+    );
+    let all_w = frames.iter().flat_map(|f| f.w.iter().copied());
+    let (lo, hi) = all_w.fold((f64::INFINITY, 0.0f64), |(lo, hi), w| (lo.min(w), hi.max(w)));
+    let (lo, hi) = if lo < hi { (0.9 * lo, 1.05 * hi) } else { (0.5 * lo.max(1e-300), 2.0 * lo.max(1e-300)) };
+    let grid: Vec<f64> = (0..200).map(|i| lo + (hi - lo) * i as f64 / 199.0).collect();
+    let log_grid: Vec<f64> = grid.iter().map(|w| w.ln()).collect();
+    let mean_w = frames.first().map_or(1.0, |f| f.log_mean_w.exp());
+    let y_lo = log_grid[0];
+    let mut fig = Figure::new(title)
+        .axes("w = P(x, z) / Q(z)", "log w")
+        .line("log w", &grid, &log_grid)
+        .dashed("E_Q[w] = P(x), for every Q", &[mean_w, mean_w], &[y_lo, mean_w.ln()])
+        .slider(label);
+    for (&p, f) in positions.iter().zip(frames) {
+        let log_w: Vec<f64> = f.w.iter().map(|w| w.ln()).collect();
+        let (i_lo, i_hi) = (argmin(&f.w), argmax(&f.w));
+        let ew = f.log_mean_w.exp();
+        let step = Figure::new("")
+            .points("w(z) of each z", &f.w, &log_w)
+            .line("chord", &[f.w[i_lo], f.w[i_hi]], &[log_w[i_lo], log_w[i_hi]])
+            .points(&format!("E_Q[log w] = ELBO = {:.4}", f.mean_log_w), &[ew], &[f.mean_log_w])
+            .points(&format!("log E_Q[w] = log P(x) = {:.4}", f.log_mean_w), &[ew], &[f.log_mean_w])
+            .line(&format!("Jensen gap = {:.4}", f.gap()), &[ew, ew], &[f.mean_log_w, f.log_mean_w]);
+        fig = fig.step(&format!("{p:.3}"), step);
+    }
+    fig
+}
+
+fn argmin(v: &[f64]) -> usize {
+    (0..v.len()).fold(0, |b, i| if v[i] < v[b] { i } else { b })
+}
+
+fn argmax(v: &[f64]) -> usize {
+    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,5 +370,43 @@ mod tests {
         assert!(iwae_frames(&model, x.view(), &q, &[0], 10, &mut rng).is_err());
         assert!(iwae_frames(&model, x.view(), &q, &[usize::MAX], 10, &mut rng).is_err());
         assert_eq!(iwae_slider("t", &frames, log_px, 30).unwrap().step_count(), 3);
+    }
+
+    #[test]
+    fn jensen_frames_keep_log_px_and_close_the_gap_only_at_the_posterior() {
+        use crate::lessons::toy::Encoding;
+        let model = Model::from_json(
+            r#"{"kind": "mixture", "weights": [0.3, 0.7], "means": [[0.0], [2.0]], "sigmas": [[1.0], [0.5]]}"#,
+        )
+        .unwrap();
+        let x = array![0.8];
+        let log_px = model.log_marginal(x.view()).unwrap();
+        // The posterior by Bayes' rule, by hand: P(z|x) ∝ π_z N(x; μ_z, σ_z²).
+        let n = |m: f64, s: f64| {
+            (-0.5 * ((0.8 - m) / s).powi(2)).exp() / (s * (2.0 * std::f64::consts::PI).sqrt())
+        };
+        let (a, b) = (0.3 * n(0.0, 1.0), 0.7 * n(2.0, 0.5));
+        let post = b / (a + b);
+        let qs: Vec<Q> = [0.1, post, 0.9]
+            .iter()
+            .map(|&q1| Q::categorical(array![1.0 - q1, q1].view(), Encoding::Index).unwrap())
+            .collect();
+        let frames = jensen_frames(&model, x.view(), &qs).unwrap();
+        for f in &frames {
+            assert!((f.log_mean_w - log_px).abs() < 1e-12, "{f:?}");
+            assert!((f.log_mean_w - (a + b).ln()).abs() < 1e-12);
+        }
+        assert!(frames[0].gap() > 1e-3 && frames[2].gap() > 1e-3);
+        assert!(frames[1].gap().abs() < 1e-12 && frames[1].log_w_spread() < 1e-12, "{:?}", frames[1]);
+        // E_Q[log w] is the exact ELBO of the bounds module.
+        for (f, q) in frames.iter().zip(&qs) {
+            assert!((f.mean_log_w - exact_elbo(&model, x.view(), q).unwrap().unwrap()).abs() < 1e-12);
+        }
+        assert_eq!(jensen_slider("t", "q", &[0.1, post, 0.9], &frames).step_count(), 3);
+        // A Q that misses a latent, and a continuous model, are refused.
+        let zero = Q::categorical(array![1.0, 0.0].view(), Encoding::Index).unwrap();
+        assert!(jensen_frames(&model, x.view(), &[zero]).is_err());
+        let lin = Model::LinearGaussian(LinearGaussian::new(array![[1.0]], array![0.0], 1.0).unwrap());
+        assert!(jensen_frames(&lin, array![0.3].view(), &[]).is_err());
     }
 }

@@ -44,6 +44,9 @@ use crate::engine::store::{ModelStore, Stage};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{KlSchedule, Vae, VaeConfig};
 
+mod slider;
+pub use slider::{BetaFrame, BetaMove, beta_frames, beta_moves, beta_slider};
+
 /// Mean distances of generated images to the data's mean image and to their nearest data image,
 /// as RMS per pixel.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

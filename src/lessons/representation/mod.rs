@@ -34,6 +34,9 @@ use crate::engine::store::{ModelStore, Stage};
 use crate::engine::train::{EpochMetrics, TrainConfig, TrainSet, Trainer};
 use crate::engine::vae::{Vae, VaeConfig};
 
+mod slider;
+pub use slider::{TraversalFrame, TraversalFrames, traversal_frames, traversal_slider};
+
 /// How [`unit_report`] measures a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UnitMeasureConfig {

@@ -70,6 +70,7 @@ mod discrete;
 mod empirical;
 mod mixture;
 mod numeric;
+mod slider;
 mod statrs_inverse;
 
 pub use crate::base::prob::PROB_SUM_TOL;
@@ -80,6 +81,7 @@ pub use mixture::GaussianMixture1d;
 pub use numeric::{
     BoxedFn, DEFAULT_X_TOL, Inversion, MASS_TOL, MAX_ITER, MONOTONE_SLACK, NumericInverse, PROBE_POINTS,
 };
+pub use slider::{QuantileFrame, QuantileFrames, quantile_frames, quantile_slider};
 pub use statrs_inverse::StatrsInverse;
 
 use ndarray::{Array1, ArrayRef1};
