@@ -61,6 +61,8 @@ def main():
     p.add_argument("--skip-eval", action="store_true")
     p.add_argument("--skip-toy", action="store_true")
     p.add_argument("--out", default="compare-raw.jsonl")
+    p.add_argument("--dense", action="store_true",
+                   help="also time vaelab with the dense first layer forced (vaelab bench --dense)")
     a = p.parse_args()
     torch_bench = os.path.join(a.anchors, "vae_torch_bench.py")
     numpy_bench = os.path.join(a.anchors, "vae_numpy_bench.py")
@@ -72,6 +74,10 @@ def main():
         raw.write(json.dumps({"tag": tag, **obj}) + "\n")
         raw.flush()
 
+    # The machine: CPU model and flags, and its one-thread FMA peak (vaelab bench --peak).
+    peak = run_json([a.vaelab, "bench", "--json", "--peak"])
+    record("vaelab-peak", peak)
+    cpu = peak["cpu"]
     threads = [int(t) for t in a.threads.split(",")]
     if not a.skip_train:
         for t in threads:
@@ -83,37 +89,53 @@ def main():
                                             "--quiet", "--no-breakdown"]
                     rates = {"vaelab": [], "torch": [], "numpy": []}
                     gflops = []
+                    dense = {"vaelab": [], "torch": [], "numpy": []}
+                    dense_gflops = []
                     for _ in range(a.rounds):
                         r = run_json([a.vaelab, "bench", "--json", "--threads", str(t), "--warmup", "10"] + common)
                         record("vaelab", r)
                         rates["vaelab"].append(r["samples_per_sec"])
                         gflops.append(r["gflops"])
+                        if a.dense:
+                            r = run_json([a.vaelab, "bench", "--json", "--dense", "--threads", str(t), "--warmup",
+                                          "10"] + common)
+                            record("vaelab-dense", r)
+                            dense["vaelab"].append(r["samples_per_sec"])
+                            dense_gflops.append(r["gflops"])
                         r = run_json([a.python, torch_bench] + anchor_args)
                         record("torch", r)
                         rates["torch"].append(anchor_rate(r))
+                        dense["torch"].append(anchor_rate(r))
                         r = run_json([a.python, numpy_bench] + anchor_args)
                         record("numpy", r)
                         rates["numpy"].append(anchor_rate(r))
+                        dense["numpy"].append(anchor_rate(r))
                         loads.append(load())
                     rows.append(("train", t, f"B={b} H={h}", rates, statistics.median(gflops)))
+                    if a.dense:
+                        rows.append(("train (dense first layer)", t, f"B={b} H={h}", dense,
+                                     statistics.median(dense_gflops)))
                     print(f"train T={t} B={b} H={h}: " + ", ".join(
                         f"{k} {statistics.median(v):.0f}" for k, v in rates.items()), file=sys.stderr)
     if not a.skip_eval:
         for t in threads:
             rates = {"vaelab": [], "torch": []}
             rss = []
+            gf = []
             for _ in range(a.rounds):
                 r = run_json([a.vaelab, "bench", "--json", "--eval", "--points", str(a.eval_points), "--k",
                               str(a.k), "--repeats", "1", "--threads", str(t)])
                 record("vaelab-eval", r)
                 rates["vaelab"].append(r["samples_per_sec"])
                 rss.append(r["peak_rss_mib"])
+                gf.append(r["gflops"])
                 r = run_json([a.python, os.path.join(HERE, "torch_is_peer.py"), "--anchors", a.anchors,
                               "--points", str(a.eval_points), "--k", str(a.k), "--threads", str(t)])
                 record("torch-eval", r)
                 rates["torch"].append(r["samples_per_sec"])
                 loads.append(load())
-            rows.append(("eval", t, f"N={a.eval_points} K={a.k} (peak RSS {max(rss):.0f} MiB)", rates, None))
+            rows.append(("eval", t, f"N={a.eval_points} K={a.k} (peak RSS {max(rss):.0f} MiB)", rates,
+                         statistics.median(gf)))
             print(f"eval T={t}: " + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in rates.items()),
                   file=sys.stderr)
     if not a.skip_toy:
@@ -129,10 +151,13 @@ def main():
         rows.append(("toy", 1, f"linear-Gaussian Z=2 D=10, K={a.toy_k}", rates, None))
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\nMeasured {now} on {platform.machine()} {os.cpu_count()} CPUs; 1-minute load average "
+    flags = ", ".join(f for f in ("avx2", "avx512f", "fma") if cpu[f]) or "none of avx2, avx512f, fma"
+    print(f"\nMeasured {now} on {cpu['model']} ({platform.machine()}, {cpu['logical_cpus']} logical CPUs; {flags}); "
+          f"one-thread FP32 FMA peak {peak['peak_gflops']:.1f} GFLOP/s (vaelab bench --peak); 1-minute load average "
           f"{min(loads):.1f}–{max(loads):.1f} during the run; {a.rounds} interleaved rounds, medians.\n")
-    print("| what | threads | config | vaelab /s | PyTorch /s | NumPy /s | vaelab ÷ PyTorch | vaelab ÷ NumPy | vaelab GFLOP/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| what | threads | config | vaelab /s | PyTorch /s | NumPy /s | vaelab ÷ PyTorch | vaelab ÷ NumPy "
+          "| vaelab GFLOP/s | % of peak |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for what, t, cfg, rates, gf in rows:
         med = {k: statistics.median(v) for k, v in rates.items()}
 
@@ -143,9 +168,12 @@ def main():
 
         cell = lambda k: f"{med[k]:,.0f}" if k in med else "–"
         gcell = f"{gf:.0f}" if gf is not None else "–"
+        pcell = f"{100 * gf / (peak['peak_gflops'] * t):.0f}%" if gf is not None else "–"
         print(f"| {what} | {t} | {cfg} | {cell('vaelab')} | {cell('torch')} | {cell('numpy')} | "
-              f"{ratio('torch')} | {ratio('numpy')} | {gcell} |")
-    print("\nUnits: training samples/s; eval: decoder passes (z samples)/s; toy: log-weights/s.")
+              f"{ratio('torch')} | {ratio('numpy')} | {gcell} | {pcell} |")
+    print("\nUnits: training samples/s; eval: decoder passes (z samples)/s; toy: log-weights/s. GFLOP/s: "
+          "matrix-product FLOPs as the anchors count them (training: dense-equivalent, so the binary first "
+          "layer can put it above the peak); % of peak: of the measured FMA peak × threads.")
 
 
 if __name__ == "__main__":

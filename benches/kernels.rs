@@ -2,9 +2,11 @@
 //!
 //! A plain timing loop (median of 7 batches of calls after a warm-up), printing one markdown
 //! table: the linear layer forward and backward, the plain matrix products they are made of
-//! (to set beside the anchors' `--gemm`, same shapes), the fused output layer + Bernoulli loss +
+//! (to set beside the anchors' `--gemm`, same shapes), the first layer's binary path (scan of the
+//! on-pixels, gather-sum forward, ∂W backward; rates dense-equivalent), the fused output layer + Bernoulli loss +
 //! gradient, the fused Adam step over all 648k parameters of the 784-400-20 VAE, and the
-//! log-mean-exp over K = 5000 weights. Arguments: `--threads T` (default 1), `--batch B`
+//! log-mean-exp over K = 5000 weights. It names the CPU and measures its FMA peak first
+//! (`vaelab::cli::bench::fma_peak`), and gives every rate as a % of it. Arguments: `--threads T` (default 1), `--batch B`
 //! (default 128), `--hidden H` (default 400).
 
 use std::hint::black_box;
@@ -15,7 +17,8 @@ use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vaelab::engine::nn::{
-    Optimizer, OptimizerConfig, bernoulli_nll_grad_into, linear_backward_into, linear_forward_into,
+    BinaryInput, Optimizer, OptimizerConfig, bernoulli_nll_grad_into, binary_linear_backward_into,
+    binary_linear_forward_into, linear_backward_into, linear_forward_into,
 };
 use vaelab::engine::vae::{Vae, VaeConfig};
 
@@ -54,9 +57,18 @@ fn random(rows: usize, cols: usize, rng: &mut ChaCha8Rng) -> Array2<f32> {
     Array2::from_shape_simple_fn((rows, cols), || rng.random_range(-1.0..1.0))
 }
 
+/// The one-thread FMA peak (GFLOP/s) the rates are set against, measured once in `main`.
+static PEAK: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+
 fn row(kernel: &str, shape: &str, seconds: f64, flops: f64) {
-    let rate = if flops > 0.0 { format!("{:.1}", flops / seconds / 1e9) } else { "–".into() };
-    println!("| {kernel} | {shape} | {:.1} | {rate} |", seconds * 1e6);
+    let peak = PEAK.get().copied().unwrap_or(f64::NAN);
+    let (rate, frac) = if flops > 0.0 {
+        let g = flops / seconds / 1e9;
+        (format!("{g:.1}"), format!("{:.0}%", 100.0 * g / peak))
+    } else {
+        ("–".into(), "–".into())
+    };
+    println!("| {kernel} | {shape} | {:.1} | {rate} | {frac} |", seconds * 1e6);
 }
 
 fn main() {
@@ -64,9 +76,16 @@ fn main() {
     vaelab::base::parallel::set_threads(threads).expect("threads >= 1");
     let (b, h, d, z) = (arg("--batch", 128), arg("--hidden", 400), 784, 20);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    println!("kernels at B = {b}, H = {h}, D = {d}, Z = {z}, {threads} thread(s)\n");
-    println!("| kernel | shape | µs per call | GFLOP/s |");
-    println!("|---|---|---|---|");
+    let cpu = vaelab::cli::bench::cpu_info();
+    let peak = vaelab::cli::bench::fma_peak(1.0);
+    PEAK.set(peak.gflops * threads as f64).expect("set once");
+    println!(
+        "kernels at B = {b}, H = {h}, D = {d}, Z = {z}, {threads} thread(s) on {} (avx2 {}, avx512f {}, fma {}); \
+         FP32 FMA peak {:.1} GFLOP/s per thread (256-bit {:?}, 512-bit {:?}); % of peak = of {threads} thread(s)\n",
+        cpu.model, cpu.avx2, cpu.avx512f, cpu.fma, peak.gflops, peak.avx2_gflops, peak.avx512_gflops
+    );
+    println!("| kernel | shape | µs per call | GFLOP/s | % of peak |");
+    println!("|---|---|---|---|---|");
 
     // Plain products, as the anchors' --gemm names them (MxKxN, :tA/:tB = operand transposed).
     for (m, k, n, ta, tb) in
@@ -94,6 +113,32 @@ fn main() {
         linear_backward_into(x.view(), w.view(), dy.view(), dw.view_mut(), db.view_mut(), Some(dx.view_mut()))
     });
     row("linear backward (∂W, ∂b, ∂x)", &format!("{b}×{d} → {h}"), s, 4.0 * (b * d * h) as f64);
+
+    // The same layer on binary x from its on-pixels (scan, gather-sum forward, ∂W and ∂b backward).
+    for p in [0.13, 0.19] {
+        let xb = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f64>() < p));
+        let mut on = BinaryInput::with_capacity(b, d);
+        let s = time(|| {
+            black_box(on.scan(xb.view()));
+        });
+        row(&format!("binary scan (on = {p})"), &format!("{b}×{d}"), s, 0.0);
+        let s = time(|| binary_linear_forward_into(&on, w.view(), bias.view(), y.view_mut()));
+        row(
+            &format!("binary linear forward (on = {p}, dense-equivalent)"),
+            &format!("{b}×{d} → {h}"),
+            s,
+            2.0 * (b * d * h) as f64,
+        );
+        let s = time(|| binary_linear_backward_into(&on, dy.view(), dw.view_mut(), db.view_mut()));
+        row(
+            &format!("binary linear backward ∂W, ∂b (on = {p}, dense-equivalent)"),
+            &format!("{b}×{d} → {h}"),
+            s,
+            2.0 * (b * d * h) as f64,
+        );
+    }
+    let s = time(|| linear_backward_into(x.view(), w.view(), dy.view(), dw.view_mut(), db.view_mut(), None));
+    row("linear backward ∂W, ∂b only (first layer)", &format!("{b}×{d} → {h}"), s, 2.0 * (b * d * h) as f64);
 
     // Fused output layer: Bernoulli NLL + gradient over B × D logits.
     let logits = random(b, d, &mut rng) * 4.0;

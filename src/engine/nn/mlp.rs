@@ -4,7 +4,10 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2, NdFloat, s};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, Linear, Parameters, linear_backward_into, linear_forward_into};
+use super::{
+    Activation, BinaryInput, Linear, Parameters, binary_linear_backward_into, binary_linear_forward_into,
+    linear_backward_into, linear_forward_into,
+};
 use crate::base::error::{Error, Result};
 
 /// The shape of an MLP, by named dimensions.
@@ -102,6 +105,17 @@ impl<F: NdFloat> Mlp<F> {
     /// `x`: `B × I`; `acts[l]`: `capacity × Hₗ` with capacity ≥ B.
     #[track_caller]
     pub fn forward_into(&self, x: ArrayView2<F>, acts: &mut [Array2<F>]) {
+        self.forward_into_with(x, None, acts);
+    }
+
+    /// [`Mlp::forward_into`], the first layer from `binary` (x's on-entries, scanned by
+    /// [`BinaryInput::scan`]) when given: [`binary_linear_forward_into`], the same sums without
+    /// their zero terms.
+    ///
+    /// # Shapes
+    /// `x`: `B × I` (`binary` describes the same `B × I`); `acts[l]`: `capacity × Hₗ`.
+    #[track_caller]
+    pub fn forward_into_with(&self, x: ArrayView2<F>, binary: Option<&BinaryInput>, acts: &mut [Array2<F>]) {
         let b = x.nrows();
         assert_eq!(
             acts.len(),
@@ -114,7 +128,12 @@ impl<F: NdFloat> Mlp<F> {
             let (done, rest) = acts.split_at_mut(l);
             let input = if l == 0 { x } else { done[l - 1].slice(s![..b, ..]) };
             let mut out = rest[0].slice_mut(s![..b, ..]);
-            linear_forward_into(input, layer.weight.view(), layer.bias.view(), out.view_mut());
+            match binary.filter(|_| l == 0) {
+                Some(on) => {
+                    binary_linear_forward_into(on, layer.weight.view(), layer.bias.view(), out.view_mut())
+                }
+                None => linear_forward_into(input, layer.weight.view(), layer.bias.view(), out.view_mut()),
+            }
             if l + 1 < self.layers.len() || self.activate_output {
                 self.activation.forward_in_place(out);
             }
@@ -132,11 +151,32 @@ impl<F: NdFloat> Mlp<F> {
         &self,
         x: ArrayView2<F>,
         acts: &[Array2<F>],
+        d_out: ArrayViewMut2<F>,
+        d_hidden: &mut [Array2<F>],
+        d_x: Option<ArrayViewMut2<F>>,
+        grads: &mut Mlp<F>,
+    ) {
+        self.backward_into_with(x, None, acts, d_out, d_hidden, d_x, grads);
+    }
+
+    /// [`Mlp::backward_into`], the first layer's ∂W from `binary` (x's on-entries) when given:
+    /// [`binary_linear_backward_into`]. Then no ∂L/∂x is computed (`d_x` must be `None`).
+    ///
+    /// # Shapes
+    /// As [`Mlp::backward_into`].
+    #[allow(clippy::too_many_arguments)]
+    #[track_caller]
+    pub fn backward_into_with(
+        &self,
+        x: ArrayView2<F>,
+        binary: Option<&BinaryInput>,
+        acts: &[Array2<F>],
         mut d_out: ArrayViewMut2<F>,
         d_hidden: &mut [Array2<F>],
         mut d_x: Option<ArrayViewMut2<F>>,
         grads: &mut Mlp<F>,
     ) {
+        assert!(binary.is_none() || d_x.is_none(), "mlp backward: the binary first layer computes no ∂L/∂x");
         let b = x.nrows();
         let n = self.layers.len();
         assert!(
@@ -160,6 +200,10 @@ impl<F: NdFloat> Mlp<F> {
                 Some(lower[l - 1].slice_mut(s![..b, ..]))
             };
             let g = &mut grads.layers[l];
+            if let Some(on) = binary.filter(|_| l == 0) {
+                binary_linear_backward_into(on, d_cur, g.weight.view_mut(), g.bias.view_mut());
+                continue;
+            }
             linear_backward_into(
                 input,
                 self.layers[l].weight.view(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
 use crate::engine::data::binarize_bernoulli_rows;
-use crate::engine::nn::{Optimizer, OptimizerConfig, Parameters};
+use crate::engine::nn::{InputPath, Optimizer, OptimizerConfig, Parameters};
 use crate::engine::vae::{
     KlBatchWeights, KlSchedule, LossParts, Objective, Vae, VaeConfig, VaeParams, VaeWorkspace,
 };
@@ -239,6 +239,12 @@ impl Trainer {
             rng,
             data: None,
         }
+    }
+
+    /// How the encoder's first layer reads each batch: [`InputPath::Auto`] (the default: the
+    /// on-entries of a binary batch, the dense product otherwise) or [`InputPath::Dense`] always.
+    pub fn set_input_path(&mut self, path: InputPath) {
+        self.ws.input_path = path;
     }
 
     /// One step on the rows `rows` of `data`: gather (and binarise), draw ε, forward, backward,

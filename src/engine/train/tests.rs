@@ -130,3 +130,43 @@ fn a_last_step_that_blows_up_the_parameters_is_diverged_not_a_result() {
         assert_eq!(t.epoch, 0);
     }
 }
+
+#[test]
+fn binary_and_dense_first_layers_give_the_same_loss_curve() {
+    // 30 steps of the anchor's model shape (narrower) on binarised data, one batch per epoch so
+    // each epoch's loss is one step's. The two paths differ only in the order of the first
+    // layer's additions; one step's worst-case relative difference of those sums is
+    // 2γ_{D+1} = 2 · 785 u/(1 − 785 u) = 9.4e-5 (u = 2⁻²⁴; Higham eq. 4.4). Every step's loss
+    // must agree within that (a dropped or doubled pixel moves the loss by ~1e-2).
+    let grey = prototypes(64, 784, 3);
+    let data = TrainSet { x: grey.view(), labels: None, binarize: true };
+    let curve = |path: InputPath| {
+        let mut tc = TrainConfig::anchor(30, 4);
+        tc.batch_size = 64;
+        let mut t = Trainer::new(VaeConfig::bernoulli(784, vec![100], 5), tc).unwrap();
+        t.set_input_path(path);
+        let losses: Vec<f64> = (0..30).map(|_| t.train_epoch(&data).unwrap().train_loss).collect();
+        (losses, t.ws.used_binary_input())
+    };
+    let (binary, used_binary) = curve(InputPath::Auto);
+    let (dense, used_dense) = curve(InputPath::Dense);
+    assert!(used_binary && !used_dense, "paths taken: auto {used_binary}, dense {used_dense}");
+    let u = 2f64.powi(-24);
+    let tol = 2.0 * 785.0 * u / (1.0 - 785.0 * u);
+    let worst = binary.iter().zip(&dense).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max);
+    assert!(worst <= tol, "worst relative gap {worst:e} > {tol:e}\n{binary:?}\n{dense:?}");
+    // The curve moved (training happened), so agreeing is not trivial.
+    assert!(binary[29] < binary[0] - 10.0, "loss {} → {}", binary[0], binary[29]);
+    eprintln!("binary vs dense first layer: worst relative loss gap over 30 steps {worst:e}");
+}
+
+#[test]
+fn grey_inputs_take_the_dense_path() {
+    let grey = prototypes(32, 16, 5);
+    let (vc, tc) = small(1, 6);
+    let mut t = Trainer::new(vc, tc).unwrap();
+    t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: false }).unwrap();
+    assert!(!t.ws.used_binary_input());
+    t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
+    assert!(t.ws.used_binary_input());
+}

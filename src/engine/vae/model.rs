@@ -10,8 +10,8 @@ use super::learned_prior::{LatentPrior, mixture_kl_backward, mixture_kl_rows};
 use super::{Objective, PriorParams};
 use crate::base::error::{Error, Result};
 use crate::engine::nn::{
-    Activation, Linear, Mlp, MlpConfig, Parameters, bernoulli_nll_grad_into, cast, gaussian_nll_grad_into,
-    linear_backward_into, linear_forward_into,
+    Activation, BinaryInput, InputPath, Linear, Mlp, MlpConfig, Parameters, bernoulli_nll_grad_into, cast,
+    gaussian_nll_grad_into, linear_backward_into, linear_forward_into,
 };
 use crate::engine::vae::MixturePrior;
 
@@ -388,6 +388,13 @@ pub struct VaeWorkspace<F> {
     pub kl_units: Vec<f64>,
     /// The KL gradient's weight per unit (β, or 0 for a unit held by free bits).
     pub kl_weight: Vec<F>,
+    /// How the encoder's first layer reads its input: [`InputPath::Auto`] (default) takes the
+    /// on-entries path when the batch's [x, one-hot c] is all 0/1, [`InputPath::Dense`] never.
+    pub input_path: InputPath,
+    /// The on-entries of the last pass's [x, one-hot c] (the binary first layer's cache).
+    pub binary_input: BinaryInput,
+    /// Whether the last pass's first layer took the on-entries path.
+    binary_used: bool,
 }
 
 impl<F: NdFloat> VaeWorkspace<F> {
@@ -404,6 +411,12 @@ impl<F: NdFloat> VaeWorkspace<F> {
     /// The decoder output of the last pass (logits or mean), `B × D`.
     pub fn output(&self) -> ArrayView2<'_, F> {
         self.decoder_acts.last().expect("decoder has a layer").slice(s![..self.batch, ..])
+    }
+
+    /// Whether the last pass's first encoder layer used the on-entries of a binary input
+    /// ([`crate::engine::nn::binary_linear_forward_into`]) instead of the dense product.
+    pub fn used_binary_input(&self) -> bool {
+        self.binary_used
     }
 
     /// z of the last pass, `B × Z`.
@@ -550,6 +563,9 @@ impl<F: NdFloat> Vae<F> {
             kl_rows: vec![0.0; capacity],
             kl_units: vec![0.0; z],
             kl_weight: vec![F::zero(); z],
+            input_path: InputPath::Auto,
+            binary_input: BinaryInput::with_capacity(capacity, d + c),
+            binary_used: false,
         }
     }
 
@@ -579,6 +595,9 @@ impl<F: NdFloat> Vae<F> {
     }
 
     /// Encoder pass: fills μ and log σ² (and the learned prior's μ_c, v_c) for the rows of `x`.
+    /// When [x, one-hot c] is all 0/1 (and `ws.input_path` is `Auto`) the first layer sums the
+    /// rows of W at the on-entries ([`crate::engine::nn::binary_linear_forward_into`]): the dense
+    /// product's sums in another order.
     ///
     /// # Shapes
     /// `x`: `B × D` with B ≤ capacity; `labels`: `B` for a CVAE.
@@ -618,7 +637,10 @@ impl<F: NdFloat> Vae<F> {
             }
             ws.encoder_input.slice(s![..b, ..])
         };
-        p.trunk.forward_into(input, &mut ws.trunk_acts);
+        // Binary [x, c] (binarised digits, one-hot labels): the first layer from the on-entries.
+        ws.binary_used = ws.input_path == InputPath::Auto && ws.binary_input.scan(input);
+        let binary = ws.binary_used.then_some(&ws.binary_input);
+        p.trunk.forward_into_with(input, binary, &mut ws.trunk_acts);
         let h = ws.trunk_acts.last().expect("trunk has a layer").slice(s![..b, ..]);
         linear_forward_into(
             h,
@@ -944,8 +966,9 @@ impl<F: NdFloat> Vae<F> {
         );
         general_mat_mul(F::one(), &d_log_var, &p.log_var_head.weight.t(), F::one(), &mut d_h); // B × H += (B × Z)(Z × H)
 
-        p.trunk.backward_into(
+        p.trunk.backward_into_with(
             ws.encoder_input.slice(s![..b, ..]),
+            ws.binary_used.then_some(&ws.binary_input),
             &ws.trunk_acts,
             ws.d_trunk_out.slice_mut(s![..b, ..]),
             &mut ws.d_trunk_hidden,
