@@ -470,9 +470,11 @@ fn run_train(args: &BenchArgs, config: VaeConfig) -> Result<BenchReport> {
     let set = TrainSet { x: data.view(), labels: None, binarize: false };
     let mut trainer =
         Trainer::new(config, TrainConfig { batch_size: b, ..TrainConfig::anchor(0, args.seed) })?;
-    if args.dense {
-        trainer.set_input_path(crate::engine::nn::InputPath::Dense);
-    }
+    trainer.set_input_path(if args.dense {
+        crate::engine::nn::InputPath::Dense
+    } else {
+        crate::engine::nn::InputPath::Auto
+    });
     let binary = !args.dense && data.iter().all(|&v| v == 0.0 || v == 1.0);
     let density = data.iter().filter(|&&v| v != 0.0).count() as f64 / data.len().max(1) as f64;
     let flops = train_step_flops(&trainer.vae, b) / b as f64;

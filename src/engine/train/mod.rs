@@ -241,8 +241,9 @@ impl Trainer {
         }
     }
 
-    /// How the encoder's first layer reads each batch: [`InputPath::Auto`] (the default: the
-    /// on-entries of a binary batch, the dense product otherwise) or [`InputPath::Dense`] always.
+    /// How the encoder's first layer reads each batch: [`InputPath::Dense`] (the default) always
+    /// the dense product, or [`InputPath::Auto`] (the on-entries of a binary batch, the dense
+    /// product otherwise; see its documentation for when it pays).
     pub fn set_input_path(&mut self, path: InputPath) {
         self.ws.input_path = path;
     }

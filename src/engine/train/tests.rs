@@ -161,10 +161,13 @@ fn binary_and_dense_first_layers_give_the_same_loss_curve() {
 }
 
 #[test]
-fn grey_inputs_take_the_dense_path() {
+fn grey_inputs_and_the_default_take_the_dense_path() {
     let grey = prototypes(32, 16, 5);
     let (vc, tc) = small(1, 6);
     let mut t = Trainer::new(vc, tc).unwrap();
+    t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
+    assert!(!t.ws.used_binary_input(), "the default path is dense, even on binary batches");
+    t.set_input_path(InputPath::Auto);
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: false }).unwrap();
     assert!(!t.ws.used_binary_input());
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();

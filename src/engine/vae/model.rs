@@ -388,8 +388,8 @@ pub struct VaeWorkspace<F> {
     pub kl_units: Vec<f64>,
     /// The KL gradient's weight per unit (β, or 0 for a unit held by free bits).
     pub kl_weight: Vec<F>,
-    /// How the encoder's first layer reads its input: [`InputPath::Auto`] (default) takes the
-    /// on-entries path when the batch's [x, one-hot c] is all 0/1, [`InputPath::Dense`] never.
+    /// How the encoder's first layer reads its input: [`InputPath::Auto`] takes the on-entries
+    /// path when the batch's [x, one-hot c] is all 0/1, [`InputPath::Dense`] (default) never.
     pub input_path: InputPath,
     /// The on-entries of the last pass's [x, one-hot c] (the binary first layer's cache).
     pub binary_input: BinaryInput,
@@ -563,7 +563,7 @@ impl<F: NdFloat> Vae<F> {
             kl_rows: vec![0.0; capacity],
             kl_units: vec![0.0; z],
             kl_weight: vec![F::zero(); z],
-            input_path: InputPath::Auto,
+            input_path: InputPath::Dense,
             binary_input: BinaryInput::with_capacity(capacity, d + c),
             binary_used: false,
         }
