@@ -2,11 +2,17 @@
 //! pages) goes through [`write_atomically`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::base::error::{Error, Result};
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a reader
-/// never sees half a file.
+/// Numbers the temporary files of this process, so two threads writing the same file at once
+/// never share a temporary file.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to `path` through a temporary file in the same folder (unique to this process
+/// and call) and a rename, so a reader never sees half a file; of two concurrent writers of the same
+/// path, the last rename wins.
 ///
 /// # Errors
 /// `Io` naming `path` (never the temporary file, which is removed if the write or the rename
@@ -16,7 +22,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let file_name =
         path.file_name().ok_or_else(|| Error::format(path.display().to_string(), "not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{}.tmp{}-{n}", file_name.to_string_lossy(), std::process::id()));
     if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
         // Best effort: the temporary file may not exist (its creation failed).
         let _ = std::fs::remove_file(&tmp);

@@ -51,8 +51,8 @@
 //!
 //! # Concurrency
 //! Two kernels may ask for the same stage at once: both train and both write the entry through a
-//! temporary file of their own (process id and a per-process counter in its name) renamed over the
-//! entry. A rename is atomic, so a reader sees no entry, one writer's complete file or the other's;
+//! temporary file of their own (process id and a per-process counter in its name:
+//! [`crate::base::io::write_atomically`]) renamed over the entry. A rename is atomic, so a reader sees no entry, one writer's complete file or the other's;
 //! the two files have identical bytes (same key, same training), so the last writer wins with no
 //! difference.
 //!
@@ -62,7 +62,6 @@
 //! stored. Training never fails because of the store.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -286,9 +285,6 @@ pub struct ModelStore {
     engine: String,
 }
 
-/// Makes temporary file names unique within a process (two threads may store the same stage).
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 impl ModelStore {
     /// The store in `$VAELAB_MODEL_STORE` if set and not empty, else [`DEFAULT_DIR`].
     pub fn from_env() -> Self {
@@ -377,7 +373,7 @@ impl ModelStore {
         let warning = serde_json::to_string(&record)
             .map_err(|e| Error::format("store record", e.to_string()))
             .and_then(|r| encode_store_entry(trainer, &r))
-            .and_then(|bytes| write_unique_atomically(&path, &bytes))
+            .and_then(|bytes| crate::base::io::write_atomically(&path, &bytes))
             .err()
             .map(|e| e.to_string().replace('\n', " "));
         let provenance = match refused {
@@ -422,21 +418,6 @@ impl ModelStore {
         }
         Ok((loaded, metrics))
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file unique to this process and call, then a
-/// rename (atomic: readers see the old file or the new one, never half of one).
-fn write_unique_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}-{n}", std::process::id()));
-    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
