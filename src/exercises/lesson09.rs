@@ -211,26 +211,9 @@ mod tests {
 
     #[test]
     fn the_rate_is_read_from_the_free_bits_point_only() {
-        use crate::engine::data::{DigitSplit, Digits};
-        use crate::lessons::collapse::{CollapseConfig, CollapseData, Variant, collapse_runs};
-        let make = |n: usize| Digits {
-            images: Array2::from_shape_fn((n, 4), |(i, d)| ((i + d) % 3) as f32 / 2.0),
-            labels: vec![0; n],
-            image_shape: [2, 2],
-        };
-        let digits = DigitSplit { train: make(20), test: make(10) };
-        let config = CollapseConfig {
-            n_train: 20,
-            n_test: 10,
-            hidden: 3,
-            latent_dim: 2,
-            epochs: 1,
-            batch_size: 5,
-            k: 2,
-            n_is: 4,
-            prior_samples: 2,
-            ..CollapseConfig::small(CollapseData::Digits, 1, 0)
-        };
+        use crate::lessons::collapse::tests::{tiny_config, tiny_digits};
+        use crate::lessons::collapse::{Variant, collapse_runs};
+        let (digits, config) = (tiny_digits(), tiny_config());
         let variants = [Variant::free_bits(BETA_93, LAMBDA_93), Variant::constant(BETA_93)];
         let runs = collapse_runs(&digits, &config, &variants, &mut |_, _| {}).unwrap();
         let (free, constant) = (&runs.points[0], &runs.points[1]);

@@ -993,4 +993,4 @@ impl Collapses {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -138,28 +138,11 @@ pub fn beta_slider(title: &str, sweep: &Collapses, frames: &[BetaFrame]) -> Slid
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::data::{DigitSplit, Digits};
-    use crate::lessons::collapse::{CollapseConfig, CollapseData, Variant, collapse_runs};
+    use crate::lessons::collapse::tests::{tiny_config, tiny_digits};
+    use crate::lessons::collapse::{Variant, collapse_runs};
 
     fn tiny_sweep() -> Collapses {
-        let make = |n: usize| Digits {
-            images: Array2::from_shape_fn((n, 4), |(i, d)| ((i + d) % 3) as f32 / 2.0),
-            labels: vec![0; n],
-            image_shape: [2, 2],
-        };
-        let digits = DigitSplit { train: make(20), test: make(10) };
-        let config = CollapseConfig {
-            n_train: 20,
-            n_test: 10,
-            hidden: 3,
-            latent_dim: 2,
-            epochs: 1,
-            batch_size: 5,
-            k: 2,
-            n_is: 4,
-            prior_samples: 2,
-            ..CollapseConfig::small(CollapseData::Digits, 1, 0)
-        };
+        let (digits, config) = (tiny_digits(), tiny_config());
         let variants = [Variant::constant(4.0), Variant::constant(0.5), Variant::constant(1.0)];
         collapse_runs(&digits, &config, &variants, &mut |_, _| {}).unwrap()
     }

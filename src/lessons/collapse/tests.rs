@@ -73,7 +73,9 @@ fn bernoulli_likelihood_rejects_bad_input() {
     assert!(e.to_string().contains("x columns"), "{e}");
 }
 
-fn tiny_digits() -> DigitSplit {
+/// Twenty 2×2 training images and ten test images of three grey levels: a sweep trains in
+/// milliseconds (shared with the slider's and lesson 09's exercise tests).
+pub(crate) fn tiny_digits() -> DigitSplit {
     let make = |n: usize| Digits {
         images: Array2::from_shape_fn((n, 4), |(i, d)| ((i + d) % 3) as f32 / 2.0),
         labels: vec![0; n],
@@ -82,7 +84,8 @@ fn tiny_digits() -> DigitSplit {
     DigitSplit { train: make(20), test: make(10) }
 }
 
-fn tiny_config() -> CollapseConfig {
+/// The smallest collapse configuration for [`tiny_digits`]: one epoch of a 4-3-2 model.
+pub(crate) fn tiny_config() -> CollapseConfig {
     CollapseConfig {
         n_train: 20,
         n_test: 10,
