@@ -12,6 +12,7 @@ and writes every raw JSON line to --out.
     cargo build --release
     python3 benches/compare.py --python ../anchors-venv/bin/python            # the full grid
     python3 benches/compare.py --batches 128 --hiddens 400 --threads 1 --rounds 5   # headline only
+    python3 benches/compare.py --batches 128 --hiddens 400 --threads 1 --rounds 5 --dense --digits --skip-eval --skip-toy
 
 The anchors live in ../shared/anchors (README there); they need torch and numpy in --python.
 """
@@ -26,6 +27,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
+
+
+def threads_env(t):
+    """The environment of a peer at t threads: every BLAS / OpenMP pool it may start capped at t
+    (the anchors also call torch.set_num_threads(t), and the NumPy one sets these itself)."""
+    return dict(os.environ, OMP_NUM_THREADS=str(t), MKL_NUM_THREADS=str(t), OPENBLAS_NUM_THREADS=str(t))
 
 
 def run_json(cmd, env=None):
@@ -63,6 +70,9 @@ def main():
     p.add_argument("--out", default="compare-raw.jsonl")
     p.add_argument("--dense", action="store_true",
                    help="also time vaelab with the dense first layer forced (vaelab bench --dense)")
+    p.add_argument("--digits", action="store_true",
+                   help="also time vaelab on the shipped digits binarised per batch (vaelab bench --digits); "
+                        "the anchors' dense products cost the same on any data, so their rates are reused")
     a = p.parse_args()
     torch_bench = os.path.join(a.anchors, "vae_torch_bench.py")
     numpy_bench = os.path.join(a.anchors, "vae_numpy_bench.py")
@@ -91,6 +101,8 @@ def main():
                     gflops = []
                     dense = {"vaelab": [], "torch": [], "numpy": []}
                     dense_gflops = []
+                    digits = {"vaelab": [], "torch": [], "numpy": []}
+                    digits_gflops = []
                     for _ in range(a.rounds):
                         r = run_json([a.vaelab, "bench", "--json", "--threads", str(t), "--warmup", "10"] + common)
                         record("vaelab", r)
@@ -102,19 +114,28 @@ def main():
                             record("vaelab-dense", r)
                             dense["vaelab"].append(r["samples_per_sec"])
                             dense_gflops.append(r["gflops"])
-                        r = run_json([a.python, torch_bench] + anchor_args)
+                        if a.digits:
+                            r = run_json([a.vaelab, "bench", "--json", "--digits", "--threads", str(t), "--warmup",
+                                          "10"] + common)
+                            record("vaelab-digits", r)
+                            digits["vaelab"].append(r["samples_per_sec"])
+                            digits_gflops.append(r["gflops"])
+                        r = run_json([a.python, torch_bench] + anchor_args, threads_env(t))
                         record("torch", r)
-                        rates["torch"].append(anchor_rate(r))
-                        dense["torch"].append(anchor_rate(r))
-                        r = run_json([a.python, numpy_bench] + anchor_args)
+                        for into in (rates, dense, digits):
+                            into["torch"].append(anchor_rate(r))
+                        r = run_json([a.python, numpy_bench] + anchor_args, threads_env(t))
                         record("numpy", r)
-                        rates["numpy"].append(anchor_rate(r))
-                        dense["numpy"].append(anchor_rate(r))
+                        for into in (rates, dense, digits):
+                            into["numpy"].append(anchor_rate(r))
                         loads.append(load())
                     rows.append(("train", t, f"B={b} H={h}", rates, statistics.median(gflops)))
                     if a.dense:
                         rows.append(("train (dense first layer)", t, f"B={b} H={h}", dense,
                                      statistics.median(dense_gflops)))
+                    if a.digits:
+                        rows.append(("train (vaelab on the digits)", t, f"B={b} H={h}", digits,
+                                     statistics.median(digits_gflops)))
                     print(f"train T={t} B={b} H={h}: " + ", ".join(
                         f"{k} {statistics.median(v):.0f}" for k, v in rates.items()), file=sys.stderr)
     if not a.skip_eval:
@@ -130,7 +151,7 @@ def main():
                 rss.append(r["peak_rss_mib"])
                 gf.append(r["gflops"])
                 r = run_json([a.python, os.path.join(HERE, "torch_is_peer.py"), "--anchors", a.anchors,
-                              "--points", str(a.eval_points), "--k", str(a.k), "--threads", str(t)])
+                              "--points", str(a.eval_points), "--k", str(a.k), "--threads", str(t)], threads_env(t))
                 record("torch-eval", r)
                 rates["torch"].append(r["samples_per_sec"])
                 loads.append(load())
@@ -144,7 +165,7 @@ def main():
             r = run_json([a.vaelab, "bench", "--json", "--toy", "--k", str(a.toy_k), "--repeats", "3"])
             record("vaelab-toy", r)
             rates["vaelab"].append(r["samples_per_sec"])
-            r = run_json([a.python, os.path.join(HERE, "toy_estimator_numpy.py"), "--k", str(a.toy_k)])
+            r = run_json([a.python, os.path.join(HERE, "toy_estimator_numpy.py"), "--k", str(a.toy_k)], threads_env(1))
             record("numpy-toy", r)
             rates["numpy"].append(r["samples_per_sec"])
             loads.append(load())

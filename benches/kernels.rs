@@ -140,6 +140,36 @@ fn main() {
     let s = time(|| linear_backward_into(x.view(), w.view(), dy.view(), dw.view_mut(), db.view_mut(), None));
     row("linear backward ∂W, ∂b only (first layer)", &format!("{b}×{d} → {h}"), s, 2.0 * (b * d * h) as f64);
 
+    // The first layer's whole work per step on each path (forward and ∂W, ∂b; the binary path
+    // with its scan) against the density of the input: where the on-entries path stops paying.
+    let xd = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f64>() < 0.5));
+    let dense = time(|| {
+        linear_forward_into(xd.view(), w.view(), bias.view(), y.view_mut());
+        linear_backward_into(xd.view(), w.view(), dy.view(), dw.view_mut(), db.view_mut(), None);
+    });
+    row("first layer, dense: forward + ∂W, ∂b", &format!("{b}×{d} → {h}"), dense, 4.0 * (b * d * h) as f64);
+    // What Auto costs when it declines (a 30%-on batch over its threshold): the counting read.
+    let xb = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f64>() < 0.3));
+    let mut on = BinaryInput::default();
+    let max = vaelab::engine::nn::InputPath::Auto.max_on_entries(b, d).expect("Auto has a limit");
+    let s = time(|| assert!(!on.scan_at_most(xb.view(), max)));
+    row("Auto declining a 30%-on batch (the count alone)", &format!("{b}×{d}"), s, 0.0);
+    for p in [0.05, 0.10, 0.13, 0.16, 0.19, 0.22, 0.25, 0.30] {
+        let xb = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f64>() < p));
+        let mut on = BinaryInput::with_capacity(b, d);
+        let s = time(|| {
+            black_box(on.scan(xb.view()));
+            binary_linear_forward_into(&on, w.view(), bias.view(), y.view_mut());
+            binary_linear_backward_into(&on, dy.view(), dw.view_mut(), db.view_mut());
+        });
+        row(
+            &format!("first layer, binary: scan + forward + ∂W, ∂b (on = {p}; {:.2} × dense)", s / dense),
+            &format!("{b}×{d} → {h}"),
+            s,
+            4.0 * (b * d * h) as f64,
+        );
+    }
+
     // Fused output layer: Bernoulli NLL + gradient over B × D logits.
     let logits = random(b, d, &mut rng) * 4.0;
     let target = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f32>() < 0.13));

@@ -92,6 +92,14 @@ pub struct BenchArgs {
     /// Training: the dense first-layer product even on binary batches.
     #[arg(long)]
     pub dense: bool,
+    /// Training: the on-entries first layer on every binary batch, whatever its density
+    /// (`InputPath::Binary`; default `InputPath::Auto`, which reads batches above its threshold densely).
+    #[arg(long, conflicts_with = "dense")]
+    pub sparse: bool,
+    /// Training: on the shipped digits (`data/mnist10k.bin.gz`, 8,000 training digits, binarised
+    /// afresh each batch as training does) instead of the synthetic binary data.
+    #[arg(long, conflicts_with_all = ["eval", "toy"])]
+    pub digits: bool,
 }
 
 /// The machine a benchmark ran on.
@@ -462,21 +470,36 @@ fn run_train(args: &BenchArgs, config: VaeConfig) -> Result<BenchReport> {
     let b = args.batch;
     // An epoch of at most 16384 rows (and at most `steps` batches), so memory stays small; the
     // timed run is a whole number of epochs.
-    let per_epoch = args.steps.min((16_384 / b).max(1));
+    // With --digits: the 8,000 training digits (grey levels, binarised per batch by training).
+    let digits = match args.digits {
+        true => Some(crate::engine::data::Mnist10k::load()?.train.images),
+        false => None,
+    };
+    let rows_available = digits.as_ref().map_or(16_384, |d| d.nrows());
+    let per_epoch = args.steps.min((rows_available / b).max(1));
     let epochs = args.steps.div_ceil(per_epoch);
     let steps = epochs * per_epoch;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let data = synthetic_binary(per_epoch * b, args.input, &mut rng);
-    let set = TrainSet { x: data.view(), labels: None, binarize: false };
+    let data = match digits {
+        Some(d) if d.ncols() == args.input => {
+            d.slice(ndarray::s![..(per_epoch * b).min(d.nrows()), ..]).to_owned()
+        }
+        Some(d) => return Err(Error::shape("bench --digits: --input", d.ncols(), args.input)),
+        None => synthetic_binary(per_epoch * b, args.input, &mut rng),
+    };
+    let set = TrainSet { x: data.view(), labels: None, binarize: args.digits };
     let mut trainer =
         Trainer::new(config, TrainConfig { batch_size: b, ..TrainConfig::anchor(0, args.seed) })?;
-    trainer.set_input_path(if args.dense {
-        crate::engine::nn::InputPath::Dense
-    } else {
-        crate::engine::nn::InputPath::Auto
+    trainer.set_input_path(match (args.dense, args.sparse) {
+        (true, _) => crate::engine::nn::InputPath::Dense,
+        (false, true) => crate::engine::nn::InputPath::Binary,
+        (false, false) => crate::engine::nn::InputPath::Auto,
     });
-    let binary = !args.dense && data.iter().all(|&v| v == 0.0 || v == 1.0);
-    let density = data.iter().filter(|&&v| v != 0.0).count() as f64 / data.len().max(1) as f64;
+    // The expected fraction of entries on: the mean grey level when training binarises.
+    let density = match args.digits {
+        true => data.iter().map(|&v| f64::from(v)).sum::<f64>() / data.len().max(1) as f64,
+        false => data.iter().filter(|&&v| v != 0.0).count() as f64 / data.len().max(1) as f64,
+    };
     let flops = train_step_flops(&trainer.vae, b) / b as f64;
     // Warm-up: whole epochs covering at least `warmup` steps.
     for _ in 0..args.warmup.div_ceil(per_epoch) {
@@ -507,7 +530,7 @@ fn run_train(args: &BenchArgs, config: VaeConfig) -> Result<BenchReport> {
         steps,
         k: 0,
         value: loss,
-        binary_first_layer: binary,
+        binary_first_layer: trainer.used_binary_input(),
         input_density: density,
         ..empty_report("train", args)
     })

@@ -23,16 +23,42 @@ use super::simd::{as_f32, as_f32_mut};
 /// Which path a network's first layer takes on its input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum InputPath {
-    /// The on-entries path when every entry of the batch is exactly 0 or 1 (checked per batch by
-    /// [`BinaryInput::scan`]), the dense product otherwise. Opt-in (`Trainer::set_input_path`,
-    /// `vaelab bench` without `--dense`): measured on an Intel Xeon (family 6 model 207) it pays at
-    /// 13% of the entries on (about 860 µs against 1,150 µs for the first layer's forward and ∂W at
-    /// 128×784 → 400) and loses at 19% (about 1,255 µs), so it is not the default until a density
-    /// threshold is measured and tested.
-    Auto,
-    /// Always the dense product (the default).
+    /// The on-entries path when every entry of the batch is exactly 0 or 1 and at most
+    /// [`AUTO_MAX_DENSITY_PERCENT`]% of them are on (nnz ≤ t·B·I, checked per batch by
+    /// [`BinaryInput::scan_at_most`]), the dense product otherwise (the default: it costs one
+    /// counting read of the batch when it declines).
     #[default]
+    Auto,
+    /// The on-entries path whenever the batch is binary, whatever its density (for tests and
+    /// measurements of the crossover; slower than [`InputPath::Dense`] above the threshold).
+    Binary,
+    /// Always the dense product.
     Dense,
+}
+
+/// t of [`InputPath::Auto`]'s rule, in percent of the batch's entries: the on-entries path when
+/// nnz ≤ t·B·I. Measured with `cargo bench --bench kernels` on an Intel Xeon (family 6 model 207),
+/// the first layer's forward + ∂W with its scan against the dense forward + ∂W at B = 128,
+/// I = 784 (docs/performance.md): the on-entries path stops paying at about 15% of the entries
+/// on for O = 100 (the scan weighs more beside a narrow layer), 22% for O = 400 and for
+/// O = 1024; 14% is below all three, and above the synthetic bench data (12.9%) and the shipped
+/// digits binarised per batch (13.2%).
+pub const AUTO_MAX_DENSITY_PERCENT: usize = 14;
+
+impl InputPath {
+    /// The most on-entries a `rows × cols` batch may have for this path to read it by its
+    /// on-entries: `None` for [`InputPath::Dense`], ⌊t·rows·cols⌋ for [`InputPath::Auto`]
+    /// (t = [`AUTO_MAX_DENSITY_PERCENT`]/100), all of them for [`InputPath::Binary`].
+    pub fn max_on_entries(self, rows: usize, cols: usize) -> Option<usize> {
+        let n = rows.saturating_mul(cols);
+        match self {
+            InputPath::Dense => None,
+            InputPath::Binary => Some(n),
+            InputPath::Auto => Some(
+                usize::try_from(n as u128 * AUTO_MAX_DENSITY_PERCENT as u128 / 100).unwrap_or(usize::MAX),
+            ),
+        }
+    }
 }
 
 /// The cache of the binary first layer: the on-entries of a batch x ∈ {0, 1}^{B×I}, by row
@@ -71,6 +97,28 @@ impl BinaryInput {
         }
     }
 
+    /// [`BinaryInput::scan`] when `x` has at most `max_nnz` on-entries: one counting pass over x
+    /// first (which also checks that every entry is 0 or 1), then the scan only if the count is
+    /// within `max_nnz`; `false` (and an empty pattern) otherwise. The buffers grow to
+    /// min(max_nnz, B·I) entries each way the first time they are short, never more.
+    ///
+    /// # Shapes
+    /// `x`: `B × I`.
+    pub fn scan_at_most<F: NdFloat>(&mut self, x: ArrayView2<F>, max_nnz: usize) -> bool {
+        self.clear();
+        let Some(nnz) = count_on(x) else { return false };
+        if nnz > max_nnz {
+            return false;
+        }
+        // nnz ≤ min(max_nnz, B·I): the pass below fits.
+        let want = max_nnz.min(x.len());
+        if self.row_cols.len() < want {
+            self.row_cols.resize(want, 0);
+            self.col_rows.resize(want, 0);
+        }
+        self.fill(x)
+    }
+
     /// Reads `x`: if every entry is exactly 0 or 1, records its on-entries and returns `true`;
     /// otherwise (a grey level, a NaN, more than 2³² rows or columns) returns `false` and the
     /// pattern is empty. One pass over x (64 entries to a bit mask, then its set bits), one over
@@ -87,6 +135,18 @@ impl BinaryInput {
         if self.row_cols.len() < b * n {
             self.row_cols.resize(b * n, 0);
             self.col_rows.resize(b * n, 0);
+        }
+        self.fill(x)
+    }
+
+    /// The body of [`BinaryInput::scan`], with room for the batch's on-entries already made
+    /// (an index past the buffers panics; it cannot happen after `scan`'s or `scan_at_most`'s
+    /// sizing).
+    fn fill<F: NdFloat>(&mut self, x: ArrayView2<F>) -> bool {
+        let (b, n) = x.dim();
+        self.clear();
+        if u32::try_from(b).is_err() || u32::try_from(n).is_err() {
+            return false;
         }
         if self.col_start.len() < n + 1 {
             self.col_start.resize(n + 1, 0);
@@ -144,6 +204,12 @@ impl BinaryInput {
         (self.rows, self.cols)
     }
 
+    /// Entries held by the two index buffers (u32 each): what the cache costs in memory, 4 bytes
+    /// an entry, besides its B + I + 2 starts.
+    pub fn buffer_entries(&self) -> usize {
+        self.row_cols.len() + self.col_rows.len()
+    }
+
     /// The number of on-entries.
     pub fn nnz(&self) -> usize {
         self.nnz
@@ -158,6 +224,63 @@ impl BinaryInput {
     pub fn col(&self, i: usize) -> &[u32] {
         &self.col_rows[self.col_start[i]..self.col_start[i + 1]]
     }
+}
+
+/// The number of entries of `x` equal to 1, or `None` if one is neither 0 nor 1 (−0 counts as
+/// 0): one read of x, 8 entries per compare for `f32` with AVX2.
+fn count_on<F: NdFloat>(x: ArrayView2<F>) -> Option<usize> {
+    let (zero, one) = (F::zero(), F::one());
+    let mut total = 0;
+    for row in x.outer_iter() {
+        let count = match row.as_slice() {
+            #[cfg(target_arch = "x86_64")]
+            Some(r) if has_avx2() && as_f32(r).is_some() => {
+                // SAFETY: the CPU has AVX2 (checked above).
+                unsafe { count_row_avx2(as_f32(r).expect("f32")) }
+            }
+            _ => row.iter().try_fold(0usize, |c, &v| {
+                if v == one {
+                    Some(c + 1)
+                } else if v == zero {
+                    Some(c)
+                } else {
+                    None
+                }
+            }),
+        };
+        total += count?;
+    }
+    Some(total)
+}
+
+/// [`count_on`] of one `f32` row, 8 entries per compare.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn count_row_avx2(row: &[f32]) -> Option<usize> {
+    use std::arch::x86_64::*;
+    let (zero, one) = (_mm256_setzero_ps(), _mm256_set1_ps(1.0));
+    let chunks = row.chunks_exact(8);
+    let rest = chunks.remainder();
+    let mut count = 0u32;
+    for chunk in chunks {
+        // SAFETY: `chunk` holds 8 f32 (unaligned load).
+        let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
+        let on = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, one)) as u32;
+        let off = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, zero)) as u32;
+        if on | off != 0xff {
+            return None;
+        }
+        count += on.count_ones();
+    }
+    let mut count = count as usize;
+    for &v in rest {
+        if v == 1.0 {
+            count += 1;
+        } else if v != 0.0 {
+            return None;
+        }
+    }
+    Some(count)
 }
 
 /// Appends the on-columns of one row to `out[*nnz..]`; `false` if an entry is neither 0 nor 1.
@@ -262,16 +385,124 @@ fn backward_body<F: NdFloat>(x: &BinaryInput, d_y: &[F], d_w: &mut [F], o: usize
     }
 }
 
+/// [`forward_body`] with the AVX2 sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn forward_avx2(x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
-    forward_body(x, w, bias, y)
+    let o = bias.len();
+    for (b, y_row) in y.chunks_exact_mut(o).enumerate().take(x.rows) {
+        // SAFETY: AVX2 is enabled.
+        unsafe { gather_sum_avx2(w, o, x.row(b), Some(bias), y_row, false) };
+    }
 }
 
+/// [`backward_body`] with the AVX2 sums.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
-    backward_body(x, d_y, d_w, o)
+    for (i, dw_row) in d_w.chunks_exact_mut(o).enumerate().take(x.cols) {
+        let rows = x.col(i);
+        if !rows.is_empty() {
+            // SAFETY: AVX2 is enabled.
+            unsafe { gather_sum_avx2(d_y, o, rows, None, dw_row, true) };
+        }
+    }
+}
+
+/// [`gather_sum`] for `f32` in AVX2 registers held explicitly: the same additions in the same
+/// order (one accumulator per column, the picked rows added in the order of `picks`, then `out`
+/// added last), so bit-identical to it. Blocks of 64 columns in eight registers, then the last
+/// block's whole 8-column groups, then its last w mod 8 columns one by one.
+///
+/// # Shapes
+/// `m`: rows × `stride` (row-major), `picks` < rows, `start` and `out`: the same length ≤ stride.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gather_sum_avx2(
+    m: &[f32],
+    stride: usize,
+    picks: &[u32],
+    start: Option<&[f32]>,
+    out: &mut [f32],
+    add: bool,
+) {
+    let o = out.len();
+    // Every load below stays inside `m`, `start` and `out`: checked once here.
+    assert!(o <= stride && start.is_none_or(|s| s.len() == o), "gather_sum_avx2 shapes");
+    assert!(picks.iter().all(|&r| (r as usize + 1) * stride <= m.len()), "gather_sum_avx2 rows");
+    let mut c0 = 0;
+    while c0 + BLOCK <= o {
+        // SAFETY: AVX2 is enabled; columns c0..c0 + 64 ≤ o lie inside every row (checked above).
+        unsafe { gather_block_avx2::<8>(m, stride, picks, start, out, add, c0) };
+        c0 += BLOCK;
+    }
+    // SAFETY: as above, for the 8-column groups that fit in the o − c0 columns left.
+    unsafe {
+        match (o - c0) / 8 {
+            0 => {}
+            1 => gather_block_avx2::<1>(m, stride, picks, start, out, add, c0),
+            2 => gather_block_avx2::<2>(m, stride, picks, start, out, add, c0),
+            3 => gather_block_avx2::<3>(m, stride, picks, start, out, add, c0),
+            4 => gather_block_avx2::<4>(m, stride, picks, start, out, add, c0),
+            5 => gather_block_avx2::<5>(m, stride, picks, start, out, add, c0),
+            6 => gather_block_avx2::<6>(m, stride, picks, start, out, add, c0),
+            _ => gather_block_avx2::<7>(m, stride, picks, start, out, add, c0),
+        }
+    }
+    c0 += (o - c0) / 8 * 8;
+    for c in c0..o {
+        let mut acc = start.map_or(0.0, |s| s[c]);
+        for &r in picks {
+            acc += m[r as usize * stride + c];
+        }
+        if add {
+            out[c] += acc;
+        } else {
+            out[c] = acc;
+        }
+    }
+}
+
+/// V registers of 8 columns from column c0.
+///
+/// # Safety
+/// AVX2; columns c0..c0 + 8V inside `out`, `start` and every picked row of `m`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn gather_block_avx2<const V: usize>(
+    m: &[f32],
+    stride: usize,
+    picks: &[u32],
+    start: Option<&[f32]>,
+    out: &mut [f32],
+    add: bool,
+    c0: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); V];
+    // SAFETY (all loads and stores): inside the slices by the caller's contract.
+    unsafe {
+        if let Some(s) = start {
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_add_ps(*a, _mm256_loadu_ps(s.as_ptr().add(c0 + 8 * v)));
+            }
+        }
+        for &r in picks {
+            let row = m.as_ptr().add(r as usize * stride + c0);
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_add_ps(*a, _mm256_loadu_ps(row.add(8 * v)));
+            }
+        }
+        let dst = out.as_mut_ptr().add(c0);
+        for (v, a) in acc.iter().enumerate() {
+            let mut a = *a;
+            if add {
+                a = _mm256_add_ps(_mm256_loadu_ps(dst.add(8 * v)), a);
+            }
+            _mm256_storeu_ps(dst.add(8 * v), a);
+        }
+    }
 }
 
 /// One row of `f32` to its on-columns (appended to `out[*nnz..]`), 8 entries per compare;
@@ -566,6 +797,66 @@ mod tests {
         binary_linear_backward_into(&s, d_y.view(), ws.view_mut(), bs.view_mut());
         linear_backward_into(x.view(), w.view(), d_y.view(), wd.view_mut(), bd.view_mut(), None);
         assert_eq!(ws, wd);
+    }
+
+    #[test]
+    fn the_vector_kernels_are_bit_identical_to_the_plain_loop() {
+        // The AVX2 sums add the same terms in the same order as forward_body and
+        // backward_body compiled without them, so every bit agrees; widths 400 (6 blocks of 64
+        // and 16 columns), 1..=70 (every masked tail) and 130.
+        let mut rng = StdRng::seed_from_u64(9);
+        for o in (1..=70).chain([130, 400]) {
+            let (b, i) = (11, 90);
+            let x = batch(b, i, 0.3, &mut rng);
+            let w = Array2::from_shape_simple_fn((i, o), || rng.random_range(-1.0f32..1.0));
+            let bias = Array1::from_shape_simple_fn(o, || rng.random_range(-1.0f32..1.0));
+            let d_y = Array2::from_shape_simple_fn((b, o), || rng.random_range(-1.0f32..1.0));
+            let start = Array2::from_shape_simple_fn((i, o), || rng.random_range(-1.0f32..1.0));
+            let mut s = BinaryInput::default();
+            assert!(s.scan(x.view()));
+            let (mut fast, mut plain) = (Array2::zeros((b, o)), Array2::<f32>::zeros((b, o)));
+            binary_linear_forward_into(&s, w.view(), bias.view(), fast.view_mut());
+            forward_body(&s, w.as_slice().unwrap(), bias.as_slice().unwrap(), plain.as_slice_mut().unwrap());
+            assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "forward, O = {o}");
+            let (mut fast, mut plain) = (start.clone(), start.clone());
+            let mut db = Array1::zeros(o);
+            binary_linear_backward_into(&s, d_y.view(), fast.view_mut(), db.view_mut());
+            backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
+            assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "backward, O = {o}");
+        }
+    }
+
+    #[test]
+    fn auto_takes_the_on_entries_path_up_to_the_threshold_density_only() {
+        // The rule: nnz ≤ ⌊t·B·I⌋ with t = AUTO_MAX_DENSITY_PERCENT / 100.
+        let (b, i) = (50, 100);
+        let max = InputPath::Auto.max_on_entries(b, i).unwrap();
+        assert_eq!(max, AUTO_MAX_DENSITY_PERCENT * b * i / 100);
+        assert_eq!(InputPath::Dense.max_on_entries(b, i), None);
+        assert_eq!(InputPath::Binary.max_on_entries(b, i), Some(b * i));
+        // Both sides: exactly max on-entries is read by its on-entries, one more is not.
+        let mut x = Array2::<f32>::zeros((b, i));
+        for k in 0..max {
+            x[(k % b, k / b)] = 1.0;
+        }
+        let mut s = BinaryInput::default();
+        assert!(s.scan_at_most(x.view(), max));
+        assert_eq!(s.nnz(), max);
+        x[(max % b, max / b)] = 1.0;
+        assert!(!s.scan_at_most(x.view(), max));
+        assert_eq!((s.dim(), s.nnz()), ((0, 0), 0));
+        assert!(s.scan_at_most(x.view(), InputPath::Binary.max_on_entries(b, i).unwrap()));
+        assert_eq!(s.nnz(), max + 1);
+        // A grey level is refused whatever the count, in the f32 fast path and in f64.
+        x[(3, 97)] = 0.5;
+        assert!(!s.scan_at_most(x.view(), usize::MAX));
+        assert!(!s.scan_at_most(x.mapv(f64::from).view(), usize::MAX));
+        // The buffers grow to the limit only (not B·I) when a limit is given.
+        let mut lazy = BinaryInput::default();
+        x[(3, 97)] = 0.0;
+        x[(max % b, max / b)] = 0.0;
+        assert!(lazy.scan_at_most(x.view(), max));
+        assert_eq!(lazy.buffer_entries(), 2 * max);
     }
 
     #[test]

@@ -23,7 +23,9 @@ mod params;
 mod simd;
 
 pub use activation::{Activation, ActivationCache};
-pub use binary::{BinaryInput, InputPath, binary_linear_backward_into, binary_linear_forward_into};
+pub use binary::{
+    AUTO_MAX_DENSITY_PERCENT, BinaryInput, InputPath, binary_linear_backward_into, binary_linear_forward_into,
+};
 pub use linear::{Linear, LinearCache, LinearGrads, linear_backward_into, linear_forward_into};
 pub use loss::{bernoulli_nll_grad_into, gaussian_nll_grad_into, kl_diag_elem, kl_std_normal_elem};
 pub use mlp::{Mlp, MlpCache, MlpConfig};

@@ -162,30 +162,51 @@ pub(crate) struct AdamStep {
     pub eps: f32,
 }
 
+/// One element of Adam's update (the generic loop's operations in its order).
 #[inline(always)]
-fn adam_body(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+#[allow(clippy::eq_op)]
+fn adam_one(c: AdamStep, p: &mut f32, g: &mut f32, m: &mut f32, v: &mut f32) -> f32 {
+    let gi = *g;
+    let mi = c.b1 * *m + c.one_b1 * gi;
+    let vi = c.b2 * *v + c.one_b2 * gi * gi;
+    *m = mi;
+    *v = vi;
+    *p -= c.step_size * mi / (vi.sqrt() * c.inv_sqrt_bc2 + c.eps);
+    *g = 0.0;
+    // 0 when the new θ, m and v are finite, NaN otherwise (x − x is NaN for x = ±∞ or NaN).
+    (*p - *p) + (mi - mi) + (vi - vi)
+}
+
+#[inline(always)]
+fn adam_body(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
     let n = p.len();
     let (g, m, v) = (&mut g[..n], &mut m[..n], &mut v[..n]);
-    for i in 0..n {
-        let gi = g[i];
-        let mi = c.b1 * m[i] + c.one_b1 * gi;
-        let vi = c.b2 * v[i] + c.one_b2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] -= c.step_size * mi / (vi.sqrt() * c.inv_sqrt_bc2 + c.eps);
-        g[i] = 0.0;
+    // The finiteness of what was written, in 16 lanes as in all_finite (no extra pass).
+    let mut acc = [0.0f32; LANES];
+    let whole = n - n % LANES;
+    for i in (0..whole).step_by(LANES) {
+        let (p, g, m, v) =
+            (&mut p[i..i + LANES], &mut g[i..i + LANES], &mut m[i..i + LANES], &mut v[i..i + LANES]);
+        for j in 0..LANES {
+            acc[j] += adam_one(c, &mut p[j], &mut g[j], &mut m[j], &mut v[j]);
+        }
     }
+    for i in whole..n {
+        acc[i - whole] += adam_one(c, &mut p[i], &mut g[i], &mut m[i], &mut v[i]);
+    }
+    acc.iter().all(|a| *a == 0.0)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn adam_avx2(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+unsafe fn adam_avx2(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
     adam_body(c, p, g, m, v)
 }
 
 /// The `f32` body of Adam's fused update over one tensor (same operations, same order as the
-/// generic loop in [`super::Optimizer::step`]), and g ← 0.
-pub(crate) fn adam(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) {
+/// generic loop in [`super::Optimizer::step`]), and g ← 0. Returns whether every updated θ, m
+/// and v is finite (checked on the values as they are written).
+pub(crate) fn adam(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
     assert!(p.len() == g.len() && p.len() == m.len() && p.len() == v.len(), "adam lengths");
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {

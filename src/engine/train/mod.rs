@@ -191,12 +191,19 @@ impl Trainer {
         config.validate()?;
         vae_config.validate()?;
         // At least: parameters, gradients and Adam's two moments (4 copies), a batch of inputs and
-        // two activations per hidden unit per row, all f32.
+        // two activations per hidden unit per row, all f32; and the binary first layer's two
+        // index buffers (u32, 4 bytes each like an f32) at Auto's limit, should it be chosen.
         let b = config.batch_size as u128;
         let hidden: u128 = vae_config.hidden_dims.iter().map(|&h| h as u128).sum();
-        let floats = vae_config.parameter_count().saturating_mul(4).saturating_add(
-            b.saturating_mul((vae_config.data_dim as u128).saturating_add(hidden.saturating_mul(2))),
-        );
+        let inputs = vae_config.data_dim.saturating_add(vae_config.classes());
+        let binary_index = InputPath::Auto.max_on_entries(config.batch_size, inputs).unwrap_or(0) as u128 * 2;
+        let floats = vae_config
+            .parameter_count()
+            .saturating_mul(4)
+            .saturating_add(
+                b.saturating_mul((vae_config.data_dim as u128).saturating_add(hidden.saturating_mul(2))),
+            )
+            .saturating_add(binary_index);
         crate::base::budget::ensure_memory(
             &format!(
                 "training a VAE with D = {}, H = {:?}, Z = {} on batches of {}",
@@ -241,11 +248,18 @@ impl Trainer {
         }
     }
 
-    /// How the encoder's first layer reads each batch: [`InputPath::Dense`] (the default) always
-    /// the dense product, or [`InputPath::Auto`] (the on-entries of a binary batch, the dense
-    /// product otherwise; see its documentation for when it pays).
+    /// How the encoder's first layer reads each batch: [`InputPath::Auto`] (the default) the
+    /// on-entries of a binary batch with at most [`crate::engine::nn::AUTO_MAX_DENSITY_PERCENT`]%
+    /// of them on (the dense product otherwise), [`InputPath::Binary`] the on-entries of every
+    /// binary batch, or [`InputPath::Dense`] always the dense product.
     pub fn set_input_path(&mut self, path: InputPath) {
         self.ws.input_path = path;
+    }
+
+    /// Whether the last step's first layer read its batch by its on-entries (see
+    /// [`Trainer::set_input_path`]).
+    pub fn used_binary_input(&self) -> bool {
+        self.ws.used_binary_input()
     }
 
     /// One step on the rows `rows` of `data`: gather (and binarise), draw ε, forward, backward,
@@ -302,9 +316,14 @@ impl Trainer {
         if let Some((i, j, v)) = self.grads.first_non_finite() {
             return Err(diverged(format!("d_{}", self.grads.tensor_name(i)), format!("element {j} = {v}")));
         }
-        self.optimizer.step(&mut self.vae.params, &mut self.grads);
+        let updated_finite = self.optimizer.step_checked(&mut self.vae.params, &mut self.grads);
         // Finite loss and gradients can still give a non-finite update (a huge learning rate):
-        // checked here, or the last step of a run would escape every check.
+        // checked here, or the last step of a run would escape every check. The step checks
+        // what it writes; the scans below only name the element (they run only on a failure).
+        if updated_finite {
+            self.step += 1;
+            return Ok((parts, beta));
+        }
         if let Some((i, j, v)) = self.vae.params.first_non_finite() {
             let name = self.vae.params.tensor_name(i);
             return Err(Error::Diverged {

@@ -148,7 +148,7 @@ fn binary_and_dense_first_layers_give_the_same_loss_curve() {
         let losses: Vec<f64> = (0..30).map(|_| t.train_epoch(&data).unwrap().train_loss).collect();
         (losses, t.ws.used_binary_input())
     };
-    let (binary, used_binary) = curve(InputPath::Auto);
+    let (binary, used_binary) = curve(InputPath::Binary);
     let (dense, used_dense) = curve(InputPath::Dense);
     assert!(used_binary && !used_dense, "paths taken: auto {used_binary}, dense {used_dense}");
     let u = 2f64.powi(-24);
@@ -166,10 +166,22 @@ fn grey_inputs_and_the_default_take_the_dense_path() {
     let (vc, tc) = small(1, 6);
     let mut t = Trainer::new(vc, tc).unwrap();
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
-    assert!(!t.ws.used_binary_input(), "the default path is dense, even on binary batches");
-    t.set_input_path(InputPath::Auto);
+    assert_eq!(t.ws.input_path, InputPath::Auto, "the default path");
+    assert!(!t.ws.used_binary_input(), "the default (Auto) reads a 39%-on binary batch densely");
+    t.set_input_path(InputPath::Binary);
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: false }).unwrap();
     assert!(!t.ws.used_binary_input());
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
     assert!(t.ws.used_binary_input());
+    // These binarised prototypes are ~39% on (0.4 · 0.9 + 0.6 · 0.05): above Auto's threshold.
+    t.set_input_path(InputPath::Auto);
+    t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
+    assert!(!t.ws.used_binary_input(), "Auto reads a 39%-on batch densely");
+    // A sparse binary set (every pixel off but one per row): Auto takes the on-entries path.
+    let mut sparse = Array2::<f32>::zeros((32, 16));
+    for r in 0..32 {
+        sparse[(r, r % 16)] = 1.0;
+    }
+    t.train_epoch(&TrainSet { x: sparse.view(), labels: None, binarize: false }).unwrap();
+    assert!(t.ws.used_binary_input(), "Auto reads a 6%-on batch by its on-entries");
 }

@@ -389,9 +389,12 @@ pub struct VaeWorkspace<F> {
     /// The KL gradient's weight per unit (β, or 0 for a unit held by free bits).
     pub kl_weight: Vec<F>,
     /// How the encoder's first layer reads its input: [`InputPath::Auto`] takes the on-entries
-    /// path when the batch's [x, one-hot c] is all 0/1, [`InputPath::Dense`] (default) never.
+    /// path when the batch's [x, one-hot c] is all 0/1 and sparse enough
+    /// ([`InputPath::max_on_entries`]; the default), [`InputPath::Binary`] whenever it is all
+    /// 0/1, [`InputPath::Dense`] never.
     pub input_path: InputPath,
-    /// The on-entries of the last pass's [x, one-hot c] (the binary first layer's cache).
+    /// The on-entries of the last pass's [x, one-hot c] (the binary first layer's cache): empty
+    /// until the first pass that scans, then 2·min(⌊t·B·(D + C)⌋, B·(D + C)) `u32` for `Auto`.
     pub binary_input: BinaryInput,
     /// Whether the last pass's first layer took the on-entries path.
     binary_used: bool,
@@ -563,8 +566,9 @@ impl<F: NdFloat> Vae<F> {
             kl_rows: vec![0.0; capacity],
             kl_units: vec![0.0; z],
             kl_weight: vec![F::zero(); z],
-            input_path: InputPath::Dense,
-            binary_input: BinaryInput::with_capacity(capacity, d + c),
+            input_path: InputPath::default(),
+            // Allocated by the first scan (InputPath::Auto or Binary), never on the dense path.
+            binary_input: BinaryInput::default(),
             binary_used: false,
         }
     }
@@ -595,7 +599,8 @@ impl<F: NdFloat> Vae<F> {
     }
 
     /// Encoder pass: fills μ and log σ² (and the learned prior's μ_c, v_c) for the rows of `x`.
-    /// When [x, one-hot c] is all 0/1 (and `ws.input_path` is `Auto`) the first layer sums the
+    /// When [x, one-hot c] is all 0/1 (and `ws.input_path` is `Auto` with few enough on-entries,
+    /// or `Binary`) the first layer sums the
     /// rows of W at the on-entries ([`crate::engine::nn::binary_linear_forward_into`]): the dense
     /// product's sums in another order.
     ///
@@ -638,7 +643,11 @@ impl<F: NdFloat> Vae<F> {
             ws.encoder_input.slice(s![..b, ..])
         };
         // Binary [x, c] (binarised digits, one-hot labels): the first layer from the on-entries.
-        ws.binary_used = ws.input_path == InputPath::Auto && ws.binary_input.scan(input);
+        // `Auto` only up to its density threshold (InputPath::max_on_entries), where it pays.
+        ws.binary_used = match ws.input_path.max_on_entries(b, d + c) {
+            Some(max) => ws.binary_input.scan_at_most(input, max),
+            None => false,
+        };
         let binary = ws.binary_used.then_some(&ws.binary_input);
         p.trunk.forward_into_with(input, binary, &mut ws.trunk_acts);
         let h = ws.trunk_acts.last().expect("trunk has a layer").slice(s![..b, ..]);
