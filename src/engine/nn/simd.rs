@@ -162,13 +162,19 @@ pub(crate) struct AdamStep {
     pub eps: f32,
 }
 
+/// x, or 0 when |x| is below the smallest normal `f32` (see `optim::flush_subnormal`).
+#[inline(always)]
+fn flush_subnormal(x: f32) -> f32 {
+    if x.abs() < f32::MIN_POSITIVE { 0.0 } else { x }
+}
+
 /// One element of Adam's update (the generic loop's operations in its order).
 #[inline(always)]
 #[allow(clippy::eq_op)]
 fn adam_one(c: AdamStep, p: &mut f32, g: &mut f32, m: &mut f32, v: &mut f32) -> f32 {
     let gi = *g;
-    let mi = c.b1 * *m + c.one_b1 * gi;
-    let vi = c.b2 * *v + c.one_b2 * gi * gi;
+    let mi = flush_subnormal(c.b1 * *m + c.one_b1 * gi);
+    let vi = flush_subnormal(c.b2 * *v + c.one_b2 * gi * gi);
     *m = mi;
     *v = vi;
     *p -= c.step_size * mi / (vi.sqrt() * c.inv_sqrt_bc2 + c.eps);
