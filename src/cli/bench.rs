@@ -11,9 +11,11 @@
 //!
 //! Every report names the machine ([`CpuInfo`]: the CPU model, AVX2, AVX-512F, FMA) and
 //! measures its one-thread FMA peak, so that each rate is also given as a fraction of what this
-//! core can do at all (`peak_fraction`). Training runs the encoder's first layer on the
-//! on-pixels of the binary batches (`--dense` forces the dense product); its GFLOP/s still count
-//! the dense product's FLOPs (dense-equivalent), so on the binary path it can exceed the peak.
+//! core can do at all (`peak_fraction`). Training's first layer takes the trainer's default
+//! path (`InputPath::Auto`: the on-pixels of a binary batch at most 14% on; `--dense` forces the
+//! dense product, `--sparse` the on-pixels whatever the density); `--digits` trains on the
+//! shipped digits binarised per batch instead of the synthetic data. GFLOP/s still count the
+//! dense product's FLOPs (dense-equivalent), so on the binary path they can exceed the peak.
 //!
 //! Every mode runs `--warmup` untimed steps (or one untimed small pass), then `--repeats` timed
 //! runs, and reports the median and every run. `--threads` sets how many threads the matrix
