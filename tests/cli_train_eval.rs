@@ -322,3 +322,18 @@ fn a_weights_only_checkpoint_is_evaluated_and_refused_for_resuming_in_one_line()
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.ends_with("a weights-only checkpoint (no optimiser state): it can be evaluated, but training cannot resume from it"), "{e}");
 }
+
+/// An epoch count no machine can finish is refused in one line before the data is trained on
+/// (it used to start, and allocate per-epoch metrics for the whole run).
+#[test]
+fn absurd_epoch_counts_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for epochs in ["1000000000000", &u64::MAX.to_string()] {
+        let o = vaelab(&tiny_train_argv(&out, &[("epochs", epochs)])[..]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("vaelab: train (--epochs") && err.lines().count() == 1, "{err}");
+        assert!(!out.exists());
+    }
+}

@@ -582,6 +582,10 @@ pub fn train_encoder<R: Rng + ?Sized>(
     }
     let mut optimizer = Optimizer::new(OptimizerConfig::adam(config.learning_rate), &encoder.net)?;
     let mut grads = encoder.net.zeros_like();
+    crate::base::budget::ensure_memory(
+        &format!("training an encoder for {} steps (one objective value a step)", config.steps),
+        (config.steps as u128).saturating_mul(std::mem::size_of::<f64>() as u128),
+    )?;
     let mut trace = Vec::with_capacity(config.steps);
     for step in 1..=config.steps {
         let objective = loss_and_grads(model, encoder, x, config.gradient, &mut grads, rng);
@@ -960,11 +964,17 @@ pub struct ExperimentResult {
 
 /// The lesson's experiment: the sweep of encoders on the linear-Gaussian toy, the traces of the
 /// linear and one-unit encoders, and (with `digits`) the gaps of a small digit VAE.
+/// `progress(stage)` is called after each stage: every encoder of the sweep (its
+/// [`EncoderSpec::name`]), each trace (`trace linear`, `trace tanh 1`) and the digits (`digits`).
 ///
 /// # Errors
 /// Sizes of 0, a hidden width of 0, a divergence; the digit part's errors; `InvalidParameter`
 /// when `config.digits` is set but no digits are given.
-pub fn experiment(config: &ExperimentConfig, digits: Option<&DigitSplit>) -> Result<ExperimentResult> {
+pub fn experiment(
+    config: &ExperimentConfig,
+    digits: Option<&DigitSplit>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ExperimentResult> {
     if config.n_train == 0 {
         return Err(Error::invalid("n_train", 0, "must be >= 1"));
     }
@@ -978,19 +988,36 @@ pub fn experiment(config: &ExperimentConfig, digits: Option<&DigitSplit>) -> Res
     let (train, eval) = toy_data(&model, config.n_train, config.n_eval, config.seed);
     let mut specs = vec![EncoderSpec { hidden: vec![], steps: config.steps }];
     specs.extend(config.hidden_sizes.iter().map(|&h| EncoderSpec { hidden: vec![h], steps: config.steps }));
-    let rows = sweep(&model, train.view(), eval.view(), &specs, config.learning_rate, config.seed)?;
+    let mut rows = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        // Each encoder starts from the same seeds, so one at a time is the same as all at once.
+        rows.extend(sweep(
+            &model,
+            train.view(),
+            eval.view(),
+            std::slice::from_ref(spec),
+            config.learning_rate,
+            config.seed,
+        )?);
+        progress(&spec.name());
+    }
     let at = log_spaced_steps(config.steps);
     let mut traces = Vec::new();
     for hidden in [vec![], vec![1]] {
         let name = EncoderSpec { hidden: hidden.clone(), steps: config.steps }.name();
         let name = name.split(',').next().unwrap_or("").to_string();
         traces.push((
-            name,
+            name.clone(),
             gap_trace(&model, train.view(), eval.view(), &hidden, &at, config.learning_rate, config.seed)?,
         ));
+        progress(&format!("trace {name}"));
     }
     let digit_result = match (&config.digits, digits) {
-        (Some(c), Some(d)) => Some(digit_gaps(c, d)?),
+        (Some(c), Some(d)) => {
+            let gaps = digit_gaps(c, d)?;
+            progress("digits");
+            Some(gaps)
+        }
         (Some(_), None) => return Err(Error::invalid("digits", "none", "the digit part needs the digits")),
         (None, _) => None,
     };
