@@ -337,3 +337,24 @@ fn absurd_epoch_counts_are_refused_up_front() {
         assert!(!out.exists());
     }
 }
+
+/// Bench sizes that would overflow, abort in the allocator or run for days are refused in one
+/// line before any timing.
+#[test]
+fn absurd_bench_sizes_are_refused_up_front() {
+    let max = u64::MAX.to_string();
+    for case in [
+        vec!["bench", "--steps", &max],
+        vec!["bench", "--steps", "1000000000000"],
+        vec!["bench", "--warmup", &max],
+        vec!["bench", "--repeats", &max],
+        vec!["bench", "--toy", "--toy-latent", &max],
+        vec!["bench", "--toy", "--toy-data", &max],
+        vec!["bench", "--toy", "--toy-data", "100000", "--toy-latent", "100000"],
+    ] {
+        let o = vaelab(&case);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{case:?}: {err}");
+        assert!(err.starts_with("vaelab: ") && err.lines().count() == 1, "{case:?}: {err}");
+    }
+}
