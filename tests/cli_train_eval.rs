@@ -155,9 +155,17 @@ fn bad_input_is_one_line_and_exit_code_2() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "vaelab: invalid latent_dim = 0: must be >= 1");
 
-    // clap's own usage errors also exit with 2.
+    // clap's own usage errors also exit with 2, in one line that names what is wrong.
     let o = vaelab(&["train", "--epochs", "many"]);
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.lines().count() == 1 && err.contains("'many'") && err.contains("--epochs"), "{err}");
+    let o = vaelab(&["bounds", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "vaelab: the following required arguments were not provided: --model <MODEL>, --x <X> (see vaelab --help)"
+    );
 }
 
 #[test]
