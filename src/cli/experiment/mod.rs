@@ -262,7 +262,7 @@ pub fn write_outputs<T: Serialize>(
 /// As the experiment's `work`.
 pub fn work(args: &ExperimentArgs) -> Result<Work> {
     match &args.experiment {
-        Experiment::Gradients(_) => Ok(Work::new("experiment gradients", "bounded by its own draw limit")),
+        Experiment::Gradients(a) => gradients::work(a),
         Experiment::Amortised(a) => amortised::work(a),
         Experiment::Prior(a) => prior::work(a),
         Experiment::Minibatch(a) => minibatch::work(a),
