@@ -50,6 +50,7 @@ use crate::base::seeds::Stream;
 use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{DigitSplit, binarize_fixed};
 use crate::engine::nn::{Activation, Mlp, MlpConfig, Optimizer, OptimizerConfig, Parameters};
+use crate::engine::store::ModelStore;
 use crate::engine::train::{TrainSet, Trainer};
 use crate::engine::vae::VaeConfig;
 use crate::lessons::amortisation::{AmortisationGap, DecoderModel, amortisation_gap_with_fits};
@@ -774,6 +775,10 @@ pub struct DigitGaps {
     pub approximation: Estimate,
     /// log p̂(x) − ELBO(encoder) paired over the points (the sum of the two).
     pub total: Estimate,
+    /// The trained-model store's line for the VAE ("loaded from the store: …" or "trained …,
+    /// stored: …", [`crate::engine::store::Stage`]); not serialised.
+    #[serde(skip)]
+    pub store: String,
 }
 
 /// Trains a small digit VAE and measures both gaps on test digits (Cremer et al. 2018, §5):
@@ -784,6 +789,9 @@ pub struct DigitGaps {
 /// ```text
 /// log p̂(x) = log (1/K) Σₖ p(x, zₖ)/q*(zₖ),   zₖ ∼ q*_x          (the IWAE bound with K samples)
 /// ```
+///
+/// The VAE is trained through the trained-model store ([`ModelStore::from_env`]): a second call
+/// with the same configuration loads it, bit for bit what training gives ([`DigitGaps::store`]).
 ///
 /// # Errors
 /// A bad size, a training or fitting divergence.
@@ -814,9 +822,8 @@ pub fn digit_gaps(config: &DigitConfig, digits: &DigitSplit) -> Result<DigitGaps
         Trainer::new(vae_config, crate::engine::train::TrainConfig::anchor(config.epochs, config.seed))?;
     let set =
         TrainSet { x: digits.train.images.slice(s![..config.n_train, ..]), labels: None, binarize: true };
-    for _ in 0..config.epochs {
-        trainer.train_epoch(&set)?;
-    }
+    // Through the trained-model store: loaded, bit for bit what training gives, if trained before.
+    let stage = ModelStore::from_env().train_epochs(&mut trainer, &set, config.epochs, &mut |_| {})?;
     let x = binarize_fixed(digits.test.images.slice(s![..config.n_points, ..])).mapv(f64::from);
     let vae = trainer.vae.cast::<f64>();
     let mut rng = DIGIT_EVALUATION.rng(config.seed);
@@ -837,6 +844,7 @@ pub fn digit_gaps(config: &DigitConfig, digits: &DigitSplit) -> Result<DigitGaps
         total: paired_difference(&lp, &encoder)?,
         amortisation,
         log_px,
+        store: stage.to_string(),
     })
 }
 
