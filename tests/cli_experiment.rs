@@ -7,7 +7,13 @@ mod common;
 use common::estimate;
 
 fn vaelab(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
+    // Models the experiments train are stored under target/, not in the checkout's build/models/.
+    let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("models");
+    Command::new(env!("CARGO_BIN_EXE_vaelab"))
+        .args(args)
+        .env("VAELAB_MODEL_STORE", store)
+        .output()
+        .expect("run vaelab")
 }
 
 fn read_json(path: &std::path::Path) -> serde_json::Value {
