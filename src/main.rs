@@ -18,7 +18,13 @@ fn main() -> ExitCode {
             let text = e.kind().to_string();
             let detail = e.to_string();
             let first = detail.lines().next().unwrap_or(&text).trim_start_matches("error: ");
-            eprintln!("vaelab: {first} (see vaelab --help)");
+            // The lines up to the first blank one belong to the message (the missing arguments
+            // of "the following required arguments were not provided:").
+            let more: Vec<&str> =
+                detail.lines().skip(1).take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+            let joined =
+                if more.is_empty() { first.to_string() } else { format!("{first} {}", more.join(", ")) };
+            eprintln!("vaelab: {joined} (see vaelab --help)");
             return ExitCode::from(2);
         }
     };

@@ -7,7 +7,13 @@ mod common;
 use common::estimate;
 
 fn vaelab(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
+    // Models the experiments train are stored under target/, not in the checkout's build/models/.
+    let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("models");
+    Command::new(env!("CARGO_BIN_EXE_vaelab"))
+        .args(args)
+        .env("VAELAB_MODEL_STORE", store)
+        .output()
+        .expect("run vaelab")
 }
 
 fn read_json(path: &std::path::Path) -> serde_json::Value {
@@ -431,4 +437,38 @@ fn amortised_zero_width_is_one_line_and_exit_2() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("hidden_sizes[1]") && err.lines().count() == 1, "stderr names the bad value: {err}");
+}
+
+/// Sizes whose work, draws or memory no machine should be asked for: each is refused before any
+/// work in one line with exit code 2 (they used to run silently for hours, abort in the
+/// allocator, or panic on an overflowing capacity), and nothing is written.
+#[test]
+fn absurd_sizes_are_refused_up_front_in_one_line() {
+    let max = u64::MAX.to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["amortised", "--steps", &max, "--digit-points", "0"],
+        vec!["amortised", "--train", "1000000000", "--digit-points", "0"],
+        vec!["amortised", "--hidden-sizes", &max, "--digit-points", "0"],
+        vec!["gradients", "--repeats", &max],
+        vec!["prior", "--epochs", &max],
+        vec!["minibatch", "--noise-repeats", &max],
+        vec!["minibatch", "--noise-repeats", "1000000000"],
+        vec!["rate-distortion", "--epochs", "1000000000"],
+        vec!["collapses", "--epochs", "1000000"],
+        vec!["cvae", "--columns", &max],
+        vec!["minimal-representation", "--digit-test", &max],
+        vec!["minimal-representation", "--epochs", &max],
+    ];
+    for case in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut argv = vec!["experiment"];
+        argv.extend(&case);
+        argv.extend(["--out", out.to_str().unwrap()]);
+        let o = vaelab(&argv);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{case:?}: {err}");
+        assert!(err.starts_with("vaelab: ") && err.lines().count() == 1, "{case:?}: {err}");
+        assert!(!out.exists(), "{case:?} wrote {}", out.display());
+    }
 }

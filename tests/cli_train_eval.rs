@@ -155,9 +155,17 @@ fn bad_input_is_one_line_and_exit_code_2() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "vaelab: invalid latent_dim = 0: must be >= 1");
 
-    // clap's own usage errors also exit with 2.
+    // clap's own usage errors also exit with 2, in one line that names what is wrong.
     let o = vaelab(&["train", "--epochs", "many"]);
     assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.lines().count() == 1 && err.contains("'many'") && err.contains("--epochs"), "{err}");
+    let o = vaelab(&["bounds", "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr).trim(),
+        "vaelab: the following required arguments were not provided: --model <MODEL>, --x <X> (see vaelab --help)"
+    );
 }
 
 #[test]
@@ -321,4 +329,40 @@ fn a_weights_only_checkpoint_is_evaluated_and_refused_for_resuming_in_one_line()
     let e = vaelab::engine::train::Trainer::load(&weights).unwrap_err().to_string();
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.ends_with("a weights-only checkpoint (no optimiser state): it can be evaluated, but training cannot resume from it"), "{e}");
+}
+
+/// An epoch count no machine can finish is refused in one line before the data is trained on
+/// (it used to start, and allocate per-epoch metrics for the whole run).
+#[test]
+fn absurd_epoch_counts_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    for epochs in ["1000000000000", &u64::MAX.to_string()] {
+        let o = vaelab(&tiny_train_argv(&out, &[("epochs", epochs)])[..]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("vaelab: train (--epochs") && err.lines().count() == 1, "{err}");
+        assert!(!out.exists());
+    }
+}
+
+/// Bench sizes that would overflow, abort in the allocator or run for days are refused in one
+/// line before any timing.
+#[test]
+fn absurd_bench_sizes_are_refused_up_front() {
+    let max = u64::MAX.to_string();
+    for case in [
+        vec!["bench", "--steps", &max],
+        vec!["bench", "--steps", "1000000000000"],
+        vec!["bench", "--warmup", &max],
+        vec!["bench", "--repeats", &max],
+        vec!["bench", "--toy", "--toy-latent", &max],
+        vec!["bench", "--toy", "--toy-data", &max],
+        vec!["bench", "--toy", "--toy-data", "100000", "--toy-latent", "100000"],
+    ] {
+        let o = vaelab(&case);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{case:?}: {err}");
+        assert!(err.starts_with("vaelab: ") && err.lines().count() == 1, "{case:?}: {err}");
+    }
 }

@@ -972,9 +972,9 @@ fn bench_argv() -> BoxedStrategy<Vec<String>> {
         size_opt("hidden", &["3", "2,3", "0"], 1.0),
         size_opt("latent", &["0", "1", "2"], 1.0),
         size_opt("input", &["0", "1", "4"], 1.0),
-        opt("steps", &["0", "1", "2"], 1.0),
-        opt("warmup", &["0", "1"], 1.0),
-        opt("repeats", &["0", "1", "2"], 1.0),
+        size_opt("steps", &["0", "1", "2"], 1.0),
+        size_opt("warmup", &["0", "1"], 1.0),
+        size_opt("repeats", &["0", "1", "2"], 1.0),
         opt("threads", &["0", "1", "2", "1000", MAX], 0.3),
         prop_oneof![
             Just(vec![]),
@@ -986,11 +986,57 @@ fn bench_argv() -> BoxedStrategy<Vec<String>> {
         size_opt("k", &["0", "1", "5"], 1.0),
         size_opt("points", &["0", "1", "2", "5"], 1.0),
         size_opt("chunk-rows", &["0", "1", "3"], 1.0),
-        opt("toy-latent", &["0", "1", "2"], 1.0),
-        opt("toy-data", &["0", "1", "3"], 1.0),
+        size_opt("toy-latent", &["0", "1", "2"], 1.0),
+        size_opt("toy-data", &["0", "1", "3"], 1.0),
         opt("seed", &["0", MAX], 0.3),
         flag("json"),
     ])
+}
+
+/// A size for `vaelab experiment`: any u64 in decimal (small, large, 2^64 − 1), or [`BAD`].
+fn any_size(name: &'static str) -> BoxedStrategy<Vec<String>> {
+    let value = prop_oneof![
+        4 => (0u64..10_000).prop_map(|v| v.to_string()),
+        4 => any::<u64>().prop_map(|v| v.to_string()),
+        1 => Just(MAX.to_string()),
+        1 => prop::sample::select(BAD.to_vec()).prop_map(str::to_string),
+    ];
+    prop::option::weighted(0.5, value)
+        .prop_map(move |v| v.map(|v| vec![format!("--{name}"), v]).unwrap_or_default())
+        .boxed()
+}
+
+/// `vaelab experiment NAME` with any sizes for its size options (list options get one or two
+/// sizes). Only the guard runs ([`vaelab::cli::experiment::work`] and `Work::check`): the
+/// experiments themselves take seconds to minutes.
+fn experiment_argv() -> BoxedStrategy<Vec<String>> {
+    let named = |name: &'static str, sizes: &'static [&'static str]| {
+        let mut parts =
+            vec![Just(vec!["vaelab".to_string(), "experiment".to_string(), name.to_string()]).boxed()];
+        parts.extend(sizes.iter().map(|s| any_size(s)));
+        args(parts)
+    };
+    prop_oneof![
+        named("amortised", &["steps", "train", "eval", "digit-points", "digit-epochs", "hidden-sizes"]),
+        named("prior", &["epochs", "components", "k", "test"]),
+        named(
+            "minibatch",
+            &["batches", "epochs", "train", "test", "noise-n", "noise-repeats", "noise-epochs"]
+        ),
+        named("rate-distortion", &["epochs"]),
+        named("collapses", &["epochs", "n-train", "n-test", "n-is", "k"]),
+        named("cvae", &["epochs", "n-train", "n-test", "hidden", "latent", "k", "columns"]),
+        named(
+            "minimal-representation",
+            &["latent-dims", "epochs", "digit-epochs", "digit-latent", "digit-test"]
+        ),
+        named("gradients", &["dims", "draws", "sample-counts", "repeats"]),
+    ]
+    .prop_map(|mut v| {
+        v.extend(["--out".to_string(), fresh_path("experiment").display().to_string()]);
+        v
+    })
+    .boxed()
 }
 
 /// The cheap commands: `book-assets` into a fresh folder or onto a file, `data
@@ -1306,4 +1352,22 @@ fn clap_errors_are_one_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.starts_with("vaelab: ") && err.trim_end().lines().count() == 1, "{err}");
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// `vaelab experiment` argv with any sizes (see [`experiment_argv`]): the guard that runs
+    /// before any work never panics, and either accepts the sizes (then the estimate is within
+    /// the budget) or refuses them in one line.
+    #[test]
+    fn experiment_guards_accept_or_refuse_any_size_in_one_line(argv in experiment_argv()) {
+        let Ok(cli) = Cli::try_parse_from(&argv) else { return Ok(()) };
+        let Command::Experiment(args) = cli.command else { unreachable!("parsed an experiment") };
+        match no_panic(|| vaelab::cli::experiment::work(&args).and_then(|w| w.check().map(|_| w))) {
+            Err(p) => prop_assert!(false, "panicked: {p}\nargv: {argv:?}"),
+            Ok(Err(e)) => one_line(&e)?,
+            Ok(Ok(w)) => prop_assert!(w.total <= vaelab::base::budget::MAX_WORK, "{argv:?}"),
+        }
+    }
 }

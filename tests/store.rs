@@ -60,7 +60,10 @@ fn the_first_call_trains_and_stores_the_second_loads_the_same_bits() {
     let mut second = trainer(1e-2);
     let (again, replayed) = run(&store, &mut second, &x, 3);
     assert_eq!(again.provenance, Provenance::Loaded);
+    // The line names the entry under the store's folder as given (here a temporary folder outside
+    // the checkout); inside the checkout it is named from the crate's root.
     assert_eq!(again.to_string(), format!("loaded from the store: {}", stage.path.display()));
+    assert_eq!(again.shown, stage.path.display().to_string());
     assert_eq!(again.path, stage.path);
     // Nothing trained: the metrics are the stored ones, every bit (seconds included).
     assert_eq!(replayed, seen);
@@ -210,4 +213,8 @@ fn the_default_store_is_build_models_under_the_crate() {
     assert!(vaelab::engine::store::DEFAULT_DIR.ends_with("/build/models"));
     assert!(std::path::Path::new(vaelab::engine::store::DEFAULT_DIR).starts_with(env!("CARGO_MANIFEST_DIR")));
     assert_eq!(vaelab::engine::store::ENGINE_VERSION.len(), 16);
+    // The page names it from the crate's root, not by this machine's absolute path.
+    assert_eq!(ModelStore::at(vaelab::engine::store::DEFAULT_DIR).shown(), "build/models");
+    let nested = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("build/other");
+    assert_eq!(ModelStore::at(nested).shown(), "build/other");
 }

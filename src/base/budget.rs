@@ -73,6 +73,29 @@ pub fn ensure_draws(what: &str, draws: u128) -> Result<()> {
     Ok(())
 }
 
+/// The most arithmetic one command may plan: 10¹³ multiply-adds (as `vaelab experiment`
+/// estimates them: `vaelab::cli::experiment::Work`). The experiments' defaults are estimated at
+/// 2·10¹⁰–1.4·10¹¹; measured on the Xeon the README names (a `cargo build` binary, models
+/// trained, not loaded), `rate-distortion` (3.1·10¹⁰) took 2.5 s, `amortised` (2.0·10¹⁰) 7.1 s
+/// and `collapses` (1.4·10¹¹) 12.7 s, so the limit is about 15 minutes to an hour of work. More
+/// is refused up front ([`ensure_work`]), not run silently for hours.
+pub const MAX_WORK: u128 = 10_000_000_000_000;
+
+/// Refuses `what` when its estimated work `madds` (multiply-adds) exceeds [`MAX_WORK`].
+///
+/// # Errors
+/// [`Error::TooLarge`] naming `what` and its estimate.
+pub fn ensure_work(what: &str, madds: u128) -> Result<()> {
+    if madds > MAX_WORK {
+        return Err(Error::TooLarge {
+            what: what.to_string(),
+            needs: format!("about {:.1e} multiply-adds", madds as f64),
+            limit: format!("the {:.0e} one command may ask for", MAX_WORK as f64),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +120,15 @@ mod tests {
         let e = ensure_draws("bounds: --samples × --k", MAX_DRAWS + 1).unwrap_err().to_string();
         assert!(e.starts_with("bounds: --samples × --k needs 10000000001 random draws, more than"), "{e}");
         assert!(available_memory() > 0);
+    }
+
+    #[test]
+    fn work_beyond_the_limit_is_refused_with_its_estimate() {
+        assert!(ensure_work("x", MAX_WORK).is_ok());
+        let e = ensure_work("experiment collapses: --epochs", 3 * MAX_WORK).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "experiment collapses: --epochs needs about 3.0e13 multiply-adds, more than the 1e13 one command may ask for"
+        );
     }
 }

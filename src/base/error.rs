@@ -128,8 +128,16 @@ pub enum Error {
 
 impl Error {
     /// `InvalidParameter` from anything displayable.
+    /// A number too long to read (`--beta 1e308` displays as 309 digits) is shown in scientific
+    /// notation (`1e308`).
     pub fn invalid(name: impl Into<String>, value: impl fmt::Display, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { name: name.into(), value: value.to_string(), reason: reason.into() }
+        let mut value = value.to_string();
+        if value.len() > 24
+            && let Ok(v) = value.parse::<f64>()
+        {
+            value = format!("{v:e}");
+        }
+        Error::InvalidParameter { name: name.into(), value, reason: reason.into() }
     }
 
     /// `Shape` from anything displayable.
@@ -194,5 +202,15 @@ mod tests {
         let e = ensure_probability("u", 1.5).unwrap_err();
         assert!(e.to_string().contains("u = 1.5"), "{e}");
         assert!(ensure_probability("u", 0.0).is_ok() && ensure_probability("u", 1.0).is_ok());
+    }
+
+    #[test]
+    fn long_numbers_are_shown_in_scientific_notation() {
+        let e = Error::invalid("beta", 1e308, "must be at most 1e6").to_string();
+        assert_eq!(e, "invalid beta = 1e308: must be at most 1e6");
+        let e = Error::invalid("k", u64::MAX, "too many").to_string();
+        assert_eq!(e, "invalid k = 18446744073709551615: too many");
+        let e = Error::invalid("name", "a rather long name that is not a number at all", "bad").to_string();
+        assert!(e.contains("a rather long name that is not a number at all"), "{e}");
     }
 }

@@ -450,15 +450,42 @@ fn run_mode(args: &BenchArgs) -> Result<BenchReport> {
             points.saturating_mul(args.k as u128),
         )?;
     }
+    // One timing per repeat is kept.
+    crate::base::budget::ensure_memory(
+        &format!("bench --repeats {}", args.repeats),
+        (args.repeats as u128).saturating_mul(std::mem::size_of::<f64>() as u128),
+    )?;
     if args.toy {
         crate::base::budget::ensure_draws(
             &format!("bench --toy: (1 + --repeats {}) × --k {}", args.repeats, args.k),
             (1 + args.repeats as u128).saturating_mul(args.k.max(2) as u128),
         )?;
+        // The model's D × Z weights and its exact marginal's Z × Z and D-sized factors, f64, a
+        // few copies; each draw of z costs a D × Z product.
+        let (z, d) = (args.toy_latent as u128, args.toy_data as u128);
+        let floats =
+            d.saturating_mul(z).saturating_add(z.saturating_mul(z)).saturating_add(d).saturating_mul(4);
+        crate::base::budget::ensure_memory(
+            &format!("bench --toy with --toy-data {d} × --toy-latent {z}"),
+            floats.saturating_mul(8),
+        )?;
+        crate::cli::experiment::Work::new("bench --toy", "(1 + --repeats) × --k × --toy-data × --toy-latent")
+            .plus(
+                (1 + args.repeats as u128).saturating_mul(args.k as u128).saturating_mul(d.saturating_mul(z)),
+            )
+            .ensure()?;
         return run_toy(args);
     }
     let config = VaeConfig::bernoulli(args.input, args.hidden.clone(), args.latent);
     config.validate()?;
+    if !args.eval {
+        // Warm-up and timed steps of `batch` examples each.
+        let steps =
+            (args.steps as u128).saturating_mul(args.repeats as u128).saturating_add(args.warmup as u128);
+        crate::cli::experiment::Work::new("bench", "(--warmup + --steps × --repeats) × --batch × the model")
+            .plus(crate::cli::experiment::Work::epoch(&config, args.batch).saturating_mul(steps))
+            .ensure()?;
+    }
     // The synthetic data: a batch (training) or the points (evaluation), f32.
     let rows = (args.batch as u128).max(args.points as u128);
     crate::base::budget::ensure_memory(

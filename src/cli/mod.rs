@@ -287,13 +287,21 @@ pub const MC_POINTS: usize = 200;
 /// and a half of importance sampling with the anchor's 784-400-20 model on one thread).
 pub const PROGRESS_DRAWS: u128 = 100_000_000;
 
-/// A long sampling job's progress on standard error, as `vaelab train` shows its epochs: on a
-/// terminal an `indicatif` bar in train's style; otherwise (a pipe, a log file) one line
+/// Estimated multiply-adds above which an experiment reports its progress on standard error
+/// (about ten seconds to a minute, depending on the model's size).
+pub const PROGRESS_WORK: u128 = 500_000_000_000;
+
+/// A long job's progress on standard error, as `vaelab train` shows its epochs: on a terminal an
+/// `indicatif` bar in train's style; otherwise (a pipe, a log file) one line
 /// `vaelab: importance sampling 30% (3.0e8 of 1.0e9 draws of z, 42 s, about 98 s left)` per
-/// tenth. Jobs of at most [`PROGRESS_DRAWS`] draws say nothing.
+/// tenth. Sampling jobs of at most [`PROGRESS_DRAWS`] draws ([`Progress::new`]) and experiments
+/// of at most [`PROGRESS_WORK`] multiply-adds ([`Progress::work`]) say nothing.
 pub struct Progress {
     what: &'static str,
+    /// What is counted (`draws of z`, `multiply-adds`).
+    unit: &'static str,
     total: u128,
+    done: u128,
     start: std::time::Instant,
     bar: Option<indicatif::ProgressBar>,
     /// The next tenth to print a line at (lines mode); 10 when done, or quiet.
@@ -303,24 +311,41 @@ pub struct Progress {
 impl Progress {
     /// A reporter for `total` draws of `what`.
     pub fn new(what: &'static str, total: u128) -> Progress {
+        Progress::counting(what, "draws of z", total, total <= PROGRESS_DRAWS)
+    }
+
+    /// A reporter for an experiment `what` estimated at `total` multiply-adds
+    /// ([`crate::base::budget::ensure_work`]); the count reaches the total only when the
+    /// estimate is exact, so the lines are a guide, not a promise.
+    pub fn work(what: &'static str, total: u128) -> Progress {
+        Progress::counting(what, "multiply-adds", total, total <= PROGRESS_WORK)
+    }
+
+    fn counting(what: &'static str, unit: &'static str, total: u128, quiet: bool) -> Progress {
         use std::io::IsTerminal;
-        let quiet = total <= PROGRESS_DRAWS;
+        let total = total.max(1);
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(u64::try_from(total).unwrap_or(u64::MAX));
             bar.set_style(
                 indicatif::ProgressStyle::with_template(&format!(
-                    "{{bar:30}} {what} {{percent}}% [{{elapsed_precise}}<{{eta_precise}}] {{pos}}/{{len}} draws of z"
+                    "{{bar:30}} {what} {{percent}}% [{{elapsed_precise}}<{{eta_precise}}] {{pos}}/{{len}} {unit}"
                 ))
                 .expect("valid template"),
             );
             bar
         });
         let next_tenth = if quiet || bar.is_some() { 10 } else { 1 };
-        Progress { what, total, start: std::time::Instant::now(), bar, next_tenth }
+        Progress { what, unit, total, done: 0, start: std::time::Instant::now(), bar, next_tenth }
     }
 
-    /// `done` of the total draws are done.
+    /// `more` of the total are done since the last call.
+    pub fn advance(&mut self, more: u128) {
+        self.update(self.done.saturating_add(more).min(self.total));
+    }
+
+    /// `done` of the total are done.
     pub fn update(&mut self, done: u128) {
+        self.done = done;
         if let Some(bar) = &self.bar {
             bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
             return;
@@ -332,11 +357,12 @@ impl Progress {
         let secs = self.start.elapsed().as_secs_f64();
         let left = secs * (self.total - done) as f64 / done as f64;
         eprintln!(
-            "vaelab: {} {}% ({:.1e} of {:.1e} draws of z, {secs:.0} s, about {left:.0} s left)",
+            "vaelab: {} {}% ({:.1e} of {:.1e} {}, {secs:.0} s, about {left:.0} s left)",
             self.what,
             tenth * 10,
             done as f64,
-            self.total as f64
+            self.total as f64,
+            self.unit
         );
         self.next_tenth = tenth + 1;
     }
@@ -616,6 +642,12 @@ pub fn run_train(args: &TrainArgs, progress: impl FnMut(&EpochMetrics)) -> Resul
         seed: args.seed,
     };
     let vae_config = VaeConfig::bernoulli(d, args.hidden.clone(), args.latent).with_prior(args.prior);
+    vae_config.validate()?;
+    // Every epoch trains on the training rows and measures the test ELBO.
+    crate::cli::experiment::Work::new("train", "--epochs × the data's rows × --hidden")
+        .training(&vae_config, 1, args.epochs, data.train.nrows())
+        .sampling(&vae_config, args.epochs, data.test.nrows())
+        .ensure()?;
     let mut trainer = Trainer::new(vae_config, config)?;
     let data_set = TrainingData::of(args.data, args.mnist_dir.as_ref(), args.seed);
     trainer.data = Some(serde_json::to_string(&data_set).map_err(|e| Error::format("data", e.to_string()))?);

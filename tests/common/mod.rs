@@ -6,7 +6,13 @@ use std::process::{Command, Output};
 
 /// Runs the `vaelab` binary with `args`.
 pub fn vaelab<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vaelab")).args(args).output().expect("run vaelab")
+    // Models the commands train are stored under target/, not in the checkout's build/models/.
+    let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("models");
+    Command::new(env!("CARGO_BIN_EXE_vaelab"))
+        .args(args)
+        .env("VAELAB_MODEL_STORE", store)
+        .output()
+        .expect("run vaelab")
 }
 
 /// The argv of a tiny `vaelab train` into `out`: 1 epoch on the prototypes, Z = 2, H = 8, seed 3,

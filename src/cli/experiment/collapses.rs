@@ -4,7 +4,7 @@ use crate::base::error::Result;
 use crate::engine::data::Mnist10k;
 use crate::lessons::collapse::{CollapseConfig, CollapseData, Collapses, Variant, collapse_runs};
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
 
 /// Arguments of `vaelab experiment collapses`.
 #[derive(Clone, Debug, clap::Args)]
@@ -67,6 +67,24 @@ pub struct CollapsesResult {
     pub remedies: Collapses,
 }
 
+/// The estimated work of [`run`]: every run of the sweep, independent pixels and the remedies
+/// trains `--epochs` on `--n-train` digits and evaluates the test digits and `--n-is × --k`
+/// importance draws.
+///
+/// # Errors
+/// None today; a `Result` like every experiment's.
+pub fn work(args: &Args) -> Result<Work> {
+    let config = args.config(CollapseData::Digits);
+    let vae = config.vae_config(784);
+    // The sweep, independent pixels at β = 1, and the three remedies.
+    let runs = args.betas.len().saturating_add(1 + 3);
+    let passes = config.n_test.saturating_mul(1 + config.surgery_samples);
+    Ok(Work::new("experiment collapses", "--betas × --epochs × --n-train, --n-is × --k")
+        .training(&vae, runs, config.epochs, config.n_train)
+        .sampling(&vae, runs, passes)
+        .sampling(&vae, runs, config.n_is.saturating_mul(config.k)))
+}
+
 /// Runs the β sweep on digits, β = 1 on independent pixels and the remedies, and writes
 /// `collapses.json` and `collapses.html` (the three plots against β and the image grids).
 ///
@@ -74,22 +92,25 @@ pub struct CollapsesResult {
 /// A bad β or budget (`InvalidParameter`), `Diverged` from training, `Io` reading the digits or
 /// writing.
 pub fn run(args: &Args) -> Result<Written> {
-    let digits = Mnist10k::load()?;
+    let mut progress = work(args)?.check()?;
+    let sweep_config = args.config(CollapseData::Digits);
     let variants: Vec<Variant> = args.betas.iter().map(|&b| Variant::constant(b)).collect();
-    let config = args.config(CollapseData::Digits);
-    let sweep = collapse_runs(&digits, &config, &variants, &mut |_, _| {})?;
+    let epoch = Work::epoch(&sweep_config.vae_config(784), sweep_config.n_train);
+    let digits = Mnist10k::load()?;
+    let sweep = collapse_runs(&digits, &sweep_config, &variants, &mut |_, _| progress.advance(epoch))?;
     let independent_pixels = collapse_runs(
         &digits,
         &args.config(CollapseData::IndependentPixels),
         &[Variant::constant(1.0)],
-        &mut |_, _| {},
+        &mut |_, _| progress.advance(epoch),
     )?;
     let remedies = collapse_runs(
         &digits,
-        &config,
-        &remedy_variants(&config, args.remedy_beta, args.free_bits),
-        &mut |_, _| {},
+        &sweep_config,
+        &remedy_variants(&sweep_config, args.remedy_beta, args.free_bits),
+        &mut |_, _| progress.advance(epoch),
     )?;
+    progress.finish();
     let summary = format!(
         "D₀ (best distortion without z) = {:.2} nats; log N = {:.2}\n\nβ sweep on digits:\n{}\nβ = 1 on independent pixels (exact mean log p*(x) = {:.2}):\n{}\nremedies:\n{}",
         sweep.distortion_at_zero_rate,

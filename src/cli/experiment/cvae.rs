@@ -3,7 +3,10 @@
 use crate::base::error::Result;
 use crate::lessons::conditional::{CvaeConfig, ModelKind, run as run_cvae};
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
+
+/// The most noise draws per class a grid may show.
+pub const MAX_COLUMNS: usize = 64;
 
 /// Arguments of `vaelab experiment cvae`.
 #[derive(Clone, Debug, clap::Args)]
@@ -40,15 +43,11 @@ pub struct Args {
 /// # Errors
 /// A bad size (`InvalidParameter`), `Diverged` from training, `Io` reading the digits or writing.
 pub fn run(args: &Args) -> Result<Written> {
-    let config = CvaeConfig {
-        n_train: args.n_train,
-        n_test: args.n_test,
-        hidden: args.hidden,
-        latent_dim: args.latent,
-        k: args.k,
-        ..CvaeConfig::small(args.epochs, args.common.seed)
-    };
-    let run = run_cvae(&config, args.columns, &mut |_: ModelKind, _| {})?;
+    let mut progress = work(args)?.check()?;
+    let config = config(args);
+    let epoch = Work::epoch(&config.vae_config(ModelKind::LearnedPrior), config.n_train);
+    let run = run_cvae(&config, args.columns, &mut |_: ModelKind, _| progress.advance(epoch))?;
+    progress.finish();
     let mut plots = run.grids.clone();
     plots.push(run.result.kl_plot());
     plots.push(run.result.prior_means_plot());
@@ -69,4 +68,40 @@ pub fn run(args: &Args) -> Result<Written> {
         summary,
         &plots,
     )
+}
+
+fn config(args: &Args) -> CvaeConfig {
+    CvaeConfig {
+        n_train: args.n_train,
+        n_test: args.n_test,
+        hidden: args.hidden,
+        latent_dim: args.latent,
+        k: args.k,
+        ..CvaeConfig::small(args.epochs, args.common.seed)
+    }
+}
+
+/// The estimated work of [`run`]: each of the three models' epochs, and on the test digits its
+/// ELBO draws and the importance draws of log P(x|c) and of log P(x) (a sum over the classes).
+///
+/// # Errors
+/// `InvalidParameter` for a bad size or `--columns` outside 2..=[`MAX_COLUMNS`].
+pub fn work(args: &Args) -> Result<Work> {
+    let config = config(args);
+    config.validate()?;
+    if !(2..=MAX_COLUMNS).contains(&args.columns) {
+        return Err(crate::base::error::Error::invalid(
+            "--columns",
+            args.columns,
+            format!("must be in 2..={MAX_COLUMNS} (noise draws per class in the grids)"),
+        ));
+    }
+    let mut work = Work::new("experiment cvae", "--epochs × --n-train × --hidden, --n-test × --k");
+    for kind in [ModelKind::Unconditional, ModelKind::FixedPrior, ModelKind::LearnedPrior] {
+        let vae = config.vae_config(kind);
+        let draws =
+            config.k.saturating_mul(1 + crate::engine::data::CLASSES).saturating_add(config.eval_samples);
+        work = work.training(&vae, 1, config.epochs, config.n_train).sampling(&vae, config.n_test, draws);
+    }
+    Ok(work)
 }

@@ -10,7 +10,7 @@ use crate::lessons::gradients::{
     GradientConfig, dimension_plot, dimension_table, run_experiment, sample_count_plot, sample_count_table,
 };
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
 
 /// Arguments of `vaelab experiment gradients`.
 #[derive(Clone, Debug, clap::Args)]
@@ -38,13 +38,8 @@ pub struct Args {
 /// # Errors
 /// A bad size (`InvalidParameter`), `Io` writing.
 pub fn run(args: &Args) -> Result<Written> {
-    let config = GradientConfig {
-        dims: args.dims.clone(),
-        draws: args.draws,
-        sample_counts: args.sample_counts.clone(),
-        repeats: args.repeats,
-        ..GradientConfig::default()
-    };
+    work(args)?;
+    let config = config(args);
     let mut rng = StdRng::seed_from_u64(args.common.seed);
     let result = run_experiment(&config, &mut rng)?;
     let summary = format!(
@@ -65,4 +60,24 @@ pub fn run(args: &Args) -> Result<Written> {
         summary,
         &[dimension_plot(&result.by_dimension), sample_count_plot(&result.by_sample_count)],
     )
+}
+
+fn config(args: &Args) -> GradientConfig {
+    GradientConfig {
+        dims: args.dims.clone(),
+        draws: args.draws,
+        sample_counts: args.sample_counts.clone(),
+        repeats: args.repeats,
+        ..GradientConfig::default()
+    }
+}
+
+/// The guard of [`run`]: the configuration's own check, which bounds the random numbers it draws
+/// ([`crate::lessons::gradients::MAX_NUMBERS`]: seconds of work, no estimate needed).
+///
+/// # Errors
+/// As [`GradientConfig::validate`].
+pub fn work(args: &Args) -> Result<Work> {
+    config(args).validate()?;
+    Ok(Work::new("experiment gradients", "--dims × --draws, --sample-counts × --repeats"))
 }

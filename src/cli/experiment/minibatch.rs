@@ -7,7 +7,7 @@ use crate::lessons::minibatch::{
     KlWeightConfig, MinibatchConfig, coefficients_plot, minibatch_experiment, runs_table,
 };
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
 
 /// Arguments of `vaelab experiment minibatch`.
 #[derive(Clone, Debug, clap::Args)]
@@ -45,18 +45,12 @@ pub struct Args {
 /// # Errors
 /// A bad size (`InvalidParameter`), the digits unreadable, `Diverged` from training, `Io` writing.
 pub fn run(args: &Args) -> Result<Written> {
-    let mut training = KlWeightConfig::small(args.epochs, args.common.seed);
-    training.n_train = args.train;
-    training.n_test = args.test;
-    let config = MinibatchConfig {
-        training,
-        batch_sizes: args.batches.clone(),
-        noise_n: args.noise_n,
-        noise_repeats: args.noise_repeats,
-        noise_epochs: args.noise_epochs,
-    };
+    let mut progress = work(args)?.check()?;
+    let config = config(args);
+    let epoch = Work::epoch(&config.training.vae_config(), config.training.n_train);
     let digits = Mnist10k::load()?;
-    let result = minibatch_experiment(&config, &digits, &mut |_, _| {})?;
+    let result = minibatch_experiment(&config, &digits, &mut |_, _| progress.advance(epoch))?;
+    progress.finish();
     let smallest = config.batch_sizes.iter().copied().min().expect("checked non-empty");
     let m = crate::lessons::minibatch::batches_per_epoch(args.train, smallest)?;
     let summary =
@@ -69,4 +63,42 @@ pub fn run(args: &Args) -> Result<Written> {
         summary,
         &[coefficients_plot(m)?, result.noise.variance_plot(), result.noise.relative_noise_plot()],
     )
+}
+
+fn config(args: &Args) -> MinibatchConfig {
+    let mut training = KlWeightConfig::small(args.epochs, args.common.seed);
+    training.n_train = args.train;
+    training.n_test = args.test;
+    MinibatchConfig {
+        training,
+        batch_sizes: args.batches.clone(),
+        noise_n: args.noise_n,
+        noise_repeats: args.noise_repeats,
+        noise_epochs: args.noise_epochs,
+    }
+}
+
+/// The estimated work of [`run`]: every (batch size, KL weight) run's epochs and test ELBO, the
+/// noise model's epochs, the noise population's per-example gradients, and `--noise-repeats`
+/// random batches of every size 1, 2, 4, … N of both terms (about 2N index draws a repeat per
+/// term, each batch's mean kept until its variance is taken).
+///
+/// # Errors
+/// `InvalidParameter` for a bad size.
+pub fn work(args: &Args) -> Result<Work> {
+    let config = config(args);
+    config.training.validate()?;
+    let vae = config.training.vae_config();
+    let runs = config.batch_sizes.len().saturating_mul(crate::engine::vae::KlBatchWeights::ALL.len());
+    let repeats = config.noise_repeats as u128;
+    Ok(Work::new(
+        "experiment minibatch",
+        "--batches × --epochs × --train, --noise-epochs, --noise-repeats × --noise-n",
+    )
+    .training(&vae, runs, config.training.epochs, config.training.n_train)
+    .sampling(&vae, runs, config.training.n_test.saturating_mul(config.training.eval_samples))
+    .training(&vae, 1, config.noise_epochs, config.training.n_train)
+    .training(&vae, 1, 1, config.noise_n)
+    .drawing(4u128.saturating_mul(config.noise_n as u128).saturating_mul(repeats))
+    .holding(2u128.saturating_mul(repeats), std::mem::size_of::<f64>()))
 }

@@ -12,7 +12,7 @@ use crate::lessons::representation::{
     LatentPoint, LatentSweep, LatentSweepConfig, UnitReport, train_blob_model, traversal_plot, unit_report,
 };
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
 
 /// Arguments of `vaelab experiment minimal-representation`.
 #[derive(Clone, Debug, clap::Args)]
@@ -45,6 +45,52 @@ pub struct MinimalRepresentation {
     pub digits: Option<UnitReport>,
 }
 
+/// The estimated work of [`run`]: each blob model's epochs and unit report (ELBO draws on the
+/// test images, a traversal of every unit), and the digits model's.
+///
+/// # Errors
+/// `InvalidParameter` for a bad latent size, zero epochs or `--digit-test` outside 2..=2000.
+pub fn work(args: &Args) -> Result<Work> {
+    let config = LatentSweepConfig::small(args.latent_dims.clone(), args.epochs, args.common.seed);
+    config.validate()?;
+    let test_rows = crate::engine::data::Mnist10k::TEST_COUNTS.iter().sum::<usize>();
+    if args.digit_epochs > 0 && !(2..=test_rows).contains(&args.digit_test) {
+        return Err(crate::base::error::Error::invalid(
+            "--digit-test",
+            args.digit_test,
+            format!("must be in 2..={test_rows} (the test digits)"),
+        ));
+    }
+    let digits_vae = VaeConfig::bernoulli(784, vec![64], args.digit_latent);
+    let measure = &config.measure;
+    // A unit report: `samples` ELBO draws per point, then a traversal of every unit from `bases`
+    // codes at `steps` values.
+    let report_passes = |latent: usize, points: usize| {
+        let traversal = measure.bases.saturating_mul(measure.steps).saturating_mul(latent);
+        points.saturating_mul(measure.samples).saturating_add(traversal)
+    };
+    let mut work = Work::new(
+        "experiment minimal-representation",
+        "--latent-dims × --epochs, --digit-epochs, --digit-latent",
+    );
+    for &z in &config.latent_dims {
+        let vae = config.vae_config(z);
+        work = work.training(&vae, 1, config.epochs, config.n_train).sampling(
+            &vae,
+            1,
+            report_passes(z, config.n_test),
+        );
+    }
+    if args.digit_epochs > 0 {
+        work = work.training(&digits_vae, 1, args.digit_epochs, super::TRAIN_DIGITS).sampling(
+            &digits_vae,
+            1,
+            report_passes(args.digit_latent, args.digit_test),
+        );
+    }
+    Ok(work)
+}
+
 /// Runs the sweep of [`LatentSweepConfig::small`] (one [`train_blob_model`] per Z, as the
 /// notebook's cells do) and, unless `--digit-epochs 0`, a digits model measured by
 /// [`unit_report`]; writes `minimal-representation.json` and `.html` (KL bars per Z, active units
@@ -54,12 +100,14 @@ pub struct MinimalRepresentation {
 /// A bad latent size or epoch count (`InvalidParameter`), `Diverged` from training, the digits file
 /// unreadable, `Io` writing.
 pub fn run(args: &Args) -> Result<Written> {
+    let mut progress = work(args)?.check()?;
     let config = LatentSweepConfig::small(args.latent_dims.clone(), args.epochs, args.common.seed);
-    config.validate()?;
+    let digits_vae = VaeConfig::bernoulli(784, vec![64], args.digit_latent);
     let mut points: Vec<LatentPoint> = Vec::new();
     let mut last = None;
     for &z in &config.latent_dims {
-        let (vae, point) = train_blob_model(&config, z, &mut |_| {})?;
+        let epoch = Work::epoch(&config.vae_config(z), config.n_train);
+        let (vae, point) = train_blob_model(&config, z, &mut |_| progress.advance(epoch))?;
         last = Some((vae, point.report.clone()));
         points.push(point);
     }
@@ -83,14 +131,14 @@ pub fn run(args: &Args) -> Result<Written> {
     }
     let digits = if args.digit_epochs > 0 {
         let data = Mnist10k::load()?;
-        let n = args.digit_test.clamp(1, data.test.images.nrows());
-        let test = binarize_fixed(data.test.images.slice(ndarray::s![..n, ..]));
-        let mut trainer = Trainer::new(
-            VaeConfig::bernoulli(784, vec![64], args.digit_latent),
-            TrainConfig::anchor(args.digit_epochs, args.common.seed),
-        )?;
+        // Spread over the test digits, which are stored by class.
+        let rows = crate::engine::data::evenly_spaced(data.test.len(), args.digit_test);
+        let test = binarize_fixed(data.test.images.select(ndarray::Axis(0), &rows).view());
+        let mut trainer =
+            Trainer::new(digits_vae.clone(), TrainConfig::anchor(args.digit_epochs, args.common.seed))?;
         let set = TrainSet { x: data.train.images.view(), labels: None, binarize: true };
-        trainer.fit(&set, None, |_| {})?;
+        let epoch = Work::epoch(&digits_vae, super::TRAIN_DIGITS);
+        trainer.fit(&set, None, |_| progress.advance(epoch))?;
         let report = unit_report(&trainer.vae, test.view(), &config.measure)?;
         summary += &format!(
             "\ndigits, Z = {}, {} epochs: {} active units of {}\n{}",
@@ -105,6 +153,7 @@ pub fn run(args: &Args) -> Result<Written> {
     } else {
         None
     };
+    progress.finish();
     write_outputs(
         &args.common.out,
         "minimal-representation",

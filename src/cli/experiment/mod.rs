@@ -114,6 +114,123 @@ pub fn run(args: &ExperimentArgs) -> Result<Written> {
     }
 }
 
+/// The shipped digits' training rows ([`crate::engine::data::Mnist10k`]), for estimates made before
+/// the file is read.
+pub const TRAIN_DIGITS: usize = crate::engine::data::Mnist10k::TRAIN_PER_CLASS * crate::engine::data::CLASSES;
+
+/// An experiment's estimated arithmetic, checked against [`crate::base::budget::MAX_WORK`] before
+/// any data is loaded or model trained, and the progress reporter it is counted into.
+///
+/// The unit is one multiply-add of the dense products, with every activation counted once more
+/// for the element-wise work. Training one example costs three passes (forward, ∂input, ∂weight):
+/// `3 (P + A)` for a VAE with P parameters and A activations per example; one importance-sampling
+/// or ELBO draw costs one pass, `P + A`. Every sum is in `u128` and saturates, so no user-given
+/// size can overflow it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Work {
+    what: &'static str,
+    /// The arguments that size the work, in the user's terms (`--betas × --epochs`).
+    sized_by: &'static str,
+    /// Multiply-adds.
+    pub total: u128,
+    /// Bytes held at once beyond the models and the digits (per-epoch metrics, per-repeat
+    /// estimates, grids).
+    pub memory: u128,
+    /// Random draws outside the networks (index sampling), checked against
+    /// [`crate::base::budget::MAX_DRAWS`].
+    pub draws: u128,
+}
+
+impl Work {
+    /// No work yet for experiment `what` (`experiment collapses`), sized by the arguments
+    /// `sized_by`.
+    pub fn new(what: &'static str, sized_by: &'static str) -> Work {
+        Work { what, sized_by, total: 0, memory: 0, draws: 0 }
+    }
+
+    /// Adds `madds` multiply-adds.
+    pub fn plus(mut self, madds: u128) -> Work {
+        self.total = self.total.saturating_add(madds);
+        self
+    }
+
+    /// Adds `draws` random draws (each also counted as one multiply-add).
+    pub fn drawing(mut self, draws: u128) -> Work {
+        self.draws = self.draws.saturating_add(draws);
+        self.plus(draws)
+    }
+
+    /// Adds `count` values of `bytes_each` held at once.
+    pub fn holding(mut self, count: u128, bytes_each: usize) -> Work {
+        self.memory = self.memory.saturating_add(count.saturating_mul(bytes_each as u128));
+        self
+    }
+
+    /// What one training example costs per pass beyond its products, in multiply-adds: batching,
+    /// the draw of ε, the loss, the optimiser's share. Fitted to two runs on the Xeon the README
+    /// names: the default `experiment rate-distortion` (a 2-32-2 model, 10⁶ examples, 2.5 s) spends
+    /// about 2.4 µs an example, the time of about 3·10⁴ multiply-adds at the 1.2·10¹⁰ a second the
+    /// default `experiment collapses` reaches (1.3·10¹¹ in 12.7 s).
+    pub const EXAMPLE_FLOOR: u128 = 10_000;
+
+    /// One pass of one example through `vae`: P + A.
+    pub fn vae_pass(vae: &crate::engine::vae::VaeConfig) -> u128 {
+        let activations = [vae.data_dim as u128, 2 * vae.latent_dim as u128]
+            .into_iter()
+            .chain(vae.hidden_dims.iter().map(|&h| 2 * h as u128))
+            .fold(0u128, u128::saturating_add);
+        vae.parameter_count().saturating_add(activations)
+    }
+
+    /// One epoch of `examples` examples through `vae`: 3 (P + A + [`Work::EXAMPLE_FLOOR`]) per
+    /// example.
+    pub fn epoch(vae: &crate::engine::vae::VaeConfig, examples: usize) -> u128 {
+        let pass = Work::vae_pass(vae).saturating_add(Work::EXAMPLE_FLOOR);
+        pass.saturating_mul(3).saturating_mul(examples as u128)
+    }
+
+    /// Adds `models × epochs` epochs of `examples` examples through `vae`.
+    pub fn training(
+        self,
+        vae: &crate::engine::vae::VaeConfig,
+        models: usize,
+        epochs: usize,
+        examples: usize,
+    ) -> Work {
+        let epochs = (models as u128).saturating_mul(epochs as u128);
+        self.plus(Work::epoch(vae, examples).saturating_mul(epochs))
+            .holding(epochs, std::mem::size_of::<crate::engine::train::EpochMetrics>())
+    }
+
+    /// Adds `points × draws` passes through `vae` (importance sampling, ELBO draws).
+    pub fn sampling(self, vae: &crate::engine::vae::VaeConfig, points: usize, draws: usize) -> Work {
+        let passes = (points as u128).saturating_mul(draws as u128);
+        self.plus(Work::vae_pass(vae).saturating_mul(passes))
+    }
+
+    /// Refuses the experiment when its work exceeds [`crate::base::budget::MAX_WORK`], its draws
+    /// [`crate::base::budget::MAX_DRAWS`], or what it holds the memory available; otherwise its progress reporter
+    /// ([`crate::cli::Progress::work`]).
+    ///
+    /// # Errors
+    /// `TooLarge` naming the experiment, the arguments that size it and the estimate.
+    pub fn check(&self) -> Result<crate::cli::Progress> {
+        self.ensure()?;
+        Ok(crate::cli::Progress::work(self.what, self.total))
+    }
+
+    /// [`Work::check`] without a progress reporter (for commands that show their own).
+    ///
+    /// # Errors
+    /// As [`Work::check`].
+    pub fn ensure(&self) -> Result<()> {
+        let what = format!("{} ({})", self.what, self.sized_by);
+        crate::base::budget::ensure_work(&what, self.total)?;
+        crate::base::budget::ensure_draws(&what, self.draws)?;
+        crate::base::budget::ensure_memory(&what, self.memory)
+    }
+}
+
 /// Writes `result` as pretty JSON to `out/name.json` and an offline page with `plots` to
 /// `out/name.html` (heading `heading`, `summary` as its text).
 ///
@@ -137,4 +254,100 @@ pub fn write_outputs<T: Serialize>(
     let html = out.join(format!("{name}.html"));
     crate::plot::report::write_page(&html, heading, &summary, plots)?;
     Ok(Written { json, html, summary })
+}
+
+/// The estimated work of the chosen experiment, without running it.
+///
+/// # Errors
+/// As the experiment's `work`.
+pub fn work(args: &ExperimentArgs) -> Result<Work> {
+    match &args.experiment {
+        Experiment::Gradients(a) => gradients::work(a),
+        Experiment::Amortised(a) => amortised::work(a),
+        Experiment::Prior(a) => prior::work(a),
+        Experiment::Minibatch(a) => minibatch::work(a),
+        Experiment::RateDistortion(a) => rate_distortion::work(a),
+        Experiment::Collapses(a) => collapses::work(a),
+        Experiment::Cvae(a) => cvae::work(a),
+        Experiment::MinimalRepresentation(a) => minimal_representation::work(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::base::budget::MAX_WORK;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> ExperimentArgs {
+        let argv = [&["vaelab", "experiment"], args, &["--out", "unused"]].concat();
+        match Cli::try_parse_from(argv).expect("valid arguments").command {
+            Command::Experiment(a) => a,
+            _ => unreachable!("an experiment was parsed"),
+        }
+    }
+
+    const NAMES: [&str; 7] =
+        ["amortised", "prior", "minibatch", "rate-distortion", "collapses", "cvae", "minimal-representation"];
+
+    #[test]
+    fn every_default_experiment_is_well_within_the_work_budget() {
+        for name in NAMES {
+            let w = work(&parse(&[name])).expect("defaults are valid");
+            // The lessons' runs take seconds to a minute: at least 20× below the budget, and
+            // above the progress threshold only where the run takes long enough to report.
+            assert!(w.total > 0 && w.total * 20 < MAX_WORK, "{name}: {:.2e}", w.total as f64);
+            assert!(w.check().is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_any_work_in_one_line() {
+        let cases: &[&[&str]] = &[
+            &["amortised", "--steps", "1000000000000", "--digit-points", "0"],
+            &["amortised", "--train", "1000000000"],
+            &["amortised", "--hidden-sizes", "100000000"],
+            &["amortised", "--eval", "18446744073709551615"],
+            &["amortised", "--digit-epochs", "100000"],
+            &["prior", "--epochs", "1000000"],
+            &["prior", "--k", "1000000000"],
+            &["minibatch", "--epochs", "18446744073709551615"],
+            &["minibatch", "--noise-repeats", "1000000000"],
+            &["minibatch", "--noise-epochs", "100000"],
+            &["rate-distortion", "--epochs", "1000000000"],
+            &["collapses", "--epochs", "1000000"],
+            &["cvae", "--epochs", "1000000"],
+            &["minimal-representation", "--epochs", "100000000"],
+            &["minimal-representation", "--digit-latent", "100000000"],
+        ];
+        for case in cases {
+            let e = work(&parse(case)).and_then(|w| w.check().map(|_| ())).expect_err("refused");
+            let message = e.to_string();
+            assert!(matches!(e, Error::TooLarge { .. }), "{case:?}: {message}");
+            assert!(message.starts_with(&format!("experiment {}", case[0])), "{case:?}: {message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+    }
+
+    #[test]
+    fn sizes_outside_the_data_are_named_not_clamped() {
+        for (case, flag) in [
+            (&["prior", "--test", "5000"][..], "--test"),
+            (&["minimal-representation", "--digit-test", "100000000"][..], "--digit-test"),
+            (&["cvae", "--columns", "100000000"][..], "--columns"),
+        ] {
+            let e = work(&parse(case)).expect_err("refused").to_string();
+            assert!(e.starts_with(&format!("invalid {flag} = ")), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_estimate_grows_linearly_in_epochs_and_examples() {
+        let at = |epochs: &str| work(&parse(&["collapses", "--epochs", epochs])).unwrap().total;
+        let (one, ten) = (at("1"), at("10"));
+        let evaluation = (10 * one - ten) / 9;
+        assert_eq!(ten - evaluation, 10 * (one - evaluation));
+    }
 }

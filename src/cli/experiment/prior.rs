@@ -15,7 +15,7 @@ use crate::engine::data::Mnist10k;
 use crate::lessons::prior::{PriorExperimentConfig, run_experiment};
 use crate::plot::Figure;
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
 
 /// Arguments of `vaelab experiment prior`.
 #[derive(Clone, Debug, clap::Args)]
@@ -36,6 +36,52 @@ pub struct Args {
     pub test: usize,
 }
 
+fn config(args: &Args) -> PriorExperimentConfig {
+    PriorExperimentConfig {
+        epochs: args.epochs,
+        components: args.components,
+        k: args.k,
+        n_test: args.test,
+        seed: args.common.seed,
+        ..PriorExperimentConfig::lesson()
+    }
+}
+
+/// Multiply-adds of one epoch of the mixture-prior model: the network, and the mixture's
+/// log p(z) at K × Z per example.
+fn mixture_epoch(config: &PriorExperimentConfig) -> u128 {
+    let mixture = (config.components as u128).saturating_mul(config.latent_dim as u128);
+    let rows = super::TRAIN_DIGITS as u128;
+    Work::epoch(&config.vae_config(config.learned_prior()), super::TRAIN_DIGITS)
+        .saturating_add(mixture.saturating_mul(3 * rows))
+}
+
+/// The estimated work of [`run`]: both models' epochs, and each model's ELBO and
+/// importance-sampling draws on `--test` digits.
+///
+/// # Errors
+/// `InvalidParameter` for zero epochs, components or K, or `--test` outside 2..=2000.
+pub fn work(args: &Args) -> Result<Work> {
+    let config = config(args);
+    config.validate()?;
+    let test_rows = crate::engine::data::Mnist10k::TEST_COUNTS.iter().sum::<usize>();
+    if !(2..=test_rows).contains(&config.n_test) {
+        return Err(crate::base::error::Error::invalid(
+            "--test",
+            config.n_test,
+            format!("must be in 2..={test_rows} (the test digits)"),
+        ));
+    }
+    let fixed_vae = config.vae_config(crate::engine::vae::LatentPrior::StandardNormal);
+    let mixture = (config.components as u128).saturating_mul(config.latent_dim as u128);
+    let passes = config.n_test.saturating_mul(config.elbo_samples.saturating_add(config.k));
+    Ok(Work::new("experiment prior", "--epochs, --components, --test × --k")
+        .training(&fixed_vae, 1, config.epochs, super::TRAIN_DIGITS)
+        .plus(mixture_epoch(&config).saturating_mul(config.epochs as u128))
+        .sampling(&fixed_vae, 2, passes)
+        .plus(mixture.saturating_mul(passes as u128)))
+}
+
 /// Trains both models and writes `prior.json` ([`crate::lessons::prior::PriorComparison`]) and
 /// `prior.html` (draws from each model's aggregate posterior, with the learned prior's contours).
 ///
@@ -43,17 +89,12 @@ pub struct Args {
 /// `InvalidParameter` for zero epochs, components or K, or fewer than 2 test digits (checked
 /// before the digits are loaded); `Diverged` from training; `Io` reading the digits or writing.
 pub fn run(args: &Args) -> Result<Written> {
-    let config = PriorExperimentConfig {
-        epochs: args.epochs,
-        components: args.components,
-        k: args.k,
-        n_test: args.test,
-        seed: args.common.seed,
-        ..PriorExperimentConfig::lesson()
-    };
-    config.validate()?;
+    let mut progress = work(args)?.check()?;
+    let config = config(args);
     let digits = Mnist10k::load()?;
-    let run = run_experiment(&config, &digits, &mut |_, _| {})?;
+    let epoch = mixture_epoch(&config);
+    let run = run_experiment(&config, &digits, &mut |_, _| progress.advance(epoch))?;
+    progress.finish();
     let result = &run.comparison;
 
     let column = |d: &Array2<f64>, j: usize| d.column(j).to_vec();

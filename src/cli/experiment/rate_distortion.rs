@@ -3,7 +3,7 @@
 use crate::base::error::Result;
 use crate::lessons::channel::{RateDistortionConfig, rate_distortion};
 
-use super::{CommonArgs, Written, write_outputs};
+use super::{CommonArgs, Work, Written, write_outputs};
 
 /// Arguments of `vaelab experiment rate-distortion`.
 #[derive(Clone, Debug, clap::Args)]
@@ -25,8 +25,11 @@ pub struct Args {
 /// # Errors
 /// A bad β or epoch count (`InvalidParameter`), `Diverged` from training, `Io` writing.
 pub fn run(args: &Args) -> Result<Written> {
+    let mut progress = work(args)?.check()?;
     let config = RateDistortionConfig::small(args.betas.clone(), args.epochs, args.common.seed);
-    let result = rate_distortion(&config, &mut |_, _| {})?;
+    let epoch = Work::epoch(&config.vae_config(), config.n_train);
+    let result = rate_distortion(&config, &mut |_, _| progress.advance(epoch))?;
+    progress.finish();
     let (sigma, kl) = result.channel_noise_plots();
     let summary = format!(
         "H (data entropy) = {:.4} nats; D at R = 0 = {:.4} nats\n{}",
@@ -42,4 +45,18 @@ pub fn run(args: &Args) -> Result<Written> {
         summary,
         &[result.rate_distortion_plot(), sigma, kl],
     )
+}
+
+/// The estimated work of [`run`]: `--epochs` per β on the training points, and the ELBO draws
+/// on the test points.
+///
+/// # Errors
+/// `InvalidParameter` for an empty or bad β list or zero epochs.
+pub fn work(args: &Args) -> Result<Work> {
+    let config = RateDistortionConfig::small(args.betas.clone(), args.epochs, args.common.seed);
+    config.validate()?;
+    let vae = config.vae_config();
+    Ok(Work::new("experiment rate-distortion", "--betas × --epochs")
+        .training(&vae, config.betas.len(), config.epochs, config.n_train)
+        .sampling(&vae, config.betas.len(), config.n_test.saturating_mul(config.eval_samples)))
 }

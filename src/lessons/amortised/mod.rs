@@ -50,6 +50,7 @@ use crate::base::seeds::Stream;
 use crate::base::stats::{Estimate, paired_difference};
 use crate::engine::data::{DigitSplit, binarize_fixed};
 use crate::engine::nn::{Activation, Mlp, MlpConfig, Optimizer, OptimizerConfig, Parameters};
+use crate::engine::store::ModelStore;
 use crate::engine::train::{TrainSet, Trainer};
 use crate::engine::vae::VaeConfig;
 use crate::lessons::amortisation::{AmortisationGap, DecoderModel, amortisation_gap_with_fits};
@@ -582,6 +583,10 @@ pub fn train_encoder<R: Rng + ?Sized>(
     }
     let mut optimizer = Optimizer::new(OptimizerConfig::adam(config.learning_rate), &encoder.net)?;
     let mut grads = encoder.net.zeros_like();
+    crate::base::budget::ensure_memory(
+        &format!("training an encoder for {} steps (one objective value a step)", config.steps),
+        (config.steps as u128).saturating_mul(std::mem::size_of::<f64>() as u128),
+    )?;
     let mut trace = Vec::with_capacity(config.steps);
     for step in 1..=config.steps {
         let objective = loss_and_grads(model, encoder, x, config.gradient, &mut grads, rng);
@@ -770,6 +775,10 @@ pub struct DigitGaps {
     pub approximation: Estimate,
     /// log p̂(x) − ELBO(encoder) paired over the points (the sum of the two).
     pub total: Estimate,
+    /// The trained-model store's line for the VAE ("loaded from the store: …" or "trained …,
+    /// stored: …", [`crate::engine::store::Stage`]); not serialised.
+    #[serde(skip)]
+    pub store: String,
 }
 
 /// Trains a small digit VAE and measures both gaps on test digits (Cremer et al. 2018, §5):
@@ -780,6 +789,9 @@ pub struct DigitGaps {
 /// ```text
 /// log p̂(x) = log (1/K) Σₖ p(x, zₖ)/q*(zₖ),   zₖ ∼ q*_x          (the IWAE bound with K samples)
 /// ```
+///
+/// The VAE is trained through the trained-model store ([`ModelStore::from_env`]): a second call
+/// with the same configuration loads it, bit for bit what training gives ([`DigitGaps::store`]).
 ///
 /// # Errors
 /// A bad size, a training or fitting divergence.
@@ -810,9 +822,8 @@ pub fn digit_gaps(config: &DigitConfig, digits: &DigitSplit) -> Result<DigitGaps
         Trainer::new(vae_config, crate::engine::train::TrainConfig::anchor(config.epochs, config.seed))?;
     let set =
         TrainSet { x: digits.train.images.slice(s![..config.n_train, ..]), labels: None, binarize: true };
-    for _ in 0..config.epochs {
-        trainer.train_epoch(&set)?;
-    }
+    // Through the trained-model store: loaded, bit for bit what training gives, if trained before.
+    let stage = ModelStore::from_env().train_epochs(&mut trainer, &set, config.epochs, &mut |_| {})?;
     let x = binarize_fixed(digits.test.images.slice(s![..config.n_points, ..])).mapv(f64::from);
     let vae = trainer.vae.cast::<f64>();
     let mut rng = DIGIT_EVALUATION.rng(config.seed);
@@ -833,6 +844,7 @@ pub fn digit_gaps(config: &DigitConfig, digits: &DigitSplit) -> Result<DigitGaps
         total: paired_difference(&lp, &encoder)?,
         amortisation,
         log_px,
+        store: stage.to_string(),
     })
 }
 
@@ -960,11 +972,17 @@ pub struct ExperimentResult {
 
 /// The lesson's experiment: the sweep of encoders on the linear-Gaussian toy, the traces of the
 /// linear and one-unit encoders, and (with `digits`) the gaps of a small digit VAE.
+/// `progress(stage)` is called after each stage: every encoder of the sweep (its
+/// [`EncoderSpec::name`]), each trace (`trace linear`, `trace tanh 1`) and the digits (`digits`).
 ///
 /// # Errors
 /// Sizes of 0, a hidden width of 0, a divergence; the digit part's errors; `InvalidParameter`
 /// when `config.digits` is set but no digits are given.
-pub fn experiment(config: &ExperimentConfig, digits: Option<&DigitSplit>) -> Result<ExperimentResult> {
+pub fn experiment(
+    config: &ExperimentConfig,
+    digits: Option<&DigitSplit>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ExperimentResult> {
     if config.n_train == 0 {
         return Err(Error::invalid("n_train", 0, "must be >= 1"));
     }
@@ -978,19 +996,36 @@ pub fn experiment(config: &ExperimentConfig, digits: Option<&DigitSplit>) -> Res
     let (train, eval) = toy_data(&model, config.n_train, config.n_eval, config.seed);
     let mut specs = vec![EncoderSpec { hidden: vec![], steps: config.steps }];
     specs.extend(config.hidden_sizes.iter().map(|&h| EncoderSpec { hidden: vec![h], steps: config.steps }));
-    let rows = sweep(&model, train.view(), eval.view(), &specs, config.learning_rate, config.seed)?;
+    let mut rows = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        // Each encoder starts from the same seeds, so one at a time is the same as all at once.
+        rows.extend(sweep(
+            &model,
+            train.view(),
+            eval.view(),
+            std::slice::from_ref(spec),
+            config.learning_rate,
+            config.seed,
+        )?);
+        progress(&spec.name());
+    }
     let at = log_spaced_steps(config.steps);
     let mut traces = Vec::new();
     for hidden in [vec![], vec![1]] {
         let name = EncoderSpec { hidden: hidden.clone(), steps: config.steps }.name();
         let name = name.split(',').next().unwrap_or("").to_string();
         traces.push((
-            name,
+            name.clone(),
             gap_trace(&model, train.view(), eval.view(), &hidden, &at, config.learning_rate, config.seed)?,
         ));
+        progress(&format!("trace {name}"));
     }
     let digit_result = match (&config.digits, digits) {
-        (Some(c), Some(d)) => Some(digit_gaps(c, d)?),
+        (Some(c), Some(d)) => {
+            let gaps = digit_gaps(c, d)?;
+            progress("digits");
+            Some(gaps)
+        }
         (Some(_), None) => return Err(Error::invalid("digits", "none", "the digit part needs the digits")),
         (None, _) => None,
     };

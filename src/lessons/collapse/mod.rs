@@ -829,6 +829,34 @@ impl Collapses {
             .collect()
     }
 
+    /// [`Self::is_k_sweep`] of model `point`, as lines: the bound at every K (mean ± SE over the IS
+    /// digits), then the rise between consecutive K, paired over the digits:
+    ///
+    /// ```text
+    /// β = 16: IS bound at K = 1: -170.12 ± 2.01,  5: …
+    ///     rise K = 1 → 5: 1.20 ± 0.05
+    /// ```
+    ///
+    /// # Shapes
+    /// One [`IsAtK`] per K of `ks`, as [`Self::is_k_sweep`], with the lines.
+    ///
+    /// # Errors
+    /// As [`Self::is_k_sweep`].
+    pub fn is_k_sweep_lines(&self, point: usize, ks: &[usize]) -> Result<(Vec<IsAtK>, String)> {
+        let sweep = self.is_k_sweep(point, ks)?;
+        let at = sweep
+            .iter()
+            .map(|a| format!("{}: {:.2} ± {:.2}", a.k, a.estimate.mean, a.estimate.stderr))
+            .collect::<Vec<_>>()
+            .join(",  ");
+        let mut out = format!("β = {}: IS bound at K = {at}\n", self.points[point].beta);
+        for w in sweep.windows(2) {
+            let d = paired_difference(&w[1].per_example, &w[0].per_example)?;
+            out += &format!("    rise K = {} → {}: {:.2} ± {:.2}\n", w[0].k, w[1].k, d.mean, d.stderr);
+        }
+        Ok((sweep, out))
+    }
+
     /// One line per model: R, active units, σ, I(n; z), KL(q_agg ‖ p), IS log p̂(x), prior-sample
     /// distances and reconstruction RMS, each mean ± SE where there is one.
     pub fn table(&self) -> String {

@@ -186,6 +186,20 @@ fn large_beta_collapses_small_beta_does_not() {
     assert!(rise.mean > -Z * rise.stderr, "rise {rise:?}");
     assert_eq!(small.is_per_example.len(), r.config.n_is);
     assert!(r.is_k_sweep(2, &[1]).is_err());
+    // The printed form: the same numbers (same draws), one line of bounds, one line per rise.
+    let (again, lines) = r.is_k_sweep_lines(0, &[1, 20]).unwrap();
+    assert_eq!(again, sweep);
+    let text: Vec<&str> = lines.lines().collect();
+    assert_eq!(text.len(), 2, "{lines}");
+    assert!(
+        text[0].starts_with(&format!(
+            "β = {}: IS bound at K = 1: {:.2} ± ",
+            r.points[0].beta, sweep[0].estimate.mean
+        )),
+        "{lines}"
+    );
+    assert_eq!(text[1], format!("    rise K = 1 → 20: {:.2} ± {:.2}", rise.mean, rise.stderr));
+    assert!(r.is_k_sweep_lines(2, &[1]).is_err());
     assert_eq!(r.mean_image_per_example.len(), r.config.n_test);
 }
 

@@ -313,6 +313,16 @@ pub fn conditional_log_likelihood(
     k: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<ConditionalLogLikelihood> {
+    let classes = check_conditional(vae, x.nrows(), labels, class_prior)?;
+    let mut per_class = Array2::<f64>::zeros((x.nrows(), classes));
+    for c in 0..classes {
+        is_for_class(vae, x, c, k, rng, &mut per_class)?;
+    }
+    Ok(combine_classes(per_class, labels, class_prior, k))
+}
+
+/// The checks of [`conditional_log_likelihood`]; the number of classes C.
+fn check_conditional(vae: &Vae<f32>, n: usize, labels: &[usize], class_prior: &[f64]) -> Result<usize> {
     let classes = vae.config.classes();
     if classes == 0 {
         return Err(Error::invalid("vae", "a plain VAE", "P(x|c) needs a CVAE"));
@@ -327,14 +337,41 @@ pub fn conditional_log_likelihood(
     if (total - 1.0).abs() > 1e-9 {
         return Err(Error::invalid("class_prior", format!("{class_prior:?}"), "must sum to 1"));
     }
-    vae.check_labels(x.nrows(), Some(labels))?;
-    let n = x.nrows();
-    let mut per_class = Array2::<f64>::zeros((n, classes));
-    for c in 0..classes {
-        let all_c = vec![c; n];
-        let est = importance_sampled_log_likelihood(vae, x, Some(&all_c), k, 256, rng)?;
-        per_class.column_mut(c).assign(&Array1::from(est.per_example));
-    }
+    vae.check_labels(n, Some(labels))?;
+    Ok(classes)
+}
+
+/// Column `c` of `per_class`: log P̂(x_n|c) for every point, every point labelled c (one call of
+/// [`importance_sampled_log_likelihood`]).
+///
+/// # Shapes
+/// `x`: `N × D`; `per_class`: `N × C`.
+fn is_for_class(
+    vae: &Vae<f32>,
+    x: ArrayView2<f32>,
+    c: usize,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+    per_class: &mut Array2<f64>,
+) -> Result<()> {
+    let all_c = vec![c; x.nrows()];
+    let est = importance_sampled_log_likelihood(vae, x, Some(&all_c), k, 256, rng)?;
+    per_class.column_mut(c).assign(&Array1::from(est.per_example));
+    Ok(())
+}
+
+/// Marginal, posterior and accuracy from every class's log P̂(x|c) (the equations of
+/// [`conditional_log_likelihood`]).
+///
+/// # Shapes
+/// `per_class`: `N × C`; `labels`: `N`; `class_prior`: `C`.
+fn combine_classes(
+    per_class: Array2<f64>,
+    labels: &[usize],
+    class_prior: &[f64],
+    k: usize,
+) -> ConditionalLogLikelihood {
+    let (n, classes) = per_class.dim();
     let log_prior: Vec<f64> = class_prior.iter().map(|p| p.ln()).collect();
     let mut out = ConditionalLogLikelihood {
         k,
@@ -357,7 +394,7 @@ pub fn conditional_log_likelihood(
     }
     out.accuracy = correct as f64 / n as f64;
     out.per_class = per_class;
-    Ok(out)
+    out
 }
 
 /// One model's numbers on the test digits (nats per digit, ± standard errors across digits).
@@ -401,35 +438,102 @@ pub struct ModelEval {
 /// `InvalidParameter` if `vae` does not match `kind` (labels for a plain VAE or none for a CVAE);
 /// as the estimators.
 pub fn evaluate(config: &CvaeConfig, kind: ModelKind, vae: &Vae<f32>, data: &CvaeData) -> Result<ModelEval> {
-    config.validate()?;
-    let mut rng = seeds::CVAE_EVALUATION.rng(config.seed);
-    let labels = kind.conditional().then_some(&data.test_labels[..]);
-    let x = data.test.view();
-    let stats = elbo_stats(vae, x, labels, config.eval_samples, 500, &mut rng)?;
-    let summary = stats.summary()?;
-    let mut eval = ModelEval {
-        kind,
-        elbo: summary.elbo,
-        kl: summary.rate,
-        distortion: summary.distortion,
-        log_px_given_c: None,
-        log_px: summary.elbo, // replaced below by the importance-sampled estimate
-        label_information: None,
-        accuracy: None,
-        k: config.k,
-        kl_per_example: stats.rate,
-        elbo_per_example: stats.elbo,
-        log_px_per_example: Vec::new(),
-        log_px_given_c_per_example: Vec::new(),
-    };
-    match labels {
-        None => {
-            let est = importance_sampled_log_likelihood(vae, x, None, config.k, 256, &mut rng)?;
-            eval.log_px = est.estimate;
-            eval.log_px_per_example = est.per_example;
+    Evaluation::start(config, kind, vae, data)?.finish(data)
+}
+
+/// [`evaluate`] in steps, with the same draws in the same order and so the same numbers to the
+/// last bit: [`Evaluation::start`] computes the ELBO (and a VAE's IS estimate),
+/// [`Evaluation::classes`] a CVAE's log P̂(x|c) for the next classes, [`Evaluation::finish`] the
+/// rest. A CVAE's evaluation is C importance-sampled passes over the test digits; a notebook can
+/// spread them over two cells.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    vae: Vae<f32>,
+    k: usize,
+    rng: ChaCha8Rng,
+    eval: ModelEval,
+    /// log P̂(x_n|c) of the classes done so far (CVAE), `N × C`.
+    per_class: Array2<f64>,
+    done: usize,
+}
+
+impl Evaluation {
+    /// Starts the evaluation of `vae` (of kind `kind`) on `data`'s test digits: the ELBO, and for a
+    /// plain VAE its importance-sampled log P(x) too.
+    ///
+    /// # Errors
+    /// As [`evaluate`].
+    pub fn start(config: &CvaeConfig, kind: ModelKind, vae: &Vae<f32>, data: &CvaeData) -> Result<Self> {
+        config.validate()?;
+        let mut rng = seeds::CVAE_EVALUATION.rng(config.seed);
+        let labels = kind.conditional().then_some(&data.test_labels[..]);
+        let x = data.test.view();
+        let stats = elbo_stats(vae, x, labels, config.eval_samples, 500, &mut rng)?;
+        let summary = stats.summary()?;
+        let mut eval = ModelEval {
+            kind,
+            elbo: summary.elbo,
+            kl: summary.rate,
+            distortion: summary.distortion,
+            log_px_given_c: None,
+            log_px: summary.elbo, // replaced by the importance-sampled estimate
+            label_information: None,
+            accuracy: None,
+            k: config.k,
+            kl_per_example: stats.rate,
+            elbo_per_example: stats.elbo,
+            log_px_per_example: Vec::new(),
+            log_px_given_c_per_example: Vec::new(),
+        };
+        let classes = match labels {
+            None => {
+                let est = importance_sampled_log_likelihood(vae, x, None, config.k, 256, &mut rng)?;
+                eval.log_px = est.estimate;
+                eval.log_px_per_example = est.per_example;
+                0
+            }
+            Some(labels) => check_conditional(vae, x.nrows(), labels, &data.class_prior)?,
+        };
+        let per_class = Array2::zeros((x.nrows(), classes));
+        Ok(Evaluation { vae: vae.clone(), k: config.k, rng, eval, per_class, done: 0 })
+    }
+
+    /// Classes whose log P̂(x|c) is done (0 for a plain VAE).
+    pub fn classes_done(&self) -> usize {
+        self.done
+    }
+
+    /// Estimates log P̂(x|c) for the classes from [`Self::classes_done`] up to `upto` (exclusive,
+    /// at most C); nothing for a plain VAE. `data` must be the data [`Self::start`] had.
+    ///
+    /// # Errors
+    /// `Shape` if `data` has another number of test digits; as [`conditional_log_likelihood`].
+    pub fn classes(&mut self, data: &CvaeData, upto: usize) -> Result<()> {
+        let (n, classes) = self.per_class.dim();
+        if data.test.nrows() != n {
+            return Err(Error::shape(
+                "test digits (the data the evaluation started with)",
+                n,
+                data.test.nrows(),
+            ));
         }
-        Some(labels) => {
-            let cll = conditional_log_likelihood(vae, x, labels, &data.class_prior, config.k, &mut rng)?;
+        for c in self.done..upto.min(classes) {
+            is_for_class(&self.vae, data.test.view(), c, self.k, &mut self.rng, &mut self.per_class)?;
+            self.done = c + 1;
+        }
+        Ok(())
+    }
+
+    /// The remaining classes, then the model's numbers, as [`evaluate`] returns them.
+    ///
+    /// # Errors
+    /// As [`Self::classes`].
+    pub fn finish(mut self, data: &CvaeData) -> Result<ModelEval> {
+        let classes = self.per_class.ncols();
+        self.classes(data, classes)?;
+        let mut eval = self.eval;
+        if classes > 0 {
+            let cll = combine_classes(self.per_class, &data.test_labels, &data.class_prior, self.k);
             eval.log_px_given_c = Some(Estimate::from_values(&cll.conditional)?);
             eval.log_px = Estimate::from_values(&cll.marginal)?;
             eval.label_information = Some(paired_difference(&cll.conditional, &cll.marginal)?);
@@ -437,8 +541,8 @@ pub fn evaluate(config: &CvaeConfig, kind: ModelKind, vae: &Vae<f32>, data: &Cva
             eval.log_px_per_example = cll.marginal;
             eval.log_px_given_c_per_example = cll.conditional;
         }
+        Ok(eval)
     }
-    Ok(eval)
 }
 
 /// Samples of every class from shared noise: row c of the grid decodes z = μ_c + σ_c ⊙ ε_j for

@@ -235,3 +235,49 @@ fn data_subsets_keep_every_class_and_the_class_prior_is_the_frequencies() {
     assert!(CvaeData::from_split(&split, &too_many).unwrap_err().to_string().contains("test digits"));
     assert!(CvaeConfig { k: 0, ..config }.validate().unwrap_err().to_string().contains("k = 0"));
 }
+
+#[test]
+fn the_staged_evaluation_is_evaluate_bit_for_bit() {
+    // A small class-ordered split (3 training and 2 test digits per class, random binary pixels)
+    // and untrained models: the numbers need not be good, only identical.
+    let mut rng = StdRng::seed_from_u64(11);
+    let u = Uniform::new(0.0, 1.0).unwrap();
+    let mut digits = |per_class: usize| Digits {
+        images: Array2::from_shape_simple_fn((10 * per_class, 784), || {
+            (u.sample(&mut rng) < 0.3) as u8 as f32
+        }),
+        labels: (0..10).flat_map(|c| std::iter::repeat_n(c as u8, per_class)).collect(),
+        image_shape: [28, 28],
+    };
+    let split = DigitSplit { train: digits(3), test: digits(2) };
+    let config = CvaeConfig {
+        n_train: 30,
+        n_test: 20,
+        hidden: 8,
+        latent_dim: 2,
+        k: 3,
+        eval_samples: 2,
+        ..CvaeConfig::small(1, 0)
+    };
+    let data = CvaeData::from_split(&split, &config).unwrap();
+    for kind in [ModelKind::Unconditional, ModelKind::FixedPrior, ModelKind::LearnedPrior] {
+        let vae = trainer(&config, kind).unwrap().vae;
+        let whole = evaluate(&config, kind, &vae, &data).unwrap();
+        let mut staged = Evaluation::start(&config, kind, &vae, &data).unwrap();
+        staged.classes(&data, 4).unwrap();
+        let classes = if kind.conditional() { 4 } else { 0 };
+        assert_eq!(staged.classes_done(), classes);
+        staged.classes(&data, 2).unwrap(); // nothing to redo
+        assert_eq!(staged.classes_done(), classes);
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let staged = staged.finish(&data).unwrap();
+        assert_eq!(staged, whole, "{kind:?}");
+        assert_eq!(bits(&staged.log_px_per_example), bits(&whole.log_px_per_example));
+        assert_eq!(bits(&staged.log_px_given_c_per_example), bits(&whole.log_px_given_c_per_example));
+    }
+    // Other data than the evaluation started with: a typed error.
+    let vae = trainer(&config, ModelKind::FixedPrior).unwrap().vae;
+    let mut staged = Evaluation::start(&config, ModelKind::FixedPrior, &vae, &data).unwrap();
+    let fewer = CvaeData::from_split(&split, &CvaeConfig { n_test: 10, ..config.clone() }).unwrap();
+    assert!(staged.classes(&fewer, 10).is_err());
+}

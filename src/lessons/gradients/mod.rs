@@ -333,6 +333,9 @@ impl Default for GradientConfig {
     }
 }
 
+/// The most random numbers one [`run_experiment`] may draw (seconds of work).
+pub const MAX_NUMBERS: u128 = 100_000_000;
+
 impl GradientConfig {
     /// Checks the sizes and parameters.
     ///
@@ -362,11 +365,18 @@ impl GradientConfig {
             return Err(Error::invalid("count_dim", 0, "must be at least 1"));
         }
         check_gaussian(ArrayView1::from(&[self.mean]), ArrayView1::from(&[self.sigma]))?;
-        let by_dim: f64 = self.dims.iter().map(|&d| (d * self.draws) as f64).sum();
-        let by_count: f64 =
-            self.sample_counts.iter().map(|&n| (n * self.repeats * self.count_dim) as f64).sum();
-        if by_dim + by_count > 1e8 {
-            return Err(Error::invalid("draws", self.draws, "the run would draw more than 10⁸ numbers"));
+        // In u128, saturating: no user-given size can overflow the count.
+        let by_dim = self.dims.iter().fold(0u128, |a, &d| a.saturating_add(d as u128 * self.draws as u128));
+        let by_count = self.sample_counts.iter().fold(0u128, |a, &n| {
+            a.saturating_add((n as u128 * self.repeats as u128).saturating_mul(self.count_dim as u128))
+        });
+        let numbers = by_dim.saturating_add(by_count);
+        if numbers > MAX_NUMBERS {
+            return Err(Error::TooLarge {
+                what: "Σ dims × draws + Σ sample_counts × repeats × count_dim".into(),
+                needs: format!("{numbers} random numbers ({by_dim} + {by_count})"),
+                limit: format!("the {MAX_NUMBERS} one run may draw"),
+            });
         }
         Ok(())
     }
