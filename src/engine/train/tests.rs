@@ -166,8 +166,8 @@ fn grey_inputs_and_the_default_take_the_dense_path() {
     let (vc, tc) = small(1, 6);
     let mut t = Trainer::new(vc, tc).unwrap();
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
-    assert_eq!(t.ws.input_path, InputPath::Auto, "the default path");
-    assert!(!t.ws.used_binary_input(), "the default (Auto) reads a 39%-on binary batch densely");
+    assert_eq!(t.ws.input_path, InputPath::Dense, "the default path");
+    assert!(!t.ws.used_binary_input(), "the default (Dense) reads a binary batch densely");
     t.set_input_path(InputPath::Binary);
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: false }).unwrap();
     assert!(!t.ws.used_binary_input());
