@@ -1,20 +1,8 @@
 //! Runs `vaelab experiment ...`: each experiment writes NAME.json and an offline NAME.html, and a bad
 //! argument is one line on stderr with exit code 2.
 
-use std::process::Command;
-
 mod common;
-use common::estimate;
-
-fn vaelab(args: &[&str]) -> std::process::Output {
-    // Models the experiments train are stored under target/, not in the checkout's build/models/.
-    let store = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("models");
-    Command::new(env!("CARGO_BIN_EXE_vaelab"))
-        .args(args)
-        .env("VAELAB_MODEL_STORE", store)
-        .output()
-        .expect("run vaelab")
-}
+use common::{estimate, vaelab};
 
 fn read_json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
