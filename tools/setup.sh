@@ -113,11 +113,23 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# 4. Register the kernel inside the virtualenv (not in the user's home).
+# 4. Register the kernel inside the virtualenv (not in the user's home), started through
+# tools/evcxr/kernel.py, which gives each running kernel a build folder of its own under build/evcxr/
+# that outlives it (read its docstring for why).
 kernel_json=$VENV/share/jupyter/kernels/rust/kernel.json
-if [ ! -f "$kernel_json" ] || ! grep -q "$evcxr_bin" "$kernel_json"; then
+launcher=$PWD/tools/evcxr/kernel.py
+if [ ! -f "$kernel_json" ] || ! grep -q "$evcxr_bin" "$kernel_json" || ! grep -q "$launcher" "$kernel_json"; then
   say "registering the Rust kernel in $VENV"
   JUPYTER_PATH="$PWD/$VENV/share/jupyter" "$evcxr_bin" --install >/dev/null
+  "$VENV/bin/python" - "$kernel_json" "$PWD/$VENV/bin/python" "$launcher" <<'PY'
+import json, sys
+path, python, launcher = sys.argv[1:]
+spec = json.load(open(path))
+spec["argv"] = [python, launcher, *spec["argv"]]
+with open(path, "w") as f:
+    json.dump(spec, f, indent=2)
+    f.write("\n")
+PY
 fi
 
 # 4b. JupyterLab's news announcements would ask to fetch from the network: off for this project.
