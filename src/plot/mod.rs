@@ -84,14 +84,17 @@ impl Figure {
         self
     }
 
-    /// A solid line through the points (xᵢ, yᵢ).
+    /// A solid line through the points (xᵢ, yᵢ). A line named `""` (a baseline, a guide) has no
+    /// legend entry: plotly would show it as a blank one.
     ///
     /// # Panics
     /// If `x` and `y` differ in length (a programmer error in the notebook).
     #[track_caller]
     pub fn line(mut self, name: &str, x: &[f64], y: &[f64]) -> Self {
         assert_eq!(x.len(), y.len(), "Figure::line({name}): x has {} points, y has {}", x.len(), y.len());
-        self.plot.add_trace(Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::Lines));
+        self.plot.add_trace(
+            Scatter::new(x.to_vec(), y.to_vec()).name(name).mode(Mode::Lines).show_legend(!name.is_empty()),
+        );
         self
     }
 
@@ -522,6 +525,19 @@ mod tests {
         assert_eq!(without.matches("</script>").count(), 1, "{without}");
         assert!(without.contains("<\\/script>"));
         assert!(with.len() > 1_000_000, "plotly.js is inlined: {} bytes", with.len());
+    }
+
+    #[test]
+    fn an_unnamed_line_has_no_legend_entry_and_a_named_one_has() {
+        let json = Figure::new("t")
+            .line("", &[0.0, 1.0], &[0.0, 0.0])
+            .line("F(x)", &[0.0, 1.0], &[0.0, 1.0])
+            .plot()
+            .to_json();
+        let spec: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let shown: Vec<_> =
+            spec["data"].as_array().unwrap().iter().map(|t| t["showlegend"].clone()).collect();
+        assert_eq!(shown, [serde_json::json!(false), serde_json::json!(true)], "{json}");
     }
 
     #[test]
