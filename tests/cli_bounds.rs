@@ -12,7 +12,8 @@ fn vaelab(args: &[&str]) -> Output {
 }
 
 fn model_file(name: &str, body: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vaelab-cli-bounds-{}", std::process::id()));
+    // Under target/ (removed by `cargo clean`), not /tmp, where nothing removed them.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-bounds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();

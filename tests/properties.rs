@@ -102,16 +102,36 @@ fn one_line(e: &vaelab::Error) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// A fresh path under this test run's temp folder (removed at exit by the OS temp cleaner; each
-/// path is used once).
+/// A fresh path under this test run's scratch folder (each path is used once).
 fn fresh_path(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
     scratch().join(format!("{}-{tag}", N.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// This run's scratch folder, `$CARGO_TARGET_TMPDIR/properties/<pid>`. A run writes 0.3–2 GB of
+/// checkpoints and data sets here, and a static is never dropped, so a temp folder in /tmp was
+/// never removed (73 of them, 17 GB, had piled up): instead each run removes the folders of runs
+/// that are no longer running (on Linux, where /proc tells; elsewhere `cargo clean` does), and
+/// all of it lives under `target/`.
 fn scratch() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("vaelab-properties-").tempdir().unwrap()).path()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR")).join("properties");
+        if Path::new("/proc/self").exists() {
+            for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let gone = name
+                    .parse::<u32>()
+                    .is_ok_and(|pid| !Path::new("/proc").join(&name).exists() && pid != std::process::id());
+                if gone {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = base.join(std::process::id().to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
