@@ -118,6 +118,18 @@ pub fn run(args: &ExperimentArgs) -> Result<Written> {
 /// the file is read.
 pub const TRAIN_DIGITS: usize = crate::engine::data::Mnist10k::TRAIN_PER_CLASS * crate::engine::data::CLASSES;
 
+/// The shipped digits' test rows, the sum of [`crate::engine::data::Mnist10k::TEST_COUNTS`]: the
+/// bound of `--test` (`experiment prior`) and `--digit-test` (`experiment minimal-representation`),
+/// checked before the file is read.
+pub const TEST_DIGITS: usize = {
+    let (counts, mut sum, mut c) = (crate::engine::data::Mnist10k::TEST_COUNTS, 0, 0);
+    while c < counts.len() {
+        sum += counts[c];
+        c += 1;
+    }
+    sum
+};
+
 /// An experiment's estimated arithmetic, checked against [`crate::base::budget::MAX_WORK`] before
 /// any data is loaded or model trained, and the progress reporter it is counted into.
 ///
@@ -291,6 +303,14 @@ mod tests {
 
     const NAMES: [&str; 7] =
         ["amortised", "prior", "minibatch", "rate-distortion", "collapses", "cvae", "minimal-representation"];
+
+    #[test]
+    fn the_digit_counts_are_the_shipped_split() {
+        // 8,000 / 2,000 of the 10,000 shipped digits (`shared/anchors/README.md`).
+        assert_eq!((TRAIN_DIGITS, TEST_DIGITS), (8000, 2000));
+        let all: usize = crate::engine::data::Mnist10k::CLASS_COUNTS.iter().sum();
+        assert_eq!(TRAIN_DIGITS + TEST_DIGITS, all);
+    }
 
     #[test]
     fn every_default_experiment_is_well_within_the_work_budget() {
