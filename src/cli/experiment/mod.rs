@@ -365,9 +365,29 @@ mod tests {
 
     #[test]
     fn the_estimate_grows_linearly_in_epochs_and_examples() {
-        let at = |epochs: &str| work(&parse(&["collapses", "--epochs", epochs])).unwrap().total;
-        let (one, ten) = (at("1"), at("10"));
-        let evaluation = (10 * one - ten) / 9;
-        assert_eq!(ten - evaluation, 10 * (one - evaluation));
+        // `experiment collapses --betas 0.1,1` trains 2 + 1 + 3 models (the sweep, independent
+        // pixels, the three remedies) of the 784-128-16 Bernoulli VAE for --epochs epochs over
+        // --n-train digits; what it evaluates depends on neither. One example costs three passes
+        // (forward, ∂input, ∂weight) of P + A + Work::EXAMPLE_FLOOR (the unit of `Work`), with
+        // P and A counted by hand from the architecture:
+        //   P = (784·128 + 128) + (128·32 + 32) + (16·128 + 128) + (128·784 + 784) = 207,920
+        //   A = 784 + 2·16 + 2·128 = 1,072 (the output, μ and log σ², each hidden layer twice)
+        let models: u128 = 2 + 1 + 3;
+        let per_example: u128 = 3 * (207_920 + 1_072 + Work::EXAMPLE_FLOOR);
+        let at = |epochs: usize, n_train: usize| {
+            let (epochs, n_train) = (epochs.to_string(), n_train.to_string());
+            let args = ["collapses", "--betas", "0.1,1", "--epochs", &epochs, "--n-train", &n_train];
+            work(&parse(&args)).expect("valid sizes").total
+        };
+        // One epoch more adds models × n_train examples, at any epoch count.
+        for (epochs, n_train) in [(1, 100), (9, 100), (1, 2000), (30, 2000)] {
+            let step = at(epochs + 1, n_train) - at(epochs, n_train);
+            assert_eq!(step, models * n_train as u128 * per_example, "epochs {epochs}, n_train {n_train}");
+        }
+        // One example more adds models × epochs examples, at any example count.
+        for (epochs, n_train) in [(1, 100), (10, 100), (10, 1999), (3, 4000)] {
+            let step = at(epochs, n_train + 1) - at(epochs, n_train);
+            assert_eq!(step, models * epochs as u128 * per_example, "epochs {epochs}, n_train {n_train}");
+        }
     }
 }
