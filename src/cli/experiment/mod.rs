@@ -18,8 +18,12 @@
 //! | `vaelab experiment collapses` | `09-two-collapses.ipynb` | [`crate::lessons::collapse::collapse_runs`] |
 //! | `vaelab experiment cvae` | `10-cvae.ipynb` | [`crate::lessons::conditional::run`] |
 //!
-//! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
-//! `run(&Args) -> Result<Written>` that ends in [`write_outputs`]; one variant in [`Experiment`].
+//! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]), a
+//! `work(&Args) -> Result<Work>` that estimates the run from its arguments alone (before any data
+//! is loaded; see [`Work`]), and a `run(&Args) -> Result<Written>` that first checks that estimate
+//! ([`Work::check`]: the budget and the progress reporter) and ends in [`write_outputs`]; then one
+//! variant in [`Experiment`] with its arm in [`run`] and in [`work`] (the estimate alone), a row in
+//! the table above, and its name in the tests' `NAMES` (defaults well within the budget).
 
 use std::path::{Path, PathBuf};
 
