@@ -305,8 +305,16 @@ mod tests {
         }
     }
 
-    const NAMES: [&str; 7] =
-        ["amortised", "prior", "minibatch", "rate-distortion", "collapses", "cvae", "minimal-representation"];
+    const NAMES: [&str; 8] = [
+        "gradients",
+        "amortised",
+        "prior",
+        "minibatch",
+        "rate-distortion",
+        "collapses",
+        "cvae",
+        "minimal-representation",
+    ];
 
     #[test]
     fn the_digit_counts_are_the_shipped_split() {
