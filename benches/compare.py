@@ -97,47 +97,32 @@ def main():
                     common = ["--batch", str(b), "--hidden", str(h), "--steps", str(steps), "--repeats", "1"]
                     anchor_args = common + ["--threads", str(t), "--warmup", "10", "--n-data", "16384",
                                             "--quiet", "--no-breakdown"]
-                    rates = {"vaelab": [], "torch": [], "numpy": []}
-                    gflops = []
-                    dense = {"vaelab": [], "torch": [], "numpy": []}
-                    dense_gflops = []
-                    digits = {"vaelab": [], "torch": [], "numpy": []}
-                    digits_gflops = []
-                    for _ in range(a.rounds):
-                        r = run_json([a.vaelab, "bench", "--json", "--threads", str(t), "--warmup", "10"] + common)
-                        record("vaelab", r)
-                        rates["vaelab"].append(r["samples_per_sec"])
-                        gflops.append(r["gflops"])
-                        if a.dense:
-                            r = run_json([a.vaelab, "bench", "--json", "--dense", "--threads", str(t), "--warmup",
-                                          "10"] + common)
-                            record("vaelab-dense", r)
-                            dense["vaelab"].append(r["samples_per_sec"])
-                            dense_gflops.append(r["gflops"])
-                        if a.digits:
-                            r = run_json([a.vaelab, "bench", "--json", "--digits", "--threads", str(t), "--warmup",
-                                          "10"] + common)
-                            record("vaelab-digits", r)
-                            digits["vaelab"].append(r["samples_per_sec"])
-                            digits_gflops.append(r["gflops"])
-                        r = run_json([a.python, torch_bench] + anchor_args, threads_env(t))
-                        record("torch", r)
-                        for into in (rates, dense, digits):
-                            into["torch"].append(anchor_rate(r))
-                        r = run_json([a.python, numpy_bench] + anchor_args, threads_env(t))
-                        record("numpy", r)
-                        for into in (rates, dense, digits):
-                            into["numpy"].append(anchor_rate(r))
-                        loads.append(load())
-                    rows.append(("train", t, f"B={b} H={h}", rates, statistics.median(gflops)))
+                    # vaelab's runs of this configuration, each beside the same anchor runs: (extra
+                    # flag, raw-JSON tag, table row).
+                    variants = [([], "vaelab", "train")]
                     if a.dense:
-                        rows.append(("train (dense first layer)", t, f"B={b} H={h}", dense,
-                                     statistics.median(dense_gflops)))
+                        variants.append((["--dense"], "vaelab-dense", "train (dense first layer)"))
                     if a.digits:
-                        rows.append(("train (vaelab on the digits)", t, f"B={b} H={h}", digits,
-                                     statistics.median(digits_gflops)))
+                        variants.append((["--digits"], "vaelab-digits", "train (vaelab on the digits)"))
+                    rates = [{"vaelab": [], "torch": [], "numpy": []} for _ in variants]
+                    gflops = [[] for _ in variants]
+                    for _ in range(a.rounds):
+                        for (extra, tag, _), into, gf in zip(variants, rates, gflops):
+                            r = run_json([a.vaelab, "bench", "--json"] + extra + ["--threads", str(t), "--warmup",
+                                                                                 "10"] + common)
+                            record(tag, r)
+                            into["vaelab"].append(r["samples_per_sec"])
+                            gf.append(r["gflops"])
+                        for peer, bench in (("torch", torch_bench), ("numpy", numpy_bench)):
+                            r = run_json([a.python, bench] + anchor_args, threads_env(t))
+                            record(peer, r)
+                            for into in rates:
+                                into[peer].append(anchor_rate(r))
+                        loads.append(load())
+                    for (_, _, what), into, gf in zip(variants, rates, gflops):
+                        rows.append((what, t, f"B={b} H={h}", into, statistics.median(gf)))
                     print(f"train T={t} B={b} H={h}: " + ", ".join(
-                        f"{k} {statistics.median(v):.0f}" for k, v in rates.items()), file=sys.stderr)
+                        f"{k} {statistics.median(v):.0f}" for k, v in rates[0].items()), file=sys.stderr)
     if not a.skip_eval:
         for t in threads:
             rates = {"vaelab": [], "torch": []}

@@ -53,20 +53,28 @@ fn config(args: &Args) -> ExperimentConfig {
 /// # Errors
 /// None today; a `Result` like every experiment's.
 pub fn work(args: &Args) -> Result<Work> {
+    Ok(plan(args).2)
+}
+
+/// The configuration of `args`, its [`stage_work`] and the [`Work`] they add up to: [`run`] counts
+/// its progress in the same stages it checked.
+fn plan(args: &Args) -> (ExperimentConfig, Vec<u128>, Work) {
     let config = config(args);
-    let work = stage_work(&config).iter().fold(
+    let stages = stage_work(&config);
+    let work = stages.iter().fold(
         Work::new("experiment amortised", "--steps × --train × --hidden-sizes, --digit-epochs"),
         |w, &s| w.plus(s),
     );
     let widest = config.hidden_sizes.iter().copied().max().unwrap_or(0) as u128;
     let points = (config.n_train as u128).saturating_add(config.n_eval as u128);
-    Ok(work
+    let work = work
         .holding(config.steps as u128, std::mem::size_of::<f64>())
         .holding(points.saturating_mul(8), std::mem::size_of::<f64>())
         .holding(
             widest.saturating_mul(points.saturating_add(16)).saturating_mul(4),
             std::mem::size_of::<f64>(),
-        ))
+        );
+    (config, stages, work)
 }
 
 /// Runs [`experiment`] and writes `amortised.json` (the
@@ -76,9 +84,8 @@ pub fn work(args: &Args) -> Result<Work> {
 /// # Errors
 /// A bad size (`InvalidParameter`), the digits unreadable, `Diverged`, `Io` writing.
 pub fn run(args: &Args) -> Result<Written> {
-    let mut progress = work(args)?.check()?;
-    let config = config(args);
-    let stages = stage_work(&config);
+    let (config, stages, work) = plan(args);
+    let mut progress = work.check()?;
     let digits = match config.digits {
         Some(_) => Some(Mnist10k::load()?),
         None => None,

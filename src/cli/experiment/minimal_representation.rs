@@ -53,12 +53,11 @@ pub struct MinimalRepresentation {
 pub fn work(args: &Args) -> Result<Work> {
     let config = LatentSweepConfig::small(args.latent_dims.clone(), args.epochs, args.common.seed);
     config.validate()?;
-    let test_rows = crate::engine::data::Mnist10k::TEST_COUNTS.iter().sum::<usize>();
-    if args.digit_epochs > 0 && !(2..=test_rows).contains(&args.digit_test) {
+    if args.digit_epochs > 0 && !(2..=super::TEST_DIGITS).contains(&args.digit_test) {
         return Err(crate::base::error::Error::invalid(
             "--digit-test",
             args.digit_test,
-            format!("must be in 2..={test_rows} (the test digits)"),
+            format!("must be in 2..={} (the test digits)", super::TEST_DIGITS),
         ));
     }
     let digits_vae = VaeConfig::bernoulli(784, vec![64], args.digit_latent);

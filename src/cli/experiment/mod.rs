@@ -18,8 +18,12 @@
 //! | `vaelab experiment collapses` | `09-two-collapses.ipynb` | [`crate::lessons::collapse::collapse_runs`] |
 //! | `vaelab experiment cvae` | `10-cvae.ipynb` | [`crate::lessons::conditional::run`] |
 //!
-//! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]) and a
-//! `run(&Args) -> Result<Written>` that ends in [`write_outputs`]; one variant in [`Experiment`].
+//! To add one: a file in this folder with an `Args` struct (flattening [`CommonArgs`]), a
+//! `work(&Args) -> Result<Work>` that estimates the run from its arguments alone (before any data
+//! is loaded; see [`Work`]), and a `run(&Args) -> Result<Written>` that first checks that estimate
+//! ([`Work::check`]: the budget and the progress reporter) and ends in [`write_outputs`]; then one
+//! variant in [`Experiment`] with its arm in [`run`] and in [`work`] (the estimate alone), a row in
+//! the table above, and its name in the tests' `NAMES` (defaults well within the budget).
 
 use std::path::{Path, PathBuf};
 
@@ -117,6 +121,18 @@ pub fn run(args: &ExperimentArgs) -> Result<Written> {
 /// The shipped digits' training rows ([`crate::engine::data::Mnist10k`]), for estimates made before
 /// the file is read.
 pub const TRAIN_DIGITS: usize = crate::engine::data::Mnist10k::TRAIN_PER_CLASS * crate::engine::data::CLASSES;
+
+/// The shipped digits' test rows, the sum of [`crate::engine::data::Mnist10k::TEST_COUNTS`]: the
+/// bound of `--test` (`experiment prior`) and `--digit-test` (`experiment minimal-representation`),
+/// checked before the file is read.
+pub const TEST_DIGITS: usize = {
+    let (counts, mut sum, mut c) = (crate::engine::data::Mnist10k::TEST_COUNTS, 0, 0);
+    while c < counts.len() {
+        sum += counts[c];
+        c += 1;
+    }
+    sum
+};
 
 /// An experiment's estimated arithmetic, checked against [`crate::base::budget::MAX_WORK`] before
 /// any data is loaded or model trained, and the progress reporter it is counted into.
@@ -289,8 +305,24 @@ mod tests {
         }
     }
 
-    const NAMES: [&str; 7] =
-        ["amortised", "prior", "minibatch", "rate-distortion", "collapses", "cvae", "minimal-representation"];
+    const NAMES: [&str; 8] = [
+        "gradients",
+        "amortised",
+        "prior",
+        "minibatch",
+        "rate-distortion",
+        "collapses",
+        "cvae",
+        "minimal-representation",
+    ];
+
+    #[test]
+    fn the_digit_counts_are_the_shipped_split() {
+        // 8,000 / 2,000 of the 10,000 shipped digits (`shared/anchors/README.md`).
+        assert_eq!((TRAIN_DIGITS, TEST_DIGITS), (8000, 2000));
+        let all: usize = crate::engine::data::Mnist10k::CLASS_COUNTS.iter().sum();
+        assert_eq!(TRAIN_DIGITS + TEST_DIGITS, all);
+    }
 
     #[test]
     fn every_default_experiment_is_well_within_the_work_budget() {
@@ -345,9 +377,29 @@ mod tests {
 
     #[test]
     fn the_estimate_grows_linearly_in_epochs_and_examples() {
-        let at = |epochs: &str| work(&parse(&["collapses", "--epochs", epochs])).unwrap().total;
-        let (one, ten) = (at("1"), at("10"));
-        let evaluation = (10 * one - ten) / 9;
-        assert_eq!(ten - evaluation, 10 * (one - evaluation));
+        // `experiment collapses --betas 0.1,1` trains 2 + 1 + 3 models (the sweep, independent
+        // pixels, the three remedies) of the 784-128-16 Bernoulli VAE for --epochs epochs over
+        // --n-train digits; what it evaluates depends on neither. One example costs three passes
+        // (forward, ∂input, ∂weight) of P + A + Work::EXAMPLE_FLOOR (the unit of `Work`), with
+        // P and A counted by hand from the architecture:
+        //   P = (784·128 + 128) + (128·32 + 32) + (16·128 + 128) + (128·784 + 784) = 207,920
+        //   A = 784 + 2·16 + 2·128 = 1,072 (the output, μ and log σ², each hidden layer twice)
+        let models: u128 = 2 + 1 + 3;
+        let per_example: u128 = 3 * (207_920 + 1_072 + Work::EXAMPLE_FLOOR);
+        let at = |epochs: usize, n_train: usize| {
+            let (epochs, n_train) = (epochs.to_string(), n_train.to_string());
+            let args = ["collapses", "--betas", "0.1,1", "--epochs", &epochs, "--n-train", &n_train];
+            work(&parse(&args)).expect("valid sizes").total
+        };
+        // One epoch more adds models × n_train examples, at any epoch count.
+        for (epochs, n_train) in [(1, 100), (9, 100), (1, 2000), (30, 2000)] {
+            let step = at(epochs + 1, n_train) - at(epochs, n_train);
+            assert_eq!(step, models * n_train as u128 * per_example, "epochs {epochs}, n_train {n_train}");
+        }
+        // One example more adds models × epochs examples, at any example count.
+        for (epochs, n_train) in [(1, 100), (10, 100), (10, 1999), (3, 4000)] {
+            let step = at(epochs, n_train + 1) - at(epochs, n_train);
+            assert_eq!(step, models * epochs as u128 * per_example, "epochs {epochs}, n_train {n_train}");
+        }
     }
 }

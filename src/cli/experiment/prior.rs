@@ -64,12 +64,11 @@ fn mixture_epoch(config: &PriorExperimentConfig) -> u128 {
 pub fn work(args: &Args) -> Result<Work> {
     let config = config(args);
     config.validate()?;
-    let test_rows = crate::engine::data::Mnist10k::TEST_COUNTS.iter().sum::<usize>();
-    if !(2..=test_rows).contains(&config.n_test) {
+    if !(2..=super::TEST_DIGITS).contains(&config.n_test) {
         return Err(crate::base::error::Error::invalid(
             "--test",
             config.n_test,
-            format!("must be in 2..={test_rows} (the test digits)"),
+            format!("must be in 2..={} (the test digits)", super::TEST_DIGITS),
         ));
     }
     let fixed_vae = config.vae_config(crate::engine::vae::LatentPrior::StandardNormal);
