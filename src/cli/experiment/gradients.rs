@@ -78,6 +78,10 @@ fn config(args: &Args) -> GradientConfig {
 /// product with F − b, (ε² − 1)/σ and its product) and one pathwise estimate at 3 (z, f'(z), the
 /// product with ε).
 pub const DIMENSION_NUMBER: u128 = 2 * 7 + 3;
+/// Arrays of draws × Z numbers the dimension sweep holds at once, at most: ε, ∂/∂μ and ∂/∂σ of the
+/// two score-function estimates, and the pathwise estimate's z = μ + σε, f'(z) and ∂/∂σ while it
+/// is made ([`crate::lessons::gradients::variance_by_dimension`]).
+pub const DIMENSION_ARRAYS: u128 = 8;
 /// Multiply-adds per draw (row) of the dimension sweep: the three estimators' mean ± SE of
 /// ∂/∂μ₁ and their single-draw variances ± SE over coordinate 1, about 7 per estimator.
 pub const DIMENSION_ROW: u128 = 3 * 7;
@@ -111,6 +115,10 @@ pub fn work(args: &Args) -> Result<Work> {
     config.validate()?;
     let (draws, repeats) = (config.draws as u128, config.repeats as u128);
     let mut work = Work::new("experiment gradients", "--dims × --draws, --sample-counts × --repeats");
+    // Memory: the largest dimension's draws × Z numbers, held at once in DIMENSION_ARRAYS arrays of
+    // f64 (the guard allows 10⁸ numbers: 6.4 GB, more than a small machine has).
+    let widest = config.dims.iter().copied().max().unwrap_or(0) as u128;
+    work = work.holding(draws.saturating_mul(widest).saturating_mul(DIMENSION_ARRAYS), size_of::<f64>());
     for &z in &config.dims {
         let numbers = draws.saturating_mul(z as u128);
         work = work
@@ -164,7 +172,16 @@ mod tests {
         // 10⁸ numbers in one dimension sweep and the smallest sample-count sweep (2 × 1 × 4).
         let largest = args(&[10_000], 9_999, &[1], 2);
         let w = work(&largest).expect("within the 10⁸-number guard");
-        assert!(w.total * 1000 < MAX_WORK && w.check().is_ok(), "{:.2e}", w.total as f64);
+        assert!(w.total * 1000 < MAX_WORK, "{:.2e}", w.total as f64);
+        crate::base::budget::ensure_work("largest", w.total).expect("within the work budget");
+        crate::base::budget::ensure_draws("largest", w.draws).expect("within the draw budget");
+        // It holds 8 arrays of 10⁸ numbers at once: 6.4 GB, counted, so a machine with less
+        // memory available refuses it in one line instead of aborting in the allocator.
+        assert_eq!(w.memory, 8 * 8 * 9_999 * 10_000);
+        assert!(
+            crate::base::budget::ensure_memory_within("largest", w.memory, 4 << 30).is_err(),
+            "4 GiB refuses it"
+        );
         let e = work(&args(&[10_000], 10_001, &[1], 2)).expect_err("over the guard");
         assert!(matches!(e, crate::base::error::Error::TooLarge { .. }), "{e}");
     }
