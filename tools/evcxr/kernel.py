@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Build folders per checkout: one per notebook open at the same time. Each holds a full build of the
-# crate's dependencies (about 1 GB).
+# crate's dependencies (about 0.8 GB).
 SLOTS = 8
 
 
