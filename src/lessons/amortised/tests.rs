@@ -234,3 +234,33 @@ fn bad_arguments_are_named_errors() {
     };
     assert!(digit_gaps(&config, &split).unwrap_err().to_string().contains("n_points"));
 }
+
+#[test]
+fn the_digits_measured_are_spread_over_the_classes() {
+    // A test set stored class by class, as the shipped one is: two digits per class. The first
+    // five would all be classes 0–2; evenly spaced, they are one of every other class.
+    let images = |n: usize| Array2::from_shape_fn((n, 4), |(i, j)| ((i + j) % 2) as f32);
+    let split = DigitSplit {
+        train: crate::engine::data::Digits { images: images(8), labels: vec![0; 8], image_shape: [2, 2] },
+        test: crate::engine::data::Digits {
+            images: images(20),
+            labels: (0..10u8).flat_map(|c| [c, c]).collect(),
+            image_shape: [2, 2],
+        },
+    };
+    let config = DigitConfig {
+        hidden: vec![3],
+        latent_dim: 1,
+        n_train: 8,
+        epochs: 1,
+        n_points: 5,
+        fit_steps: 2,
+        elbo_samples: 4,
+        is_samples: 4,
+        seed: 0,
+    };
+    // (Unit tests' stages go to the build's own test store, never build/models.)
+    let d = digit_gaps(&config, &split).unwrap();
+    assert_eq!(d.labels, [0, 2, 4, 6, 8]);
+    assert_eq!(d.log_px.len(), 5);
+}
