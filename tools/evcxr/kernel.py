@@ -31,6 +31,11 @@ import os
 import sys
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): no shared folders, evcxr makes its own per kernel
+    fcntl = None
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 # Build folders per checkout: one per notebook open at the same time. Each holds a full build of the
 # crate's dependencies (about 0.8 GB).
@@ -41,9 +46,7 @@ def claim_folder(base: Path, slots: int = SLOTS) -> tuple[Path, int] | None:
     """The first of `base/kernel-0 .. kernel-{slots-1}` that no other process holds, and the open
     lock file descriptor that holds it (keep it open while the folder is in use). None when all are
     held, or on a system without `flock`."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no shared folders, evcxr makes its own
+    if fcntl is None:
         return None
     base.mkdir(parents=True, exist_ok=True)
     for n in range(slots):
@@ -67,9 +70,10 @@ def main(argv: list[str]) -> None:
     env["EVCXR_CONFIG_DIR"] = str(ROOT / "tools" / "evcxr")
     claimed = claim_folder(ROOT / "build" / "evcxr")
     if claimed is None:
-        print(f"vaelab kernel: all {SLOTS} build folders in {ROOT / 'build' / 'evcxr'} are in use; "
-              "this kernel builds in a temporary folder (its first cell compiles everything)",
-              file=sys.stderr)
+        why = (f"all {SLOTS} build folders in {ROOT / 'build' / 'evcxr'} are in use"
+               if fcntl is not None else "this system has no flock to share build folders safely")
+        print(f"vaelab kernel: {why}; this kernel builds in a temporary folder (its first cell "
+              "compiles everything)", file=sys.stderr)
         env.pop("EVCXR_TMPDIR", None)
     else:
         folder, fd = claimed
