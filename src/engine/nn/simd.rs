@@ -27,7 +27,16 @@ fn exp_nonpositive(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5; // Cephes' 5.0000001201e−1 rounds to ½ in f32
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    e * pow2_integer(n)
+}
+
+/// 2ⁿ for an integer-valued n ∈ [−126, 127] (as [`exp_nonpositive`] makes it), from the bits of
+/// n + 2²³ + 127: an integer below 2²⁴, exact in `f32`, whose 23 mantissa bits hold n + 127, the
+/// biased exponent of 2ⁿ. The same bits as `((n as i32 + 127) as u32) << 23`, without the
+/// saturating float-to-int cast that LLVM leaves scalar (one lane at a time) in the vector loops.
+#[inline(always)]
+fn pow2_integer(n: f32) -> f32 {
+    f32::from_bits(((n + 8_388_735.0).to_bits() & 0x007f_ffff) << 23)
 }
 
 /// log(1 + t) for t ∈ [0, 1], relative error ≲ 1.5e−8 plus rounding.
@@ -260,6 +269,39 @@ mod tests {
         assert!(worst.0 < 4.0 * 6e-8 && worst.1 < 4.0 * 6e-8, "worst relative errors {worst:?}");
         assert_eq!(exp_nonpositive(0.0), 1.0);
         assert_eq!(log1p_unit(0.0), 0.0);
+    }
+
+    /// The exponent's bits as [`exp_nonpositive`] built them before [`pow2_integer`].
+    fn pow2_by_cast(n: f32) -> f32 {
+        f32::from_bits(((n as i32 + 127) as u32) << 23)
+    }
+
+    #[test]
+    fn pow2_from_the_mantissa_is_bit_identical_to_the_cast() {
+        // Every n the exponential can make (x ∈ [−87, 0] gives n ∈ [−126, 0]), and up to 127.
+        for n in -126..=127 {
+            let n = n as f32;
+            assert_eq!(pow2_integer(n).to_bits(), pow2_by_cast(n).to_bits(), "n = {n}");
+            assert_eq!(f64::from(pow2_integer(n)), 2f64.powi(n as i32), "n = {n}");
+        }
+        assert_eq!(pow2_integer(-0.0).to_bits(), pow2_by_cast(-0.0).to_bits());
+        // And the whole exponential against the cast version on every 61st f32 in [−88, 0]
+        // (−88 and below clamp to −87), bit for bit.
+        let reference = |x: f32| {
+            let x = x.max(-87.0);
+            let n = (x * std::f32::consts::LOG2_E - 0.5).ceil();
+            let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+            let mut p = 1.987_569_1e-4_f32;
+            for c in [1.398_2e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 0.5] {
+                p = p * r + c;
+            }
+            (p * r * r + r + 1.0) * pow2_by_cast(n)
+        };
+        let (lo, hi) = ((-88.0f32).to_bits(), (-0.0f32).to_bits()); // negative: bits fall toward 0
+        for bits in (hi..=lo).step_by(61).chain([lo, hi, 0]) {
+            let x = f32::from_bits(bits);
+            assert_eq!(exp_nonpositive(x).to_bits(), reference(x).to_bits(), "x = {x:e}");
+        }
     }
 
     #[test]
