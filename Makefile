@@ -3,7 +3,6 @@
 #   make test   format, lint, unit/integration/doc tests, then every notebook executed and its page checked
 SHELL := /bin/bash
 VENV := .venv
-export EVCXR_CONFIG_DIR := $(CURDIR)/tools/evcxr
 export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
 # Jupyter refuses to run as root unless told (containers and CI machines often are root).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)

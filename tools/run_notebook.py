@@ -80,15 +80,13 @@ class NotebookReport:
 
 
 def kernel_env() -> dict[str, str]:
-    """Environment for the kernel: our evcxr settings and the kernel registered in .venv."""
+    """Environment for the kernel: the kernel registered in .venv. Its launcher (tools/evcxr/kernel.py)
+    sets the course's evcxr settings and the build folder: the runner starts one kernel at a time, so
+    every notebook of a run builds in build/evcxr/kernel-0 and finds the crate and its dependencies
+    already built (measured: 70-80 s per notebook without it)."""
     env = dict(os.environ)
-    env["EVCXR_CONFIG_DIR"] = str(ROOT / "tools" / "evcxr")
     env["JUPYTER_PATH"] = str(ROOT / ".venv" / "share" / "jupyter")
     env.setdefault("RUST_BACKTRACE", "0")
-    # The kernel's build folder is chosen by the kernel's launcher (tools/evcxr/kernel.py): the runner
-    # starts one kernel at a time, so every notebook of a run builds in build/evcxr/kernel-0 and finds
-    # the crate and its dependencies already built (measured: 70-80 s per notebook without it).
-    env.pop("EVCXR_TMPDIR", None)
     return env
 
 
