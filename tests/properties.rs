@@ -120,10 +120,8 @@ fn scratch() -> &'static Path {
         if Path::new("/proc/self").exists() {
             for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let gone = name
-                    .parse::<u32>()
-                    .is_ok_and(|pid| !Path::new("/proc").join(&name).exists() && pid != std::process::id());
-                if gone {
+                // A pid folder whose process is gone (this run's own pid is alive in /proc).
+                if name.parse::<u32>().is_ok() && !Path::new("/proc").join(&name).exists() {
                     let _ = std::fs::remove_dir_all(entry.path());
                 }
             }
