@@ -245,10 +245,10 @@ fn model_text() -> impl Strategy<Value = ModelText> {
             // exact log p(x) of −inf today (`quadratic_log_marginal_is_finite_or_a_named_error_for_extreme_models`).
             if kind == 3 {
                 for t in &mut tokens {
-                    if let Ok(v) = t.parse::<f64>() {
-                        if v.abs() > 100.0 {
-                            *t = (100.0f64.copysign(v)).to_string();
-                        }
+                    if let Ok(v) = t.parse::<f64>()
+                        && v.abs() > 100.0
+                    {
+                        *t = (100.0f64.copysign(v)).to_string();
                     }
                 }
             }

@@ -159,14 +159,14 @@ impl SliderFigure {
                 if layout[ya.as_str()]["scaleanchor"].is_string() {
                     layout[ya.as_str()]["scaleanchor"] = json!(axis_ref('x', k));
                 }
-                if let Some(title) = self.panels.get(k.wrapping_sub(1)).map(|p| p.title.as_str()) {
-                    if !title.is_empty() {
-                        annotations.push(json!({
-                            "text": title, "showarrow": false, "xref": "paper", "yref": "paper",
-                            "x": 0.5 * (x_dom[0] + x_dom[1]), "y": y_dom[1],
-                            "xanchor": "center", "yanchor": "bottom",
-                        }));
-                    }
+                if let Some(title) = self.panels.get(k.wrapping_sub(1)).map(|p| p.title.as_str())
+                    && !title.is_empty()
+                {
+                    annotations.push(json!({
+                        "text": title, "showarrow": false, "xref": "paper", "yref": "paper",
+                        "x": 0.5 * (x_dom[0] + x_dom[1]), "y": y_dom[1],
+                        "xanchor": "center", "yanchor": "bottom",
+                    }));
                 }
             }
             let on_k: Vec<Value> = data.iter().filter(|t| panel_of(t) == k).cloned().collect();

@@ -125,7 +125,7 @@ impl Mnist10k {
                 Error::format(path.display().to_string(), format!("not {{\"data\": [numbers]}}: {e}"))
             })?;
             let values = parsed.data;
-            if values.is_empty() || values.len() % d != 0 {
+            if values.is_empty() || !values.len().is_multiple_of(d) {
                 return Err(Error::format(
                     path.display().to_string(),
                     format!(

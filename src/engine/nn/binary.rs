@@ -18,7 +18,7 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, NdFloat, Zip};
 
-use super::simd::{as_f32, as_f32_mut};
+use super::simd::{Width, as_f32, as_f32_mut, width};
 
 /// Which path a network's first layer takes on its input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -159,7 +159,7 @@ impl BinaryInput {
         for row in x.outer_iter() {
             let ok = match row.as_slice() {
                 #[cfg(target_arch = "x86_64")]
-                Some(r) if has_avx2() && as_f32(r).is_some() => {
+                Some(r) if width() >= Width::Avx2 && as_f32(r).is_some() => {
                     // SAFETY: the CPU has AVX2 (checked above).
                     unsafe { scan_row_avx2(as_f32(r).expect("f32"), &mut self.row_cols, &mut nnz) }
                 }
@@ -236,7 +236,7 @@ fn count_on<F: NdFloat>(x: ArrayView2<F>) -> Option<usize> {
     for row in x.outer_iter() {
         let count = match row.as_slice() {
             #[cfg(target_arch = "x86_64")]
-            Some(r) if has_avx2() && as_f32(r).is_some() => {
+            Some(r) if width() >= Width::Avx2 && as_f32(r).is_some() => {
                 // SAFETY: the CPU has AVX2 (checked above).
                 unsafe { count_row_avx2(as_f32(r).expect("f32")) }
             }
@@ -411,6 +411,152 @@ unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize)
     }
 }
 
+/// [`forward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
+/// [`width`]): the same bits at every width.
+fn forward_f32(width: Width, x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
+    assert!(width <= self::width(), "binary forward: {width:?} on a CPU with {:?}", self::width());
+    match width {
+        // SAFETY: the CPU has AVX-512F (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx512 => unsafe { forward_avx512(x, w, bias, y) },
+        // SAFETY: the CPU has AVX2 (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx2 => unsafe { forward_avx2(x, w, bias, y) },
+        _ => forward_body(x, w, bias, y),
+    }
+}
+
+/// [`backward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
+/// [`width`]): the same bits at every width.
+fn backward_f32(width: Width, x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
+    assert!(width <= self::width(), "binary backward: {width:?} on a CPU with {:?}", self::width());
+    match width {
+        // SAFETY: the CPU has AVX-512F (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx512 => unsafe { backward_avx512(x, d_y, d_w, o) },
+        // SAFETY: the CPU has AVX2 (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx2 => unsafe { backward_avx2(x, d_y, d_w, o) },
+        _ => backward_body(x, d_y, d_w, o),
+    }
+}
+
+/// [`forward_body`] with the AVX-512 sums.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn forward_avx512(x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
+    let o = bias.len();
+    for (b, y_row) in y.chunks_exact_mut(o).enumerate().take(x.rows) {
+        // SAFETY: AVX-512F is enabled.
+        unsafe { gather_sum_avx512(w, o, x.row(b), Some(bias), y_row, false) };
+    }
+}
+
+/// [`backward_body`] with the AVX-512 sums.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn backward_avx512(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
+    for (i, dw_row) in d_w.chunks_exact_mut(o).enumerate().take(x.cols) {
+        let rows = x.col(i);
+        if !rows.is_empty() {
+            // SAFETY: AVX-512F is enabled.
+            unsafe { gather_sum_avx512(d_y, o, rows, None, dw_row, true) };
+        }
+    }
+}
+
+/// [`gather_sum`] for `f32` in AVX-512 registers held explicitly: the same additions in the same
+/// order as [`gather_sum`] (each column's sum starts at `start`'s entry or 0, adds the picked
+/// rows in the order of `picks`, then is added to `out`), so bit-identical to it. Blocks of 128
+/// columns in eight registers, then the last block's whole 16-column groups, then its last
+/// w mod 16 columns in one masked register (masked-off lanes are neither loaded nor stored).
+///
+/// # Shapes
+/// `m`: rows × `stride` (row-major), `picks` < rows, `start` and `out`: the same length ≤ stride.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gather_sum_avx512(
+    m: &[f32],
+    stride: usize,
+    picks: &[u32],
+    start: Option<&[f32]>,
+    out: &mut [f32],
+    add: bool,
+) {
+    const WIDE: usize = 16 * 8;
+    let o = out.len();
+    // Every load below stays inside `m`, `start` and `out`: checked once here.
+    assert!(o <= stride && start.is_none_or(|s| s.len() == o), "gather_sum_avx512 shapes");
+    assert!(picks.iter().all(|&r| (r as usize + 1) * stride <= m.len()), "gather_sum_avx512 rows");
+    let mut c0 = 0;
+    // SAFETY (every call): AVX-512F is enabled; the columns c0..c0 + 16·V (+ the masked ones)
+    // are < o ≤ stride, inside every picked row, `start` and `out` (checked above).
+    while c0 + WIDE <= o {
+        unsafe { gather_block_avx512::<8>(m, stride, picks, start, out, add, c0, 0xffff) };
+        c0 += WIDE;
+    }
+    unsafe {
+        match (o - c0) / 16 {
+            0 => {}
+            1 => gather_block_avx512::<1>(m, stride, picks, start, out, add, c0, 0xffff),
+            2 => gather_block_avx512::<2>(m, stride, picks, start, out, add, c0, 0xffff),
+            3 => gather_block_avx512::<3>(m, stride, picks, start, out, add, c0, 0xffff),
+            4 => gather_block_avx512::<4>(m, stride, picks, start, out, add, c0, 0xffff),
+            5 => gather_block_avx512::<5>(m, stride, picks, start, out, add, c0, 0xffff),
+            6 => gather_block_avx512::<6>(m, stride, picks, start, out, add, c0, 0xffff),
+            _ => gather_block_avx512::<7>(m, stride, picks, start, out, add, c0, 0xffff),
+        }
+    }
+    c0 += (o - c0) / 16 * 16;
+    if c0 < o {
+        let mask = (1u16 << (o - c0)) - 1;
+        unsafe { gather_block_avx512::<1>(m, stride, picks, start, out, add, c0, mask) };
+    }
+}
+
+/// V registers of 16 columns from column c0 for [`gather_sum_avx512`]; `mask` selects the
+/// columns of the last register (all 16 but in the tail).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather_block_avx512<const V: usize>(
+    m: &[f32],
+    stride: usize,
+    picks: &[u32],
+    start: Option<&[f32]>,
+    out: &mut [f32],
+    add: bool,
+    c0: usize,
+    mask: u16,
+) {
+    use std::arch::x86_64::*;
+    let lane = |v: usize| if v + 1 == V { mask } else { 0xffff };
+    let mut acc = [_mm512_setzero_ps(); V];
+    // SAFETY (all loads and stores): inside the slices by the caller's contract; masked-off
+    // lanes are not touched.
+    unsafe {
+        if let Some(s) = start {
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_maskz_loadu_ps(lane(v), s.as_ptr().add(c0 + 16 * v));
+            }
+        }
+        for &r in picks {
+            let row = m.as_ptr().add(r as usize * stride + c0);
+            for (v, a) in acc.iter_mut().enumerate() {
+                *a = _mm512_add_ps(*a, _mm512_maskz_loadu_ps(lane(v), row.add(16 * v)));
+            }
+        }
+        let dst = out.as_mut_ptr().add(c0);
+        for (v, a) in acc.iter().enumerate() {
+            let mut a = *a;
+            if add {
+                a = _mm512_add_ps(_mm512_maskz_loadu_ps(lane(v), dst.add(16 * v)), a);
+            }
+            _mm512_mask_storeu_ps(dst.add(16 * v), lane(v), a);
+        }
+    }
+}
+
 /// [`gather_sum`] for `f32` in AVX2 registers held explicitly: the same additions in the same
 /// order (one accumulator per column, the picked rows added in the order of `picks`, then `out`
 /// added last), so bit-identical to it. Blocks of 64 columns in eight registers, then the last
@@ -543,18 +689,6 @@ unsafe fn scan_row_avx2(row: &[f32], out: &mut [u32], nnz: &mut usize) -> bool {
     true
 }
 
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// Kernel: y ← x W + b for a binary x given by its on-entries (no allocation).
 ///
 /// ```text
@@ -590,11 +724,8 @@ pub fn binary_linear_forward_into<F: NdFloat>(
     };
     match y.as_slice_mut() {
         Some(ys) => {
-            #[cfg(target_arch = "x86_64")]
-            if let (Some(w), Some(bs), true) = (as_f32(w), as_f32(bs), has_avx2()) {
-                let ys = as_f32_mut(ys).expect("F is f32");
-                // SAFETY: the CPU has AVX2 (checked above).
-                return unsafe { forward_avx2(x, w, bs, ys) };
+            if let (Some(w), Some(bs)) = (as_f32(w), as_f32(bs)) {
+                return forward_f32(width(), x, w, bs, as_f32_mut(ys).expect("F is f32"));
             }
             forward_body(x, w, bs, ys)
         }
@@ -639,11 +770,8 @@ pub fn binary_linear_backward_into<F: NdFloat>(
     let o = d_y.ncols();
     match (d_y.as_slice(), d_weight.as_slice_mut()) {
         (Some(dy), Some(dw)) => {
-            #[cfg(target_arch = "x86_64")]
-            if let (Some(dy), true) = (as_f32(dy), has_avx2()) {
-                let dw = as_f32_mut(dw).expect("F is f32");
-                // SAFETY: the CPU has AVX2 (checked above).
-                return unsafe { backward_avx2(x, dy, dw, o) };
+            if let Some(dy) = as_f32(dy) {
+                return backward_f32(width(), x, dy, as_f32_mut(dw).expect("F is f32"), o);
             }
             backward_body(x, dy, dw, o)
         }
@@ -803,9 +931,9 @@ mod tests {
 
     #[test]
     fn the_vector_kernels_are_bit_identical_to_the_plain_loop() {
-        // The AVX2 sums add the same terms in the same order as forward_body and
+        // The AVX2 and AVX-512 sums add the same terms in the same order as forward_body and
         // backward_body compiled without them, so every bit agrees; widths 400 (6 blocks of 64
-        // and 16 columns), 1..=70 (every masked tail) and 130.
+        // and 16 columns; 3 of 128 and 16), 1..=70 (every tail) and 130.
         let mut rng = StdRng::seed_from_u64(9);
         for o in (1..=70).chain([130, 400]) {
             let (b, i) = (11, 90);
@@ -825,6 +953,24 @@ mod tests {
             binary_linear_backward_into(&s, d_y.view(), fast.view_mut(), db.view_mut());
             backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
             assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "backward, O = {o}");
+            // Every width this CPU has, not only the widest.
+            for wd in [Width::Avx2, Width::Avx512].into_iter().filter(|&wd| wd <= width()) {
+                let (mut y, mut y_plain) = (Array2::<f32>::zeros((b, o)), Array2::<f32>::zeros((b, o)));
+                let (w, bs) = (w.as_slice().unwrap(), bias.as_slice().unwrap());
+                forward_f32(wd, &s, w, bs, y.as_slice_mut().unwrap());
+                forward_body(&s, w, bs, y_plain.as_slice_mut().unwrap());
+                assert!(
+                    y.iter().zip(&y_plain).all(|(a, c)| a.to_bits() == c.to_bits()),
+                    "{wd:?} forward, O = {o}"
+                );
+                let (mut g, mut g_plain) = (start.clone(), start.clone());
+                backward_f32(wd, &s, d_y.as_slice().unwrap(), g.as_slice_mut().unwrap(), o);
+                backward_body(&s, d_y.as_slice().unwrap(), g_plain.as_slice_mut().unwrap(), o);
+                assert!(
+                    g.iter().zip(&g_plain).all(|(a, c)| a.to_bits() == c.to_bits()),
+                    "{wd:?} backward, O = {o}"
+                );
+            }
         }
     }
 

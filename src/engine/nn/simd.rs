@@ -1,7 +1,8 @@
 //! `f32` fast paths of the hot element-wise kernels, written so LLVM vectorises them (16
 //! independent lanes, branch-free bodies, no libm calls) and compiled twice: plain (SSE2, any
-//! x86-64) and with AVX2 (chosen at run time). Both builds do the same arithmetic in the same
-//! order (no fused multiply-add), so the results do not depend on the machine's vector width.
+//! x86-64), with AVX2 and with AVX-512 (the widest the CPU has, chosen at run time). All three
+//! builds do the same arithmetic in the same order (no fused multiply-add: Rust never contracts
+//! `a * b + c`), so the results do not depend on the machine's vector width (tested bit for bit).
 //!
 //! The generic kernels in [`super::loss`], [`super::optim`] and [`super::params`] call these when
 //! `F` is `f32` and the data is contiguous; `f64` (the gradient checks) keeps the libm path.
@@ -114,15 +115,41 @@ unsafe fn bernoulli_row_avx2(l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f
     bernoulli_row_body(l, x, scale, d)
 }
 
-fn has_avx2() -> bool {
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn bernoulli_row_avx512(l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f32]>) -> f64 {
+    bernoulli_row_body(l, x, scale, d)
+}
+
+/// The widest vectors a kernel of this file is compiled for that the CPU has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Width {
+    /// The plain build (SSE2 on x86-64; any other target).
+    Plain,
+    /// 256-bit AVX2.
+    Avx2,
+    /// 512-bit AVX-512 Foundation.
+    Avx512,
+}
+
+/// This CPU's [`Width`], detected once.
+pub(crate) fn width() -> Width {
     #[cfg(target_arch = "x86_64")]
     {
-        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
+        static WIDTH: std::sync::OnceLock<Width> = std::sync::OnceLock::new();
+        *WIDTH.get_or_init(|| {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                Width::Avx512
+            } else if std::arch::is_x86_feature_detected!("avx2") {
+                Width::Avx2
+            } else {
+                Width::Plain
+            }
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Width::Plain
     }
 }
 
@@ -133,13 +160,22 @@ fn has_avx2() -> bool {
 /// # Shapes
 /// `l`, `x`, `d`: `D`.
 pub(crate) fn bernoulli_row(l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f32]>) -> f64 {
+    bernoulli_row_at(width(), l, x, scale, d)
+}
+
+/// [`bernoulli_row`] built for `width` (at most the CPU's [`width`]).
+fn bernoulli_row_at(width: Width, l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f32]>) -> f64 {
     assert!(l.len() == x.len() && d.as_ref().is_none_or(|d| d.len() == l.len()), "bernoulli row lengths");
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2 (checked above).
-        return unsafe { bernoulli_row_avx2(l, x, scale, d) };
+    assert!(width <= self::width(), "bernoulli row: {width:?} on a CPU with {:?}", self::width());
+    match width {
+        // SAFETY: the CPU has AVX-512F (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx512 => unsafe { bernoulli_row_avx512(l, x, scale, d) },
+        // SAFETY: the CPU has AVX2 (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx2 => unsafe { bernoulli_row_avx2(l, x, scale, d) },
+        _ => bernoulli_row_body(l, x, scale, d),
     }
-    bernoulli_row_body(l, x, scale, d)
 }
 
 /// Whether every value is finite, in 16 lanes (`v − v` is 0 for finite v, NaN otherwise).
@@ -218,17 +254,32 @@ unsafe fn adam_avx2(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v:
     adam_body(c, p, g, m, v)
 }
 
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn adam_avx512(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
+    adam_body(c, p, g, m, v)
+}
+
 /// The `f32` body of Adam's fused update over one tensor (same operations, same order as the
 /// generic loop in [`super::Optimizer::step`]), and g ← 0. Returns whether every updated θ, m
 /// and v is finite (checked on the values as they are written).
 pub(crate) fn adam(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
+    adam_at(width(), c, p, g, m, v)
+}
+
+/// [`adam`] built for `width` (at most the CPU's [`width`]).
+fn adam_at(width: Width, c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
     assert!(p.len() == g.len() && p.len() == m.len() && p.len() == v.len(), "adam lengths");
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
-        // SAFETY: the CPU has AVX2 (checked above).
-        return unsafe { adam_avx2(c, p, g, m, v) };
+    assert!(width <= self::width(), "adam: {width:?} on a CPU with {:?}", self::width());
+    match width {
+        // SAFETY: the CPU has AVX-512F (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx512 => unsafe { adam_avx512(c, p, g, m, v) },
+        // SAFETY: the CPU has AVX2 (width() checked it).
+        #[cfg(target_arch = "x86_64")]
+        Width::Avx2 => unsafe { adam_avx2(c, p, g, m, v) },
+        _ => adam_body(c, p, g, m, v),
     }
-    adam_body(c, p, g, m, v)
 }
 
 /// `s` as `&[f32]` when `F` is `f32`.
@@ -250,6 +301,7 @@ pub(crate) fn as_f32_mut<F: 'static>(s: &mut [F]) -> Option<&mut [f32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
 
     #[test]
     fn exp_and_log1p_match_libm_to_a_few_ulp() {
@@ -302,6 +354,60 @@ mod tests {
             let x = f32::from_bits(bits);
             assert_eq!(exp_nonpositive(x).to_bits(), reference(x).to_bits(), "x = {x:e}");
         }
+    }
+
+    /// Every [`Width`] up to this CPU's.
+    fn widths() -> Vec<Width> {
+        [Width::Plain, Width::Avx2, Width::Avx512].into_iter().filter(|w| *w <= width()).collect()
+    }
+
+    #[test]
+    fn every_vector_width_gives_the_same_bits() {
+        // Rows of 1..=70 and 784 entries (the lane tail and the digits' width), logits from −100
+        // to 100 (both clamps of the exponential) and 0/1 targets, with and without a gradient.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for n in (1..=70).chain([784]) {
+            let l: Vec<f32> = (0..n).map(|_| rng.random_range(-100.0..100.0f32)).collect();
+            let x: Vec<f32> = (0..n).map(|_| f32::from(u8::from(rng.random_bool(0.3)))).collect();
+            let mut runs = widths().into_iter().map(|w| {
+                let mut d = vec![0.0f32; n];
+                let with = bernoulli_row_at(w, &l, &x, 0.5, Some(&mut d));
+                (w, with.to_bits(), bernoulli_row_at(w, &l, &x, 0.5, None).to_bits(), d)
+            });
+            let (_, with, without, d) = runs.next().unwrap();
+            assert_eq!(with, without, "n = {n}: the sum with and without the gradient");
+            for (w, w_with, w_without, w_d) in runs {
+                assert_eq!((w_with, w_without), (with, without), "n = {n}: {w:?} sum");
+                assert!(
+                    w_d.iter().zip(&d).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "n = {n}: {w:?} gradient"
+                );
+            }
+        }
+        // Adam: 1,000 parameters (a tail of 8 lanes), 50 steps with random gradients.
+        let c = AdamStep {
+            b1: 0.9,
+            b2: 0.999,
+            one_b1: 0.1,
+            one_b2: 0.001,
+            step_size: 1e-3,
+            inv_sqrt_bc2: 1.3,
+            eps: 1e-8,
+        };
+        let grads: Vec<Vec<f32>> =
+            (0..50).map(|_| (0..1000).map(|_| rng.random_range(-1.0..1.0f32)).collect()).collect();
+        let run = |w: Width| {
+            let (mut p, mut m, mut v) = (vec![0.1f32; 1000], vec![0.0f32; 1000], vec![0.0f32; 1000]);
+            for g in &grads {
+                assert!(adam_at(w, c, &mut p, &mut g.clone(), &mut m, &mut v));
+            }
+            [p, m, v].concat().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        };
+        let plain = run(Width::Plain);
+        for w in widths() {
+            assert_eq!(run(w), plain, "Adam at {w:?}");
+        }
+        eprintln!("widths compared: {:?}", widths());
     }
 
     #[test]
