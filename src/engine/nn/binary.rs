@@ -26,15 +26,14 @@ pub enum InputPath {
     /// The on-entries path when every entry of the batch is exactly 0 or 1 and at most
     /// [`AUTO_MAX_DENSITY_PERCENT`]% of them are on (nnz ≤ t·B·I, checked per batch by
     /// [`BinaryInput::scan_at_most`]), the dense product otherwise (it costs one counting read
-    /// of the batch when it declines). `vaelab bench` uses it unless `--dense`; the trainer's
-    /// default stays [`InputPath::Dense`] until the lessons' printed numbers, whose last digits
-    /// move with the order of the first layer's additions, are rerun and re-quoted.
+    /// of the batch when it declines). The default: the trainer's and `vaelab bench`'s (unless
+    /// `--dense`); the lessons' printed numbers were rerun and re-quoted with it.
+    #[default]
     Auto,
     /// The on-entries path whenever the batch is binary, whatever its density (for tests and
     /// measurements of the crossover; slower than [`InputPath::Dense`] above the threshold).
     Binary,
-    /// Always the dense product (the default).
-    #[default]
+    /// Always the dense product.
     Dense,
 }
 

@@ -248,8 +248,8 @@ impl Trainer {
         }
     }
 
-    /// How the encoder's first layer reads each batch: [`InputPath::Auto`] (faster on the digits;
-    /// `vaelab bench`'s path, not yet the trainer's default, [`InputPath::Dense`]) the
+    /// How the encoder's first layer reads each batch: [`InputPath::Auto`] (the default, faster
+    /// on the digits) the
     /// on-entries of a binary batch with at most [`crate::engine::nn::AUTO_MAX_DENSITY_PERCENT`]%
     /// of them on (the dense product otherwise), [`InputPath::Binary`] the on-entries of every
     /// binary batch, or [`InputPath::Dense`] always the dense product.

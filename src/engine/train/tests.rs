@@ -161,13 +161,14 @@ fn binary_and_dense_first_layers_give_the_same_loss_curve() {
 }
 
 #[test]
-fn grey_inputs_and_the_default_take_the_dense_path() {
+fn grey_and_dense_inputs_take_the_dense_path_and_the_default_is_auto() {
     let grey = prototypes(32, 16, 5);
     let (vc, tc) = small(1, 6);
     let mut t = Trainer::new(vc, tc).unwrap();
+    assert_eq!(t.ws.input_path, InputPath::Auto, "the default path");
+    t.set_input_path(InputPath::Dense);
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap();
-    assert_eq!(t.ws.input_path, InputPath::Dense, "the default path");
-    assert!(!t.ws.used_binary_input(), "the default (Dense) reads a binary batch densely");
+    assert!(!t.ws.used_binary_input(), "Dense reads a binary batch densely");
     t.set_input_path(InputPath::Binary);
     t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: false }).unwrap();
     assert!(!t.ws.used_binary_input());

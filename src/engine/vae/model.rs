@@ -390,8 +390,8 @@ pub struct VaeWorkspace<F> {
     pub kl_weight: Vec<F>,
     /// How the encoder's first layer reads its input: [`InputPath::Auto`] takes the on-entries
     /// path when the batch's [x, one-hot c] is all 0/1 and sparse enough
-    /// ([`InputPath::max_on_entries`]), [`InputPath::Binary`] whenever it is all 0/1,
-    /// [`InputPath::Dense`] (the default) never.
+    /// ([`InputPath::max_on_entries`]; the default), [`InputPath::Binary`] whenever it is all
+    /// 0/1, [`InputPath::Dense`] never.
     pub input_path: InputPath,
     /// The on-entries of the last pass's [x, one-hot c] (the binary first layer's cache): empty
     /// until the first pass that scans, then 2·min(⌊t·B·(D + C)⌋, B·(D + C)) `u32` for `Auto`.
