@@ -411,148 +411,27 @@ unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize)
 }
 
 /// [`forward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
-/// [`width`]): the same bits at every width.
+/// [`width`]; AVX2 at most: AVX-512 sums were faster alone but not in the training step, see
+/// docs/performance.md): the same bits at every width.
 fn forward_f32(width: Width, x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
     assert!(width <= self::width(), "binary forward: {width:?} on a CPU with {:?}", self::width());
     match width {
-        // SAFETY: the CPU has AVX-512F (width() checked it).
+        // SAFETY: the CPU has AVX2 (width() checked it for both).
         #[cfg(target_arch = "x86_64")]
-        Width::Avx512 => unsafe { forward_avx512(x, w, bias, y) },
-        // SAFETY: the CPU has AVX2 (width() checked it).
-        #[cfg(target_arch = "x86_64")]
-        Width::Avx2 => unsafe { forward_avx2(x, w, bias, y) },
+        Width::Avx2 | Width::Avx512 => unsafe { forward_avx2(x, w, bias, y) },
         _ => forward_body(x, w, bias, y),
     }
 }
 
 /// [`backward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
-/// [`width`]): the same bits at every width.
+/// [`width`]; AVX2 at most, as [`forward_f32`]): the same bits at every width.
 fn backward_f32(width: Width, x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
     assert!(width <= self::width(), "binary backward: {width:?} on a CPU with {:?}", self::width());
     match width {
-        // SAFETY: the CPU has AVX-512F (width() checked it).
+        // SAFETY: the CPU has AVX2 (width() checked it for both).
         #[cfg(target_arch = "x86_64")]
-        Width::Avx512 => unsafe { backward_avx512(x, d_y, d_w, o) },
-        // SAFETY: the CPU has AVX2 (width() checked it).
-        #[cfg(target_arch = "x86_64")]
-        Width::Avx2 => unsafe { backward_avx2(x, d_y, d_w, o) },
+        Width::Avx2 | Width::Avx512 => unsafe { backward_avx2(x, d_y, d_w, o) },
         _ => backward_body(x, d_y, d_w, o),
-    }
-}
-
-/// [`forward_body`] with the AVX-512 sums.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn forward_avx512(x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
-    let o = bias.len();
-    for (b, y_row) in y.chunks_exact_mut(o).enumerate().take(x.rows) {
-        // SAFETY: AVX-512F is enabled.
-        unsafe { gather_sum_avx512(w, o, x.row(b), Some(bias), y_row, false) };
-    }
-}
-
-/// [`backward_body`] with the AVX-512 sums.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn backward_avx512(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
-    for (i, dw_row) in d_w.chunks_exact_mut(o).enumerate().take(x.cols) {
-        let rows = x.col(i);
-        if !rows.is_empty() {
-            // SAFETY: AVX-512F is enabled.
-            unsafe { gather_sum_avx512(d_y, o, rows, None, dw_row, true) };
-        }
-    }
-}
-
-/// [`gather_sum`] for `f32` in AVX-512 registers held explicitly: the same additions in the same
-/// order as [`gather_sum`] (each column's sum starts at `start`'s entry or 0, adds the picked
-/// rows in the order of `picks`, then is added to `out`), so bit-identical to it. Blocks of 128
-/// columns in eight registers, then the last block's whole 16-column groups, then its last
-/// w mod 16 columns in one masked register (masked-off lanes are neither loaded nor stored).
-///
-/// # Shapes
-/// `m`: rows × `stride` (row-major), `picks` < rows, `start` and `out`: the same length ≤ stride.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gather_sum_avx512(
-    m: &[f32],
-    stride: usize,
-    picks: &[u32],
-    start: Option<&[f32]>,
-    out: &mut [f32],
-    add: bool,
-) {
-    const WIDE: usize = 16 * 8;
-    let o = out.len();
-    // Every load below stays inside `m`, `start` and `out`: checked once here.
-    assert!(o <= stride && start.is_none_or(|s| s.len() == o), "gather_sum_avx512 shapes");
-    assert!(picks.iter().all(|&r| (r as usize + 1) * stride <= m.len()), "gather_sum_avx512 rows");
-    let mut c0 = 0;
-    // SAFETY (every call): AVX-512F is enabled; the columns c0..c0 + 16·V (+ the masked ones)
-    // are < o ≤ stride, inside every picked row, `start` and `out` (checked above).
-    while c0 + WIDE <= o {
-        unsafe { gather_block_avx512::<8>(m, stride, picks, start, out, add, c0, 0xffff) };
-        c0 += WIDE;
-    }
-    unsafe {
-        match (o - c0) / 16 {
-            0 => {}
-            1 => gather_block_avx512::<1>(m, stride, picks, start, out, add, c0, 0xffff),
-            2 => gather_block_avx512::<2>(m, stride, picks, start, out, add, c0, 0xffff),
-            3 => gather_block_avx512::<3>(m, stride, picks, start, out, add, c0, 0xffff),
-            4 => gather_block_avx512::<4>(m, stride, picks, start, out, add, c0, 0xffff),
-            5 => gather_block_avx512::<5>(m, stride, picks, start, out, add, c0, 0xffff),
-            6 => gather_block_avx512::<6>(m, stride, picks, start, out, add, c0, 0xffff),
-            _ => gather_block_avx512::<7>(m, stride, picks, start, out, add, c0, 0xffff),
-        }
-    }
-    c0 += (o - c0) / 16 * 16;
-    if c0 < o {
-        let mask = (1u16 << (o - c0)) - 1;
-        unsafe { gather_block_avx512::<1>(m, stride, picks, start, out, add, c0, mask) };
-    }
-}
-
-/// V registers of 16 columns from column c0 for [`gather_sum_avx512`]; `mask` selects the
-/// columns of the last register (all 16 but in the tail).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn gather_block_avx512<const V: usize>(
-    m: &[f32],
-    stride: usize,
-    picks: &[u32],
-    start: Option<&[f32]>,
-    out: &mut [f32],
-    add: bool,
-    c0: usize,
-    mask: u16,
-) {
-    use std::arch::x86_64::*;
-    let lane = |v: usize| if v + 1 == V { mask } else { 0xffff };
-    let mut acc = [_mm512_setzero_ps(); V];
-    // SAFETY (all loads and stores): inside the slices by the caller's contract; masked-off
-    // lanes are not touched.
-    unsafe {
-        if let Some(s) = start {
-            for (v, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_maskz_loadu_ps(lane(v), s.as_ptr().add(c0 + 16 * v));
-            }
-        }
-        for &r in picks {
-            let row = m.as_ptr().add(r as usize * stride + c0);
-            for (v, a) in acc.iter_mut().enumerate() {
-                *a = _mm512_add_ps(*a, _mm512_maskz_loadu_ps(lane(v), row.add(16 * v)));
-            }
-        }
-        let dst = out.as_mut_ptr().add(c0);
-        for (v, a) in acc.iter().enumerate() {
-            let mut a = *a;
-            if add {
-                a = _mm512_add_ps(_mm512_maskz_loadu_ps(lane(v), dst.add(16 * v)), a);
-            }
-            _mm512_mask_storeu_ps(dst.add(16 * v), lane(v), a);
-        }
     }
 }
 
@@ -930,9 +809,9 @@ mod tests {
 
     #[test]
     fn the_vector_kernels_are_bit_identical_to_the_plain_loop() {
-        // The AVX2 and AVX-512 sums add the same terms in the same order as forward_body and
+        // The AVX2 sums add the same terms in the same order as forward_body and
         // backward_body compiled without them, so every bit agrees; widths 400 (6 blocks of 64
-        // and 16 columns; 3 of 128 and 16), 1..=70 (every tail) and 130.
+        // and 16 columns), 1..=70 (every masked tail) and 130.
         let mut rng = StdRng::seed_from_u64(9);
         for o in (1..=70).chain([130, 400]) {
             let (b, i) = (11, 90);
@@ -952,8 +831,8 @@ mod tests {
             binary_linear_backward_into(&s, d_y.view(), fast.view_mut(), db.view_mut());
             backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
             assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "backward, O = {o}");
-            // Every width this CPU has, not only the widest.
-            for wd in [Width::Avx2, Width::Avx512].into_iter().filter(|&wd| wd <= width()) {
+            // The AVX2 sums explicitly, whatever the dispatch picks.
+            for wd in [Width::Avx2].into_iter().filter(|&wd| wd <= width()) {
                 let (mut y, mut y_plain) = (Array2::<f32>::zeros((b, o)), Array2::<f32>::zeros((b, o)));
                 let (w, bs) = (w.as_slice().unwrap(), bias.as_slice().unwrap());
                 forward_f32(wd, &s, w, bs, y.as_slice_mut().unwrap());

@@ -1,8 +1,9 @@
 //! `f32` fast paths of the hot element-wise kernels, written so LLVM vectorises them (16
 //! independent lanes, branch-free bodies, no libm calls) and compiled twice: plain (SSE2, any
-//! x86-64), with AVX2 and with AVX-512 (the widest the CPU has, chosen at run time). All three
-//! builds do the same arithmetic in the same order (no fused multiply-add: Rust never contracts
-//! `a * b + c`), so the results do not depend on the machine's vector width (tested bit for bit).
+//! x86-64), with AVX2 and (the Bernoulli loss, which pays for it in the evaluation) with AVX-512,
+//! the widest the CPU has chosen at run time. All builds do the same arithmetic in the same order
+//! (no fused multiply-add: Rust never contracts `a * b + c`), so the results do not depend on the
+//! machine's vector width (tested bit for bit).
 //!
 //! The generic kernels in [`super::loss`], [`super::optim`] and [`super::params`] call these when
 //! `F` is `f32` and the data is contiguous; `f64` (the gradient checks) keeps the libm path.
@@ -138,7 +139,7 @@ pub(crate) fn width() -> Width {
     {
         static WIDTH: std::sync::OnceLock<Width> = std::sync::OnceLock::new();
         *WIDTH.get_or_init(|| {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx2") {
                 Width::Avx512
             } else if std::arch::is_x86_feature_detected!("avx2") {
                 Width::Avx2
@@ -254,12 +255,6 @@ unsafe fn adam_avx2(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v:
     adam_body(c, p, g, m, v)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn adam_avx512(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
-    adam_body(c, p, g, m, v)
-}
-
 /// The `f32` body of Adam's fused update over one tensor (same operations, same order as the
 /// generic loop in [`super::Optimizer::step`]), and g ← 0. Returns whether every updated θ, m
 /// and v is finite (checked on the values as they are written).
@@ -272,12 +267,10 @@ fn adam_at(width: Width, c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32
     assert!(p.len() == g.len() && p.len() == m.len() && p.len() == v.len(), "adam lengths");
     assert!(width <= self::width(), "adam: {width:?} on a CPU with {:?}", self::width());
     match width {
-        // SAFETY: the CPU has AVX-512F (width() checked it).
+        // SAFETY: the CPU has AVX2 (width() checked it for both). Adam reads and writes 10 MB
+        // a step: 512-bit registers were not faster (docs/performance.md).
         #[cfg(target_arch = "x86_64")]
-        Width::Avx512 => unsafe { adam_avx512(c, p, g, m, v) },
-        // SAFETY: the CPU has AVX2 (width() checked it).
-        #[cfg(target_arch = "x86_64")]
-        Width::Avx2 => unsafe { adam_avx2(c, p, g, m, v) },
+        Width::Avx2 | Width::Avx512 => unsafe { adam_avx2(c, p, g, m, v) },
         _ => adam_body(c, p, g, m, v),
     }
 }
