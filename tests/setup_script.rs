@@ -174,7 +174,13 @@ fn rust_stand_ins(with_rustup: bool) -> (tempfile::TempDir, PathBuf) {
     let r = root.display();
     let log =
         format!("echo \"$(basename \"$0\") $*\" >> {r}/calls.log\n").replace("$(basename \"$0\")", "NAME");
-    script(&bin.join("rustc"), &format!("{}echo {r}/sysroot\n", log.replace("NAME", "rustc")));
+    script(
+        &bin.join("rustc"),
+        &format!(
+            "{}if [ \"$1\" = --version ]; then [ -e {r}/rustc-version ] && cat {r}/rustc-version; exit 0; fi\necho {r}/sysroot\n",
+            log.replace("NAME", "rustc")
+        ),
+    );
     if with_rustup {
         script(
             &bin.join("rustup"),
@@ -228,9 +234,41 @@ fn calls(root: &Path) -> Vec<String> {
     std::fs::read_to_string(root.join("calls.log")).unwrap_or_default().lines().map(String::from).collect()
 }
 
-/// The calls other than `rustc --print sysroot` and `cargo install --list` (the checks).
+/// The calls other than `rustc --print sysroot`, `rustc --version` and `cargo install --list`
+/// (the checks).
 fn actions(root: &Path) -> Vec<String> {
-    calls(root).into_iter().filter(|c| c != "rustc --print sysroot" && c != "cargo install --list").collect()
+    let checks = ["rustc --print sysroot", "rustc --version", "cargo install --list"];
+    calls(root).into_iter().filter(|c| !checks.contains(&c.as_str())).collect()
+}
+
+#[test]
+fn a_rustc_older_than_the_crates_rust_version_stops_in_one_line() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let need =
+        manifest.lines().find_map(|l| l.strip_prefix("rust-version = \"")).unwrap().trim_end_matches('"');
+    let (major, minor) = need.split_once('.').unwrap();
+    let (major, minor): (u32, u32) = (major.parse().unwrap(), minor.parse().unwrap());
+    let (_dir, root) = rust_stand_ins(true);
+    std::fs::write(root.join("rustup-works"), "").unwrap();
+    // One minor version older: refused before anything is installed.
+    std::fs::write(root.join("rustc-version"), format!("rustc {major}.{} (abc 2025-01-01)\n", minor - 1))
+        .unwrap();
+    let o = setup_step(&root, "rust-src");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "setup: rustc {major}.{} is older than the {major}.{minor} this crate needs (Cargo.toml's rust-version): update it (rustup update stable) and run again\n",
+            minor - 1
+        )
+    );
+    assert!(actions(&root).is_empty(), "{:?}", calls(&root));
+    // Exactly the version, and a newer major: the step goes on (adds rust-src).
+    for version in [format!("{major}.{minor}.0"), format!("{}.0.1", major + 1)] {
+        std::fs::write(root.join("rustc-version"), format!("rustc {version} (abc 2026-01-01)\n")).unwrap();
+        let o = setup_step(&root, "rust-src");
+        assert!(o.status.success(), "rustc {version}: {}", stderr(&o));
+    }
 }
 
 #[test]

@@ -64,6 +64,20 @@ ensure_rust_src() {
     say "cannot find rustc: install Rust (https://rustup.rs) and run again"
     exit 1
   fi
+  # The crate's rust-version (Cargo.toml): an older compiler fails deep in the build, so say it
+  # here (bash alone: this step runs before anything else is known to be installed).
+  local need="" have="" line
+  while IFS= read -r line; do
+    [[ $line =~ ^rust-version\ =\ \"([0-9]+)\.([0-9]+) ]] && need="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+  done < Cargo.toml
+  [[ $(rustc --version 2>/dev/null) =~ ^rustc\ ([0-9]+)\.([0-9]+) ]] && have="${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+  if [ -n "$need" ] && [ -n "$have" ]; then
+    local n=($need) h=($have)
+    if (( h[0] < n[0] || (h[0] == n[0] && h[1] < n[1]) )); then
+      say "rustc ${h[0]}.${h[1]} is older than the ${n[0]}.${n[1]} this crate needs (Cargo.toml's rust-version): update it (rustup update stable) and run again"
+      exit 1
+    fi
+  fi
   src=$sysroot/lib/rustlib/src/rust/library
   [ -d "$src" ] && return 0
   if command -v rustup >/dev/null 2>&1; then
