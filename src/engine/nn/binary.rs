@@ -18,7 +18,7 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, NdFloat, Zip};
 
-use super::simd::{Width, as_f32, as_f32_mut, width};
+use super::simd::{Width, as_f32, as_f32_mut, cpu_width};
 
 /// Which path a network's first layer takes on its input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl BinaryInput {
         for row in x.outer_iter() {
             let ok = match row.as_slice() {
                 #[cfg(target_arch = "x86_64")]
-                Some(r) if width() >= Width::Avx2 && as_f32(r).is_some() => {
+                Some(r) if cpu_width() >= Width::Avx2 && as_f32(r).is_some() => {
                     // SAFETY: the CPU has AVX2 (checked above).
                     unsafe { scan_row_avx2(as_f32(r).expect("f32"), &mut self.row_cols, &mut nnz) }
                 }
@@ -235,7 +235,7 @@ fn count_on<F: NdFloat>(x: ArrayView2<F>) -> Option<usize> {
     for row in x.outer_iter() {
         let count = match row.as_slice() {
             #[cfg(target_arch = "x86_64")]
-            Some(r) if width() >= Width::Avx2 && as_f32(r).is_some() => {
+            Some(r) if cpu_width() >= Width::Avx2 && as_f32(r).is_some() => {
                 // SAFETY: the CPU has AVX2 (checked above).
                 unsafe { count_row_avx2(as_f32(r).expect("f32")) }
             }
@@ -411,26 +411,36 @@ unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize)
 }
 
 /// [`forward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
-/// [`width`]; AVX2 at most: AVX-512 sums were faster alone but not in the training step, see
+/// [`cpu_width`]; AVX2 at most: AVX-512 sums were faster alone but not in the training step, see
 /// docs/performance.md): the same bits at every width.
+///
+/// # Shapes
+/// `w`: `I × O` (row-major), `bias`: `O`, `y`: `B × O`, for x of `B × I`.
 fn forward_f32(width: Width, x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
-    assert!(width <= self::width(), "binary forward: {width:?} on a CPU with {:?}", self::width());
+    assert!(width <= cpu_width(), "binary forward: {width:?} on a CPU with {:?}", cpu_width());
     match width {
-        // SAFETY: the CPU has AVX2 (width() checked it for both).
+        // SAFETY: the CPU has AVX2 (cpu_width() checked it for both).
         #[cfg(target_arch = "x86_64")]
         Width::Avx2 | Width::Avx512 => unsafe { forward_avx2(x, w, bias, y) },
+        Width::Plain => forward_body(x, w, bias, y),
+        #[cfg(not(target_arch = "x86_64"))]
         _ => forward_body(x, w, bias, y),
     }
 }
 
 /// [`backward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
-/// [`width`]; AVX2 at most, as [`forward_f32`]): the same bits at every width.
+/// [`cpu_width`]; AVX2 at most, as [`forward_f32`]): the same bits at every width.
+///
+/// # Shapes
+/// `d_y`: `B × O`, `d_w`: `I × O` (row-major), for x of `B × I`.
 fn backward_f32(width: Width, x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
-    assert!(width <= self::width(), "binary backward: {width:?} on a CPU with {:?}", self::width());
+    assert!(width <= cpu_width(), "binary backward: {width:?} on a CPU with {:?}", cpu_width());
     match width {
-        // SAFETY: the CPU has AVX2 (width() checked it for both).
+        // SAFETY: the CPU has AVX2 (cpu_width() checked it for both).
         #[cfg(target_arch = "x86_64")]
         Width::Avx2 | Width::Avx512 => unsafe { backward_avx2(x, d_y, d_w, o) },
+        Width::Plain => backward_body(x, d_y, d_w, o),
+        #[cfg(not(target_arch = "x86_64"))]
         _ => backward_body(x, d_y, d_w, o),
     }
 }
@@ -603,7 +613,7 @@ pub fn binary_linear_forward_into<F: NdFloat>(
     match y.as_slice_mut() {
         Some(ys) => {
             if let (Some(w), Some(bs)) = (as_f32(w), as_f32(bs)) {
-                return forward_f32(width(), x, w, bs, as_f32_mut(ys).expect("F is f32"));
+                return forward_f32(cpu_width(), x, w, bs, as_f32_mut(ys).expect("F is f32"));
             }
             forward_body(x, w, bs, ys)
         }
@@ -649,7 +659,7 @@ pub fn binary_linear_backward_into<F: NdFloat>(
     match (d_y.as_slice(), d_weight.as_slice_mut()) {
         (Some(dy), Some(dw)) => {
             if let Some(dy) = as_f32(dy) {
-                return backward_f32(width(), x, dy, as_f32_mut(dw).expect("F is f32"), o);
+                return backward_f32(cpu_width(), x, dy, as_f32_mut(dw).expect("F is f32"), o);
             }
             backward_body(x, dy, dw, o)
         }
@@ -832,7 +842,7 @@ mod tests {
             backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
             assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "backward, O = {o}");
             // The AVX2 sums explicitly, whatever the dispatch picks.
-            for wd in [Width::Avx2].into_iter().filter(|&wd| wd <= width()) {
+            for wd in [Width::Avx2].into_iter().filter(|&wd| wd <= cpu_width()) {
                 let (mut y, mut y_plain) = (Array2::<f32>::zeros((b, o)), Array2::<f32>::zeros((b, o)));
                 let (w, bs) = (w.as_slice().unwrap(), bias.as_slice().unwrap());
                 forward_f32(wd, &s, w, bs, y.as_slice_mut().unwrap());

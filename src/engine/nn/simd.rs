@@ -1,5 +1,5 @@
 //! `f32` fast paths of the hot element-wise kernels, written so LLVM vectorises them (16
-//! independent lanes, branch-free bodies, no libm calls) and compiled twice: plain (SSE2, any
+//! independent lanes, branch-free bodies, no libm calls) and compiled two or three times: plain (SSE2, any
 //! x86-64), with AVX2 and (the Bernoulli loss, which pays for it in the evaluation) with AVX-512,
 //! the widest the CPU has chosen at run time. All builds do the same arithmetic in the same order
 //! (no fused multiply-add: Rust never contracts `a * b + c`), so the results do not depend on the
@@ -124,6 +124,7 @@ unsafe fn bernoulli_row_avx512(l: &[f32], x: &[f32], scale: f32, d: Option<&mut 
 
 /// The widest vectors a kernel of this file is compiled for that the CPU has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only Plain off x86-64
 pub(crate) enum Width {
     /// The plain build (SSE2 on x86-64; any other target).
     Plain,
@@ -133,8 +134,9 @@ pub(crate) enum Width {
     Avx512,
 }
 
-/// This CPU's [`Width`], detected once.
-pub(crate) fn width() -> Width {
+/// This CPU's [`Width`], detected once (`Avx512` only with AVX2 too: its callers may run an AVX2
+/// build).
+pub(crate) fn cpu_width() -> Width {
     #[cfg(target_arch = "x86_64")]
     {
         static WIDTH: std::sync::OnceLock<Width> = std::sync::OnceLock::new();
@@ -161,20 +163,25 @@ pub(crate) fn width() -> Width {
 /// # Shapes
 /// `l`, `x`, `d`: `D`.
 pub(crate) fn bernoulli_row(l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f32]>) -> f64 {
-    bernoulli_row_at(width(), l, x, scale, d)
+    bernoulli_row_at(cpu_width(), l, x, scale, d)
 }
 
-/// [`bernoulli_row`] built for `width` (at most the CPU's [`width`]).
+/// [`bernoulli_row`] built for `width` (at most the CPU's [`cpu_width`]).
+///
+/// # Shapes
+/// `l`, `x`, `d`: `D`.
 fn bernoulli_row_at(width: Width, l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f32]>) -> f64 {
     assert!(l.len() == x.len() && d.as_ref().is_none_or(|d| d.len() == l.len()), "bernoulli row lengths");
-    assert!(width <= self::width(), "bernoulli row: {width:?} on a CPU with {:?}", self::width());
+    assert!(width <= cpu_width(), "bernoulli row: {width:?} on a CPU with {:?}", cpu_width());
     match width {
-        // SAFETY: the CPU has AVX-512F (width() checked it).
+        // SAFETY: the CPU has AVX-512F (cpu_width() checked it).
         #[cfg(target_arch = "x86_64")]
         Width::Avx512 => unsafe { bernoulli_row_avx512(l, x, scale, d) },
-        // SAFETY: the CPU has AVX2 (width() checked it).
+        // SAFETY: the CPU has AVX2 (cpu_width() checked it).
         #[cfg(target_arch = "x86_64")]
         Width::Avx2 => unsafe { bernoulli_row_avx2(l, x, scale, d) },
+        Width::Plain => bernoulli_row_body(l, x, scale, d),
+        #[cfg(not(target_arch = "x86_64"))]
         _ => bernoulli_row_body(l, x, scale, d),
     }
 }
@@ -259,18 +266,23 @@ unsafe fn adam_avx2(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v:
 /// generic loop in [`super::Optimizer::step`]), and g ← 0. Returns whether every updated θ, m
 /// and v is finite (checked on the values as they are written).
 pub(crate) fn adam(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
-    adam_at(width(), c, p, g, m, v)
+    adam_at(cpu_width(), c, p, g, m, v)
 }
 
-/// [`adam`] built for `width` (at most the CPU's [`width`]).
+/// [`adam`] built for `width` (at most the CPU's [`cpu_width`]; Adam's AVX2 build serves both).
+///
+/// # Shapes
+/// `p`, `g`, `m`, `v`: the same length.
 fn adam_at(width: Width, c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [f32]) -> bool {
     assert!(p.len() == g.len() && p.len() == m.len() && p.len() == v.len(), "adam lengths");
-    assert!(width <= self::width(), "adam: {width:?} on a CPU with {:?}", self::width());
+    assert!(width <= cpu_width(), "adam: {width:?} on a CPU with {:?}", cpu_width());
     match width {
-        // SAFETY: the CPU has AVX2 (width() checked it for both). Adam reads and writes 10 MB
+        // SAFETY: the CPU has AVX2 (cpu_width() checked it for both). Adam reads and writes 10 MB
         // a step: 512-bit registers were not faster (docs/performance.md).
         #[cfg(target_arch = "x86_64")]
         Width::Avx2 | Width::Avx512 => unsafe { adam_avx2(c, p, g, m, v) },
+        Width::Plain => adam_body(c, p, g, m, v),
+        #[cfg(not(target_arch = "x86_64"))]
         _ => adam_body(c, p, g, m, v),
     }
 }
@@ -351,13 +363,31 @@ mod tests {
 
     /// Every [`Width`] up to this CPU's.
     fn widths() -> Vec<Width> {
-        [Width::Plain, Width::Avx2, Width::Avx512].into_iter().filter(|w| *w <= width()).collect()
+        [Width::Plain, Width::Avx2, Width::Avx512].into_iter().filter(|w| *w <= cpu_width()).collect()
+    }
+
+    #[test]
+    fn the_detected_width_is_the_cpus() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (avx2, avx512) =
+                (std::arch::is_x86_feature_detected!("avx2"), std::arch::is_x86_feature_detected!("avx512f"));
+            let expected = match (avx2, avx512) {
+                (true, true) => Width::Avx512,
+                (true, false) => Width::Avx2,
+                _ => Width::Plain,
+            };
+            assert_eq!(cpu_width(), expected, "avx2 {avx2}, avx512f {avx512}");
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        assert_eq!(cpu_width(), Width::Plain);
     }
 
     #[test]
     fn every_vector_width_gives_the_same_bits() {
         // Rows of 1..=70 and 784 entries (the lane tail and the digits' width), logits from −100
-        // to 100 (both clamps of the exponential) and 0/1 targets, with and without a gradient.
+        // to 100 (e^−|l| clamped at −87, σ(l) rounding to 0 and 1) and 0/1 targets, with and
+        // without a gradient.
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for n in (1..=70).chain([784]) {
             let l: Vec<f32> = (0..n).map(|_| rng.random_range(-100.0..100.0f32)).collect();
@@ -377,7 +407,8 @@ mod tests {
                 );
             }
         }
-        // Adam: 1,000 parameters (a tail of 8 lanes), 50 steps with random gradients.
+        // Adam: 1,000 parameters (a tail of 8 lanes), 50 steps with random gradients (its AVX2
+        // build serves Avx512 too, so that width repeats the AVX2 run).
         let c = AdamStep {
             b1: 0.9,
             b2: 0.999,
