@@ -18,7 +18,9 @@
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2, Axis, NdFloat, Zip};
 
-use super::simd::{Width, as_f32, as_f32_mut, cpu_width};
+#[cfg(target_arch = "x86_64")]
+use super::simd::{Width, cpu_width};
+use super::simd::{as_f32, as_f32_mut};
 
 /// Which path a network's first layer takes on its input.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -410,41 +412,6 @@ unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize)
     }
 }
 
-/// [`forward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
-/// [`cpu_width`]; AVX2 at most: AVX-512 sums were faster alone but not in the training step, see
-/// docs/performance.md): the same bits at every width.
-///
-/// # Shapes
-/// `w`: `I × O` (row-major), `bias`: `O`, `y`: `B × O`, for x of `B × I`.
-fn forward_f32(width: Width, x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
-    assert!(width <= cpu_width(), "binary forward: {width:?} on a CPU with {:?}", cpu_width());
-    match width {
-        // SAFETY: the CPU has AVX2 (cpu_width() checked it for both).
-        #[cfg(target_arch = "x86_64")]
-        Width::Avx2 | Width::Avx512 => unsafe { forward_avx2(x, w, bias, y) },
-        Width::Plain => forward_body(x, w, bias, y),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => forward_body(x, w, bias, y),
-    }
-}
-
-/// [`backward_body`] for `f32` with the sums in `width`'s registers (at most the CPU's
-/// [`cpu_width`]; AVX2 at most, as [`forward_f32`]): the same bits at every width.
-///
-/// # Shapes
-/// `d_y`: `B × O`, `d_w`: `I × O` (row-major), for x of `B × I`.
-fn backward_f32(width: Width, x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
-    assert!(width <= cpu_width(), "binary backward: {width:?} on a CPU with {:?}", cpu_width());
-    match width {
-        // SAFETY: the CPU has AVX2 (cpu_width() checked it for both).
-        #[cfg(target_arch = "x86_64")]
-        Width::Avx2 | Width::Avx512 => unsafe { backward_avx2(x, d_y, d_w, o) },
-        Width::Plain => backward_body(x, d_y, d_w, o),
-        #[cfg(not(target_arch = "x86_64"))]
-        _ => backward_body(x, d_y, d_w, o),
-    }
-}
-
 /// [`gather_sum`] for `f32` in AVX2 registers held explicitly: the same additions in the same
 /// order (one accumulator per column, the picked rows added in the order of `picks`, then `out`
 /// added last), so bit-identical to it. Blocks of 64 columns in eight registers, then the last
@@ -612,8 +579,13 @@ pub fn binary_linear_forward_into<F: NdFloat>(
     };
     match y.as_slice_mut() {
         Some(ys) => {
-            if let (Some(w), Some(bs)) = (as_f32(w), as_f32(bs)) {
-                return forward_f32(cpu_width(), x, w, bs, as_f32_mut(ys).expect("F is f32"));
+            // The sums stay AVX2 on an AVX-512 CPU: AVX-512 sums were faster alone but not in the
+            // training step (docs/performance.md).
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(w), Some(bs), true) = (as_f32(w), as_f32(bs), cpu_width() >= Width::Avx2) {
+                let ys = as_f32_mut(ys).expect("F is f32");
+                // SAFETY: the CPU has AVX2 (checked above).
+                return unsafe { forward_avx2(x, w, bs, ys) };
             }
             forward_body(x, w, bs, ys)
         }
@@ -658,8 +630,11 @@ pub fn binary_linear_backward_into<F: NdFloat>(
     let o = d_y.ncols();
     match (d_y.as_slice(), d_weight.as_slice_mut()) {
         (Some(dy), Some(dw)) => {
-            if let Some(dy) = as_f32(dy) {
-                return backward_f32(cpu_width(), x, dy, as_f32_mut(dw).expect("F is f32"), o);
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(dy), true) = (as_f32(dy), cpu_width() >= Width::Avx2) {
+                let dw = as_f32_mut(dw).expect("F is f32");
+                // SAFETY: the CPU has AVX2 (checked above).
+                return unsafe { backward_avx2(x, dy, dw, o) };
             }
             backward_body(x, dy, dw, o)
         }
@@ -841,24 +816,6 @@ mod tests {
             binary_linear_backward_into(&s, d_y.view(), fast.view_mut(), db.view_mut());
             backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
             assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "backward, O = {o}");
-            // The AVX2 sums explicitly, whatever the dispatch picks.
-            for wd in [Width::Avx2].into_iter().filter(|&wd| wd <= cpu_width()) {
-                let (mut y, mut y_plain) = (Array2::<f32>::zeros((b, o)), Array2::<f32>::zeros((b, o)));
-                let (w, bs) = (w.as_slice().unwrap(), bias.as_slice().unwrap());
-                forward_f32(wd, &s, w, bs, y.as_slice_mut().unwrap());
-                forward_body(&s, w, bs, y_plain.as_slice_mut().unwrap());
-                assert!(
-                    y.iter().zip(&y_plain).all(|(a, c)| a.to_bits() == c.to_bits()),
-                    "{wd:?} forward, O = {o}"
-                );
-                let (mut g, mut g_plain) = (start.clone(), start.clone());
-                backward_f32(wd, &s, d_y.as_slice().unwrap(), g.as_slice_mut().unwrap(), o);
-                backward_body(&s, d_y.as_slice().unwrap(), g_plain.as_slice_mut().unwrap(), o);
-                assert!(
-                    g.iter().zip(&g_plain).all(|(a, c)| a.to_bits() == c.to_bits()),
-                    "{wd:?} backward, O = {o}"
-                );
-            }
         }
     }
 

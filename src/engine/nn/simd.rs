@@ -1,7 +1,7 @@
 //! `f32` fast paths of the hot element-wise kernels, written so LLVM vectorises them (16
-//! independent lanes, branch-free bodies, no libm calls) and compiled two or three times: plain (SSE2, any
-//! x86-64), with AVX2 and (the Bernoulli loss, which pays for it in the evaluation) with AVX-512,
-//! the widest the CPU has chosen at run time. All builds do the same arithmetic in the same order
+//! independent lanes, branch-free bodies, no libm calls) and compiled two or three times: plain
+//! (SSE2, any x86-64), with AVX2 and (the Bernoulli loss, which pays for it in the evaluation)
+//! with AVX-512, the widest the CPU has chosen at run time. All builds do the same arithmetic in the same order
 //! (no fused multiply-add: Rust never contracts `a * b + c`), so the results do not depend on the
 //! machine's vector width (tested bit for bit).
 //!
