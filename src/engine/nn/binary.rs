@@ -311,6 +311,9 @@ fn scan_row<F: NdFloat>(row: &[F], zero: F, one: F, out: &mut [u32], nnz: &mut u
 /// Columns per register block of the sums (4 AVX-512 or 8 AVX2 registers of `f32`).
 const BLOCK: usize = 64;
 
+/// How many picked rows ahead the AVX2 sums prefetch.
+const PREFETCH_AHEAD: usize = 8;
+
 /// out ← start + Σ_{r ∈ picks} m_r (or out += Σ_{r ∈ picks} m_r when `add`), m_r the row r of the
 /// row-major `m` with `stride` columns, in 64-column register blocks; the rows are added in the
 /// order of `picks`.
@@ -395,7 +398,7 @@ unsafe fn forward_avx2(x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) 
     let o = bias.len();
     for (b, y_row) in y.chunks_exact_mut(o).enumerate().take(x.rows) {
         // SAFETY: AVX2 is enabled.
-        unsafe { gather_sum_avx2(w, o, x.row(b), Some(bias), y_row, false) };
+        unsafe { gather_sum_avx2(w, o, x.row(b), Some(bias), y_row, false, true) };
     }
 }
 
@@ -407,7 +410,7 @@ unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize)
         let rows = x.col(i);
         if !rows.is_empty() {
             // SAFETY: AVX2 is enabled.
-            unsafe { gather_sum_avx2(d_y, o, rows, None, dw_row, true) };
+            unsafe { gather_sum_avx2(d_y, o, rows, None, dw_row, true, false) };
         }
     }
 }
@@ -428,6 +431,7 @@ unsafe fn gather_sum_avx2(
     start: Option<&[f32]>,
     out: &mut [f32],
     add: bool,
+    prefetch: bool,
 ) {
     let o = out.len();
     // Every load below stays inside `m`, `start` and `out`: checked once here.
@@ -436,20 +440,20 @@ unsafe fn gather_sum_avx2(
     let mut c0 = 0;
     while c0 + BLOCK <= o {
         // SAFETY: AVX2 is enabled; columns c0..c0 + 64 ≤ o lie inside every row (checked above).
-        unsafe { gather_block_avx2::<8>(m, stride, picks, start, out, add, c0) };
+        unsafe { gather_block_avx2::<8>(m, stride, picks, start, out, add, prefetch, c0) };
         c0 += BLOCK;
     }
     // SAFETY: as above, for the 8-column groups that fit in the o − c0 columns left.
     unsafe {
         match (o - c0) / 8 {
             0 => {}
-            1 => gather_block_avx2::<1>(m, stride, picks, start, out, add, c0),
-            2 => gather_block_avx2::<2>(m, stride, picks, start, out, add, c0),
-            3 => gather_block_avx2::<3>(m, stride, picks, start, out, add, c0),
-            4 => gather_block_avx2::<4>(m, stride, picks, start, out, add, c0),
-            5 => gather_block_avx2::<5>(m, stride, picks, start, out, add, c0),
-            6 => gather_block_avx2::<6>(m, stride, picks, start, out, add, c0),
-            _ => gather_block_avx2::<7>(m, stride, picks, start, out, add, c0),
+            1 => gather_block_avx2::<1>(m, stride, picks, start, out, add, prefetch, c0),
+            2 => gather_block_avx2::<2>(m, stride, picks, start, out, add, prefetch, c0),
+            3 => gather_block_avx2::<3>(m, stride, picks, start, out, add, prefetch, c0),
+            4 => gather_block_avx2::<4>(m, stride, picks, start, out, add, prefetch, c0),
+            5 => gather_block_avx2::<5>(m, stride, picks, start, out, add, prefetch, c0),
+            6 => gather_block_avx2::<6>(m, stride, picks, start, out, add, prefetch, c0),
+            _ => gather_block_avx2::<7>(m, stride, picks, start, out, add, prefetch, c0),
         }
     }
     c0 += (o - c0) / 8 * 8;
@@ -473,6 +477,7 @@ unsafe fn gather_sum_avx2(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 unsafe fn gather_block_avx2<const V: usize>(
     m: &[f32],
     stride: usize,
@@ -480,6 +485,7 @@ unsafe fn gather_block_avx2<const V: usize>(
     start: Option<&[f32]>,
     out: &mut [f32],
     add: bool,
+    prefetch: bool,
     c0: usize,
 ) {
     use std::arch::x86_64::*;
@@ -491,7 +497,15 @@ unsafe fn gather_block_avx2<const V: usize>(
                 *a = _mm256_add_ps(*a, _mm256_loadu_ps(s.as_ptr().add(c0 + 8 * v)));
             }
         }
-        for &r in picks {
+        for (i, &r) in picks.iter().enumerate() {
+            // The rows come in no order the hardware can guess: with `prefetch`, ask for the one
+            // PREFETCH_AHEAD picks on (its V registers' worth of columns) while this one is added.
+            if let Some(&ahead) = picks.get(i + PREFETCH_AHEAD).filter(|_| prefetch) {
+                let next = m.as_ptr().wrapping_add(ahead as usize * stride + c0);
+                for line in 0..V.div_ceil(2) {
+                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(16 * line) as *const i8);
+                }
+            }
             let row = m.as_ptr().add(r as usize * stride + c0);
             for (v, a) in acc.iter_mut().enumerate() {
                 *a = _mm256_add_ps(*a, _mm256_loadu_ps(row.add(8 * v)));
