@@ -97,6 +97,24 @@ fn main() {
         let s = time(|| general_mat_mul(1.0, &a, &bm, 0.0, &mut c));
         let name = format!("{m}x{k}x{n}{}{}", if ta { ":tA" } else { "" }, if tb { ":tB" } else { "" });
         row("sgemm (matrixmultiply)", &name, s, 2.0 * (m * k * n) as f64);
+        if vaelab::base::sgemm::available() {
+            let s = time(|| {
+                vaelab::base::sgemm::gemm(1.0, &a.view(), &bm.view(), 0.0, &mut c.view_mut());
+            });
+            row("sgemm (vaelab, 6×16 tile, same bits)", &name, s, 2.0 * (m * k * n) as f64);
+        }
+    }
+    // The importance-sampled evaluation's decoder product (1000 z's × H → D).
+    let (a, bm) = (random(1000, h, &mut rng), random(h, d, &mut rng));
+    let mut c = Array2::<f32>::zeros((1000, d));
+    let name = format!("1000x{h}x{d}");
+    let s = time(|| general_mat_mul(1.0, &a, &bm, 1.0, &mut c));
+    row("sgemm (matrixmultiply)", &name, s, 2.0 * (1000 * h * d) as f64);
+    if vaelab::base::sgemm::available() {
+        let s = time(|| {
+            vaelab::base::sgemm::gemm(1.0, &a.view(), &bm.view(), 1.0, &mut c.view_mut());
+        });
+        row("sgemm (vaelab, 6×16 tile, same bits)", &name, s, 2.0 * (1000 * h * d) as f64);
     }
 
     // Linear layer forward and backward at the first layer's shape.

@@ -2,7 +2,8 @@
 //!
 //! Nothing here knows about VAEs. Sizes are checked before work starts ([`budget`]). Errors and their one-line messages ([`error`]), file output that
 //! never leaves a torn file behind ([`io`]), the named seed streams of every experiment
-//! ([`seeds`]), the thread pool ([`parallel`]), the probability blocks — log-densities, KL
+//! ([`seeds`]), the thread pool ([`parallel`]) and the `f32` matrix-product kernel it calls for tall
+//! products ([`sgemm`]), the probability blocks — log-densities, KL
 //! divergences, the reparameterisation, log-sum-exp ([`prob`]) — adaptive quadrature for the independent checks ([`quadrature`]), and statistics: one
 //! [`stats::Estimate`] type for a mean with its standard error, paired differences, and the
 //! goodness-of-fit tests ([`stats`]); and
@@ -19,4 +20,5 @@ pub mod parallel;
 pub mod prob;
 pub mod quadrature;
 pub mod seeds;
+pub mod sgemm;
 pub mod stats;

@@ -5,7 +5,9 @@
 //! [`general_mat_mul`]. [`set_threads`] (the CLI's `--threads`) raises it; a product is then cut
 //! into `threads` blocks of columns (or rows) of its output, each computed by
 //! matrixmultiply on a rayon worker. Every output element is still one dot product in the same
-//! order, so the results do not depend on the thread count.
+//! order, so the results do not depend on the thread count. The `f32` products where it measured
+//! faster ([`sgemm::pays`](crate::base::sgemm::pays)) go to [`crate::base::sgemm`], which gives
+//! matrixmultiply's bits.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -102,7 +104,10 @@ fn gemm_split<F: NdFloat>(
 ) {
     let (m, n) = c.dim();
     if parts <= 1 || m * n * a.ncols() < SPLIT_MIN_MACS || (m < 32 && n < 32) {
-        general_mat_mul(alpha, &a, &b, beta, &mut c);
+        let own = crate::base::sgemm::pays(&a, &b) && crate::base::sgemm::gemm(alpha, &a, &b, beta, &mut c);
+        if !own {
+            general_mat_mul(alpha, &a, &b, beta, &mut c);
+        }
         return;
     }
     let left = parts / 2;

@@ -1,0 +1,496 @@
+//! C ← A B + β C for `f32` on AVX2 + FMA, with a 6 × 16 register tile, giving **the same bits as
+//! matrixmultiply** (the crate ndarray's products call).
+//!
+//! matrixmultiply's AVX2 kernel holds an 8 × 8 tile of C in eight registers and rotates A with
+//! three shuffles per eight FMAs. This kernel holds 6 rows × 16 columns of C in twelve registers
+//! and broadcasts A from memory (a load, no shuffle), BLIS's shape for AVX2 cores. On the AMD EPYC
+//! where it was written, the evaluation's 1000 × 400 × 784 product ran at 90–93% of the FMA peak
+//! with it and 81–86% with matrixmultiply (see [`pays`]).
+//!
+//! The numbers are matrixmultiply's because every element of C is computed the same way
+//! (its `gemm_loop` and `kernel_x86_avx::<FusedMulAdd>`, version 0.3):
+//!
+//! ```text
+//! k is cut into blocks of KC = 256 (the last one shorter); for block ℓ:
+//!   s    = fma(a_{i,p}, b_{p,j}, s)  for p through the block in order, from s = +0
+//!   C_ij ← s + 0                      if ℓ = 0 and β = 0 (C not read)
+//!   C_ij ← (β' C_ij) + s              otherwise, one rounding, with β' = β for ℓ = 0 and 1 after
+//! ```
+//! The tile shape only decides which elements share registers, not the order of any sum.
+//! matrixmultiply sends the elements past its last whole 8 × 8 tile through a buffer (s + 0 there,
+//! then added to β′C); that changes nothing, because s is never −0: it starts at +0, and an exact
+//! zero sum rounds to +0. (The test `signed_zeros_match_at_every_edge` holds this to the bit.)
+//!
+//! Used only where matrixmultiply itself would take its FMA kernel (AVX2 and FMA without AVX-512F,
+//! on x86-64), for α = 1, and on one thread ([`crate::base::parallel::gemm`] splits a product
+//! before calling this); everything else goes to ndarray's `general_mat_mul` unchanged.
+//! [`crate::base::parallel::gemm`] sends it only the products where it measured faster ([`pays`]).
+
+use std::any::TypeId;
+use std::cell::RefCell;
+
+use ndarray::{ArrayView2, ArrayViewMut2, NdFloat};
+
+/// Whether [`crate::base::parallel::gemm`] gives this product to this kernel: A stored row by row
+/// (unit column stride) and M, K and N each at least [`MIN_SIDE`], the shape of the
+/// importance-sampled evaluation's decoder product (1000 × 400 × 784).
+///
+/// That is where it was measured faster every time: on an AMD EPYC (Zen 3 class, 2 vCPUs), one
+/// thread pinned, the best of 9 interleaved runs against matrixmultiply, 90–93 against 78–86
+/// GFLOP/s in five such comparisons; and `vaelab bench --eval` 5% faster (median of 8 interleaved
+/// pinned runs). On the training step's 128-row products and its weight gradients (a transposed
+/// A, K = 128) the same comparison swung either way by more than the difference from run to run
+/// on that host, and the step's median did not improve; on a narrow N (40, a partial 16-column
+/// panel) it was slower every time (57 against 80 GFLOP/s). Those stay with matrixmultiply.
+///
+/// # Shapes
+/// `a`: `M × K`, `b`: `K × N`.
+pub fn pays<F: NdFloat>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> bool {
+    a.strides()[1] == 1 && a.nrows() >= MIN_SIDE && a.ncols() >= MIN_SIDE && b.ncols() >= MIN_SIDE
+}
+
+/// The smallest M, K and N [`pays`] accepts.
+pub const MIN_SIDE: usize = 256;
+
+/// Rows of C per register tile.
+const MR: usize = 6;
+/// Columns of C per register tile (two 8-lane registers).
+const NR: usize = 16;
+/// Depth of a k-block: matrixmultiply's `S_KC`, which the bits depend on.
+const KC: usize = 256;
+/// Rows of A per packed block (96 × 256 × 4 B = 96 KiB: it stays in L2 while B's panels pass).
+const MC: usize = 96;
+/// Columns of B per packed block (256 × 1024 × 4 B = 1 MiB).
+const NC: usize = 1024;
+
+/// Whether [`gemm`] runs here: x86-64 with AVX2 and FMA but without AVX-512F, exactly where
+/// matrixmultiply takes the FMA kernel whose bits this one reproduces. (Its `avx512` feature is on
+/// in this build, through nalgebra's defaults, so an AVX-512 CPU gets its 16 × 16 AVX-512 kernel,
+/// which this 256-bit one would not beat.)
+pub fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && !is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// C ← α A B + β C with this module's kernel when it applies (`F` = `f32`, α = 1, [`available`],
+/// no dimension 0); returns `false`, with C untouched, when it does not, so the caller can call
+/// `general_mat_mul` instead.
+///
+/// # Shapes
+/// `a`: `M × K`, `b`: `K × N`, `c`: `M × N` (any strides; C's must not alias).
+#[track_caller]
+pub fn gemm<F: NdFloat>(
+    alpha: F,
+    a: &ArrayView2<F>,
+    b: &ArrayView2<F>,
+    beta: F,
+    c: &mut ArrayViewMut2<F>,
+) -> bool {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    assert!(k == k2 && c.dim() == (m, n), "gemm: A {:?} · B {:?} into C {:?}", a.dim(), b.dim(), c.dim());
+    if TypeId::of::<F>() != TypeId::of::<f32>()
+        || alpha != F::one()
+        || m == 0
+        || n == 0
+        || k == 0
+        || !available()
+    {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let beta = beta.to_f32().expect("an f32 converts to f32");
+        let (sa, sb, sc) = (a.strides(), b.strides(), c.strides());
+        let (sa, sb, sc) = ([sa[0], sa[1]], [sb[0], sb[1]], [sc[0], sc[1]]);
+        let (pa, pb, pc) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c.as_mut_ptr() as *mut f32);
+        // SAFETY: F is f32 (checked above), so the pointers address f32 elements; the views'
+        // shapes and strides bound every access; AVX2 and FMA are present (`available`).
+        unsafe { gemm_avx2(m, k, n, pa, sa, pb, sb, beta, pc, sc) };
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = beta;
+        false
+    }
+}
+
+/// A reusable, 32-byte-aligned buffer of `f32` for the packed panels of one thread.
+#[derive(Default)]
+struct Packs {
+    a: Vec<f32>,
+    b: Vec<f32>,
+}
+
+thread_local! {
+    static PACKS: RefCell<Packs> = RefCell::new(Packs::default());
+}
+
+/// The 32-byte-aligned start of a buffer of at least `len` floats (grown once, then reused).
+fn aligned(buf: &mut Vec<f32>, len: usize) -> *mut f32 {
+    if buf.len() < len + 8 {
+        buf.resize(len + 8, 0.0);
+    }
+    let p = buf.as_mut_ptr();
+    // SAFETY: at most 7 floats in, inside the len + 8 allocated.
+    unsafe { p.add(p.align_offset(32)) }
+}
+
+/// The blocked product: pack B's k-block into 16-column panels, A's into 6-row panels, and run
+/// the register tile over them (BLIS's loop order: columns of B, k, rows of A, then the tiles).
+///
+/// # Safety
+/// AVX2 and FMA; `a` addresses an M × K matrix with strides `sa`, `b` K × N with `sb`, `c` M × N
+/// with `sc`, C not overlapping A or B and no two of its elements at one address.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_avx2(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    sa: [isize; 2],
+    b: *const f32,
+    sb: [isize; 2],
+    beta: f32,
+    c: *mut f32,
+    sc: [isize; 2],
+) {
+    PACKS.with(|packs| {
+        let mut packs = packs.borrow_mut();
+        let packs = &mut *packs;
+        let a_pack = aligned(&mut packs.a, MC.min(m.div_ceil(MR) * MR) * KC.min(k));
+        let b_pack = aligned(&mut packs.b, NC.min(n.div_ceil(NR) * NR) * KC.min(k));
+        for jc in (0..n).step_by(NC) {
+            let nc = NC.min(n - jc);
+            for (block, pc) in (0..k).step_by(KC).enumerate() {
+                let kc = KC.min(k - pc);
+                let beta_block = if block == 0 { beta } else { 1.0 };
+                // SAFETY (the whole block): offsets stay inside the matrices by the caller's
+                // contract; the packs hold a block of MC × KC and KC × NC rounded up to whole panels.
+                unsafe {
+                    pack_b(kc, nc, b.offset(pc as isize * sb[0] + jc as isize * sb[1]), sb, b_pack);
+                    for ic in (0..m).step_by(MC) {
+                        let mc = MC.min(m - ic);
+                        pack_a(mc, kc, a.offset(ic as isize * sa[0] + pc as isize * sa[1]), sa, a_pack);
+                        for jr in (0..nc).step_by(NR) {
+                            for ir in (0..mc).step_by(MR) {
+                                let tile = Tile {
+                                    row: ic + ir,
+                                    col: jc + jr,
+                                    rows: MR.min(mc - ir),
+                                    cols: NR.min(nc - jr),
+                                };
+                                kernel(kc, a_pack.add(ir * kc), b_pack.add(jr * kc), beta_block, c, sc, tile);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Where a register tile lands in C, and how much of it is inside C.
+#[derive(Clone, Copy)]
+struct Tile {
+    row: usize,
+    col: usize,
+    rows: usize,
+    cols: usize,
+}
+
+/// B's `kc × nc` block into panels of 16 columns: panel q holds, for p = 0..kc, the 16 numbers
+/// b[p, 16q..16q + 16] (zeros past column nc).
+///
+/// # Safety
+/// `b` addresses a kc × nc matrix with strides `sb`; `out` holds kc × ⌈nc/16⌉·16 floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, sb: [isize; 2], out: *mut f32) {
+    let mut dst = out;
+    for j0 in (0..nc).step_by(NR) {
+        let w = NR.min(nc - j0);
+        // SAFETY: inside the block and the pack by the contract.
+        unsafe {
+            if sb[1] == 1 {
+                // Rows of B contiguous: 16 numbers per step of p (zeros after the last column).
+                for p in 0..kc {
+                    let src = b.offset(p as isize * sb[0] + j0 as isize);
+                    if w == NR {
+                        std::ptr::copy_nonoverlapping(src, dst.add(p * NR), NR);
+                    } else {
+                        for j in 0..NR {
+                            *dst.add(p * NR + j) = if j < w { *src.add(j) } else { 0.0 };
+                        }
+                    }
+                }
+            } else {
+                // Columns of B contiguous (Bᵀ stored): walk each column down p.
+                for j in 0..NR {
+                    if j < w {
+                        let src = b.offset((j0 + j) as isize * sb[1]);
+                        for p in 0..kc {
+                            *dst.add(p * NR + j) = *src.offset(p as isize * sb[0]);
+                        }
+                    } else {
+                        for p in 0..kc {
+                            *dst.add(p * NR + j) = 0.0;
+                        }
+                    }
+                }
+            }
+            dst = dst.add(kc * NR);
+        }
+    }
+}
+
+/// A's `mc × kc` block into panels of 6 rows: panel q holds, for p = 0..kc, the 6 numbers
+/// a[6q..6q + 6, p] (zeros past row mc).
+///
+/// # Safety
+/// `a` addresses an mc × kc matrix with strides `sa`; `out` holds ⌈mc/6⌉·6 × kc floats.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, sa: [isize; 2], out: *mut f32) {
+    let mut dst = out;
+    for i0 in (0..mc).step_by(MR) {
+        let h = MR.min(mc - i0);
+        // SAFETY: inside the block and the pack by the contract.
+        unsafe {
+            if h == MR {
+                let rows: [*const f32; MR] = std::array::from_fn(|r| a.offset((i0 + r) as isize * sa[0]));
+                for p in 0..kc {
+                    for (r, row) in rows.iter().enumerate() {
+                        *dst.add(r) = *row.offset(p as isize * sa[1]);
+                    }
+                    dst = dst.add(MR);
+                }
+            } else {
+                for p in 0..kc {
+                    for r in 0..MR {
+                        *dst.add(r) = if r < h {
+                            *a.offset((i0 + r) as isize * sa[0] + p as isize * sa[1])
+                        } else {
+                            0.0
+                        };
+                    }
+                    dst = dst.add(MR);
+                }
+            }
+        }
+    }
+}
+
+/// One 6 × 16 tile: s = Σ_p a_p ⊗ b_p over the block's kc steps in order (FMA, from +0), then
+/// C ← β C + s as the module doc says (only the `tile.rows × tile.cols` inside C are written).
+///
+/// # Safety
+/// AVX2 and FMA; `a`: 6 × kc packed, `b`: kc × 16 packed (32-byte aligned); the tile's part of C
+/// addressable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn kernel(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    beta: f32,
+    c: *mut f32,
+    sc: [isize; 2],
+    tile: Tile,
+) {
+    use std::arch::x86_64::*;
+    let mut s = [[_mm256_setzero_ps(); 2]; MR];
+    // Ask for the tile's rows of C now, so they are in cache when the sums are added to them.
+    for r in 0..tile.rows {
+        let row = c.wrapping_offset((tile.row + r) as isize * sc[0] + tile.col as isize * sc[1]);
+        // SAFETY: a prefetch never faults; the address is C's own. (Safe in newer Rust.)
+        #[allow(unused_unsafe)]
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_offset((tile.cols - 1) as isize * sc[1]) as *const i8);
+        }
+    }
+    // SAFETY: the packed panels hold kc steps of 6 and 16 floats.
+    unsafe {
+        let (mut a, mut b) = (a, b);
+        for _ in 0..kc {
+            let b0 = _mm256_load_ps(b);
+            let b1 = _mm256_load_ps(b.add(8));
+            for (r, row) in s.iter_mut().enumerate() {
+                let ar = _mm256_broadcast_ss(&*a.add(r));
+                row[0] = _mm256_fmadd_ps(ar, b0, row[0]);
+                row[1] = _mm256_fmadd_ps(ar, b1, row[1]);
+            }
+            a = a.add(MR);
+            b = b.add(NR);
+        }
+    }
+    // SAFETY (stores and loads of C): rows tile.row.. and columns tile.col.. inside C, by the contract.
+    unsafe {
+        if tile.rows == MR && tile.cols == NR && sc[1] == 1 {
+            let zero = _mm256_setzero_ps();
+            for (r, row) in s.iter().enumerate() {
+                let i = tile.row + r;
+                let dst = c.offset(i as isize * sc[0] + tile.col as isize);
+                for (h, &acc) in row.iter().enumerate() {
+                    let p = dst.add(8 * h);
+                    let out = if beta == 0.0 {
+                        _mm256_add_ps(acc, zero)
+                    } else {
+                        let old = _mm256_loadu_ps(p);
+                        let old = if beta == 1.0 { old } else { _mm256_mul_ps(old, _mm256_set1_ps(beta)) };
+                        _mm256_add_ps(old, acc)
+                    };
+                    _mm256_storeu_ps(p, out);
+                }
+            }
+        } else {
+            let mut buf = [[0.0f32; NR]; MR];
+            for (row, out) in s.iter().zip(buf.iter_mut()) {
+                _mm256_storeu_ps(out.as_mut_ptr(), row[0]);
+                _mm256_storeu_ps(out.as_mut_ptr().add(8), row[1]);
+            }
+            for (r, row) in buf.iter().enumerate().take(tile.rows) {
+                let i = tile.row + r;
+                for (q, &acc) in row.iter().enumerate().take(tile.cols) {
+                    let j = tile.col + q;
+                    let p = c.offset(i as isize * sc[0] + j as isize * sc[1]);
+                    *p = if beta == 0.0 { acc + 0.0 } else { beta_times(beta, *p) + acc };
+                }
+            }
+        }
+    }
+}
+
+/// β C as matrixmultiply forms it (a product, skipped at β = 1 where it is exact).
+#[inline(always)]
+fn beta_times(beta: f32, c: f32) -> f32 {
+    if beta == 1.0 { c } else { c * beta }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{Array2, ShapeBuilder, s};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn random(shape: (usize, usize), column_major: bool, rng: &mut StdRng) -> Array2<f32> {
+        let mut x = Array2::zeros(shape.set_f(column_major));
+        x.mapv_inplace(|_: f32| rng.random_range(-1.0f32..1.0));
+        x
+    }
+
+    /// Every shape class the kernel meets (whole and partial 6 × 16 tiles, matrixmultiply's 8 × 8
+    /// edges, k across one, two and four 256-blocks, the VAE's shapes), each operand row- or
+    /// column-major, β ∈ {0, 1, 0.5}: the bits of C equal matrixmultiply's.
+    #[test]
+    fn the_kernel_gives_matrixmultiplys_bits() {
+        if !available() {
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(5);
+        let shapes = [
+            (1, 1, 1),
+            (6, 16, 16),
+            (7, 3, 17),
+            (13, 255, 9),
+            (128, 784, 400),
+            (128, 400, 784),
+            (400, 128, 784),
+            (128, 20, 400),
+            (128, 400, 40),
+            (100, 257, 20),
+            (97, 513, 1030),
+            (1000, 400, 33),
+        ];
+        // The evaluation's decoder product, the one `pays` routes here, row-major only.
+        let shapes = shapes.into_iter().map(|s| (s, 0..8)).chain([((1000, 400, 784), 0..1)]);
+        for ((m, k, n), layouts) in shapes {
+            for layout in layouts {
+                let a = random((m, k), layout & 1 != 0, &mut rng);
+                let b = random((k, n), layout & 2 != 0, &mut rng);
+                for beta in [0.0f32, 1.0, 0.5] {
+                    let c0 = random((m, n), layout & 4 != 0, &mut rng);
+                    let mut expected = c0.clone();
+                    general_mat_mul(1.0, &a, &b, beta, &mut expected);
+                    let mut got = c0.clone();
+                    assert!(gemm(1.0, &a.view(), &b.view(), beta, &mut got.view_mut()));
+                    let same = expected.iter().zip(&got).all(|(e, g)| e.to_bits() == g.to_bits());
+                    assert!(same, "{m}×{k}×{n}, layout {layout}, β = {beta}");
+                }
+            }
+        }
+    }
+
+    /// Zeros and their signs: all-zero products (every one −0) into C = −0, on a 9 × 9 C (one
+    /// whole 8 × 8 tile of matrixmultiply's, its edges in row 8 and column 8), k within one block
+    /// and across two, β = 0 and 1, also into a strided view.
+    #[test]
+    fn signed_zeros_match_at_every_edge() {
+        if !available() {
+            return;
+        }
+        let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for k in [3, 300] {
+            let a = Array2::from_elem((9, k), 0.0f32);
+            let b = Array2::from_elem((k, 9), -1.0f32);
+            for beta in [0.0f32, 1.0] {
+                let mut expected = Array2::from_elem((9, 9), -0.0f32);
+                general_mat_mul(1.0, &a, &b, beta, &mut expected);
+                let mut got = Array2::from_elem((9, 9), -0.0f32);
+                assert!(gemm(1.0, &a.view(), &b.view(), beta, &mut got.view_mut()));
+                assert_eq!(bits(&got), bits(&expected), "k = {k}, β = {beta}");
+                let mut wide = Array2::from_elem((9, 18), -0.0f32);
+                let mut expected_wide = wide.clone();
+                general_mat_mul(1.0, &a, &b, beta, &mut expected_wide.slice_mut(s![.., ..;2]));
+                assert!(gemm(1.0, &a.view(), &b.view(), beta, &mut wide.slice_mut(s![.., ..;2])));
+                assert_eq!(bits(&wide), bits(&expected_wide), "strided, k = {k}, β = {beta}");
+            }
+        }
+    }
+
+    /// The routing rule: the evaluation's decoder product goes to this kernel; the training
+    /// step's 128-row products, a transposed A (the weight gradients) and a narrow N do not.
+    #[test]
+    fn it_is_chosen_for_the_evaluations_shape_only() {
+        let wide = |m: usize, k: usize| Array2::<f32>::zeros((m, k));
+        assert!(pays(&wide(1000, 400).view(), &wide(400, 784).view()));
+        assert!(!pays(&wide(128, 400).view(), &wide(400, 784).view()));
+        assert!(!pays(&wide(128, 400).t(), &wide(128, 784).view()));
+        assert!(!pays(&wide(1000, 400).view(), &wide(400, 40).view()));
+        assert!(!pays(&wide(1000, 20).view(), &wide(20, 400).view()));
+    }
+
+    #[test]
+    fn it_declines_what_it_does_not_reproduce() {
+        let a = Array2::<f32>::ones((2, 3));
+        let b = Array2::<f32>::ones((3, 4));
+        let mut c = Array2::<f32>::zeros((2, 4));
+        assert!(!gemm(2.0, &a.view(), &b.view(), 0.0, &mut c.view_mut()), "α ≠ 1");
+        assert_eq!(c, Array2::<f32>::zeros((2, 4)));
+        let (a64, b64) = (a.mapv(f64::from), b.mapv(f64::from));
+        assert!(
+            !gemm(1.0, &a64.view(), &b64.view(), 0.0, &mut Array2::<f64>::zeros((2, 4)).view_mut()),
+            "f64"
+        );
+        let empty = Array2::<f32>::zeros((2, 0));
+        assert!(
+            !gemm(1.0, &empty.view(), &Array2::<f32>::zeros((0, 4)).view(), 0.0, &mut c.view_mut()),
+            "K = 0"
+        );
+    }
+}
