@@ -5,7 +5,7 @@
 //! three shuffles per eight FMAs. This kernel holds 6 rows × 16 columns of C in twelve registers
 //! and broadcasts A from memory (a load, no shuffle), BLIS's shape for AVX2 cores. On the AMD EPYC
 //! where it was written, the evaluation's 1000 × 400 × 784 product ran at 90–93% of the FMA peak
-//! with it and 81–86% with matrixmultiply (see [`pays`]).
+//! with it and 78–86% with matrixmultiply (see [`pays`]).
 //!
 //! The numbers are matrixmultiply's because every element of C is computed the same way
 //! (its `gemm_loop` and `kernel_x86_avx::<FusedMulAdd>`, version 0.3):
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn the_kernel_gives_matrixmultiplys_bits() {
         if !available() {
-            return;
+            return it_declines_on_this_cpu();
         }
         let mut rng = StdRng::seed_from_u64(5);
         let shapes = [
@@ -442,7 +442,7 @@ mod tests {
     #[test]
     fn signed_zeros_match_at_every_edge() {
         if !available() {
-            return;
+            return it_declines_on_this_cpu();
         }
         let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         for k in [3, 300] {
@@ -461,6 +461,17 @@ mod tests {
                 assert_eq!(bits(&wide), bits(&expected_wide), "strided, k = {k}, β = {beta}");
             }
         }
+    }
+
+    /// Where the kernel is not [`available`] (an AVX-512 CPU, or not x86-64) the bit tests have
+    /// nothing to compare; they check instead that every product is declined with C untouched, so
+    /// matrixmultiply computes it.
+    fn it_declines_on_this_cpu() {
+        let a = Array2::<f32>::ones((1000, 400));
+        let b = Array2::<f32>::ones((400, 784));
+        let mut c = Array2::<f32>::from_elem((1000, 784), -0.0);
+        assert!(!gemm(1.0, &a.view(), &b.view(), 0.0, &mut c.view_mut()));
+        assert!(c.iter().all(|v| v.to_bits() == (-0.0f32).to_bits()));
     }
 
     /// The routing rule: the evaluation's decoder product goes to this kernel; the training
