@@ -20,7 +20,7 @@ mod loss;
 mod mlp;
 mod optim;
 mod params;
-mod simd;
+pub(crate) mod simd;
 
 pub use activation::{Activation, ActivationCache};
 pub use binary::{

@@ -203,6 +203,20 @@ pub(crate) fn all_finite(values: &[f32]) -> bool {
     acc.iter().all(|a| *a == 0.0)
 }
 
+/// Whether every value lies in [0, 1] (so is finite: a NaN fails both comparisons), in 16 lanes.
+pub(crate) fn all_in_unit_interval(values: &[f32]) -> bool {
+    let outside = |v: f32| u32::from(!((v >= 0.0) & (v <= 1.0)));
+    let mut acc = [0u32; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            acc[j] |= outside(c[j]);
+        }
+    }
+    rest.iter().all(|&v| outside(v) == 0) && acc.iter().all(|&a| a == 0)
+}
+
 /// Constants of one Adam step (see [`super::Adam`]).
 #[derive(Clone, Copy)]
 pub(crate) struct AdamStep {
@@ -432,6 +446,23 @@ mod tests {
             assert_eq!(run(w), plain, "Adam at {w:?}");
         }
         eprintln!("widths compared: {:?}", widths());
+    }
+
+    #[test]
+    fn unit_interval_check_finds_every_value_outside_anywhere() {
+        let mut v: Vec<f32> = (0..37).map(|i| (i % 3) as f32 / 2.0).collect();
+        v[5] = -0.0;
+        assert!(all_in_unit_interval(&v) && all_in_unit_interval(&[]));
+        let outside = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1e-45, 1.000_000_1, 2.0, -0.5];
+        // Positions in the first 16-lane chunk, the second, and the 5 left over.
+        for i in [0, 15, 16, 31, 32, 36] {
+            for bad in outside {
+                let keep = v[i];
+                v[i] = bad;
+                assert!(!all_in_unit_interval(&v), "{bad} at {i}");
+                v[i] = keep;
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 use crate::base::seeds;
 use crate::engine::data::binarize_bernoulli_rows;
-use crate::engine::nn::{InputPath, Optimizer, OptimizerConfig, Parameters};
+use crate::engine::nn::{InputPath, Optimizer, OptimizerConfig, Parameters, simd};
 use crate::engine::vae::{
     KlBatchWeights, KlSchedule, LossParts, Objective, Vae, VaeConfig, VaeParams, VaeWorkspace,
 };
@@ -95,9 +95,15 @@ impl TrainSet<'_> {
         if self.x.ncols() != vae.config.data_dim {
             return Err(Error::shape("training data columns", vae.config.data_dim, self.x.ncols()));
         }
-        // Fast pass over all values; the indexed search below runs only to name a bad one.
+        // Fast pass over all values (vectorised when x is one block of memory; it runs every
+        // epoch); the indexed search below runs only to name a bad one.
         let binarize = self.binarize;
-        if self.x.iter().all(|v| v.is_finite() && (!binarize || (0.0..=1.0).contains(v))) {
+        let fine = match self.x.as_slice_memory_order() {
+            Some(all) if binarize => simd::all_in_unit_interval(all),
+            Some(all) => simd::all_finite(all),
+            None => self.x.iter().all(|v| v.is_finite() && (!binarize || (0.0..=1.0).contains(v))),
+        };
+        if fine {
             return vae.check_labels(self.x.nrows(), self.labels);
         }
         for ((i, j), &v) in self.x.indexed_iter() {

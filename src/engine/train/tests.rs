@@ -102,6 +102,19 @@ fn bad_data_is_a_named_error() {
     grey[(2, 3)] = 1.5;
     let e = t.train_epoch(&TrainSet { x: grey.view(), labels: None, binarize: true }).unwrap_err();
     assert_eq!(e.to_string(), "invalid x[2, 3] = 1.5: grey levels must be in [0, 1] to binarise");
+    // A NaN, binarised or not; and a strided view (not one block of memory: the other pass).
+    let mut nan = prototypes(4, 16, 6);
+    nan[(1, 2)] = f32::NAN;
+    for binarize in [true, false] {
+        let e = t.train_epoch(&TrainSet { x: nan.view(), labels: None, binarize }).unwrap_err();
+        assert_eq!(e.to_string(), "non-finite value in x[1, 2] at index 18: NaN");
+    }
+    let mut wide = Array2::<f32>::zeros((4, 32));
+    wide[(2, 6)] = 1.5;
+    let strided = wide.slice(ndarray::s![.., ..;2]);
+    let e = t.train_epoch(&TrainSet { x: strided, labels: None, binarize: true }).unwrap_err();
+    assert_eq!(e.to_string(), "invalid x[2, 3] = 1.5: grey levels must be in [0, 1] to binarise");
+    assert!(t.train_epoch(&TrainSet { x: strided, labels: None, binarize: false }).is_ok());
 }
 
 #[test]
