@@ -297,6 +297,7 @@ pub(crate) fn all_finite(values: &[f32]) -> bool {
 }
 
 /// Whether every value lies in [0, 1] (so is finite: a NaN fails both comparisons), in 16 lanes.
+#[allow(clippy::manual_range_contains)] // `&`, not `contains`'s `&&`: one branch-free select per lane
 pub(crate) fn all_in_unit_interval(values: &[f32]) -> bool {
     let outside = |v: f32| u32::from(!((v >= 0.0) & (v <= 1.0)));
     let mut acc = [0u32; LANES];
