@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis, NdFloat};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, Axis, NdFloat};
 
 use crate::base::error::{Error, Result};
 
@@ -94,6 +94,38 @@ pub fn gemm<F: NdFloat>(alpha: F, a: &ArrayView2<F>, b: &ArrayView2<F>, beta: F,
     gemm_split(parts, alpha, a.view(), b.view(), beta, c.view_mut());
 }
 
+/// C ← bias + A B with the bias added to every row of C: the bits of filling C's rows with
+/// `bias` and then [`gemm`] with β = 1. Where the product stays on one thread and
+/// [`sgemm::pays`](crate::base::sgemm::pays), the kernel reads the bias itself
+/// ([`crate::base::sgemm::gemm_bias`]) instead of a pass filling C first.
+///
+/// # Shapes
+/// `a`: `M × K`, `b`: `K × N`, `bias`: `N`, `c`: `M × N`.
+#[track_caller]
+pub fn gemm_bias<F: NdFloat>(
+    a: &ArrayView2<F>,
+    b: &ArrayView2<F>,
+    bias: &ArrayView1<F>,
+    c: &mut ArrayViewMut2<F>,
+) {
+    let parts = if rayon::current_thread_index().is_some() { 1 } else { threads() };
+    if (parts <= 1 || !splits(c.dim(), a.ncols()))
+        && crate::base::sgemm::pays(a, b)
+        && crate::base::sgemm::gemm_bias(a, b, bias, c)
+    {
+        return;
+    }
+    for mut row in c.outer_iter_mut() {
+        row.assign(bias);
+    }
+    gemm(F::one(), a, b, F::one(), c);
+}
+
+/// Whether [`gemm_split`] cuts an `m × n` product over k with more than one part.
+fn splits((m, n): (usize, usize), k: usize) -> bool {
+    !(m * n * k < SPLIT_MIN_MACS || (m < 32 && n < 32))
+}
+
 fn gemm_split<F: NdFloat>(
     parts: usize,
     alpha: F,
@@ -103,7 +135,7 @@ fn gemm_split<F: NdFloat>(
     mut c: ArrayViewMut2<F>,
 ) {
     let (m, n) = c.dim();
-    if parts <= 1 || m * n * a.ncols() < SPLIT_MIN_MACS || (m < 32 && n < 32) {
+    if parts <= 1 || !splits((m, n), a.ncols()) {
         let own = crate::base::sgemm::pays(&a, &b) && crate::base::sgemm::gemm(alpha, &a, &b, beta, &mut c);
         if !own {
             general_mat_mul(alpha, &a, &b, beta, &mut c);

@@ -29,7 +29,7 @@
 use std::any::TypeId;
 use std::cell::RefCell;
 
-use ndarray::{ArrayView2, ArrayViewMut2, NdFloat};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, NdFloat};
 
 /// Whether [`crate::base::parallel::gemm`] gives this product to this kernel: A stored row by row
 /// (unit column stride) and M, K and N each at least [`MIN_SIDE`], the shape of the
@@ -94,6 +94,40 @@ pub fn gemm<F: NdFloat>(
     beta: F,
     c: &mut ArrayViewMut2<F>,
 ) -> bool {
+    gemm_from(alpha, a, b, beta, None, c)
+}
+
+/// C ← bias + A B, the bias added to every row: the bits of filling each row of C with `bias`
+/// and then [`gemm`] with β = 1 (a linear layer's forward pass), with the bias read in the first
+/// k-block's update instead of from a filled C (one pass over C fewer). Returns `false`, with C
+/// untouched, where [`gemm`] would, or when `bias` is not contiguous.
+///
+/// # Shapes
+/// `a`: `M × K`, `b`: `K × N`, `bias`: `N`, `c`: `M × N`.
+#[track_caller]
+pub fn gemm_bias<F: NdFloat>(
+    a: &ArrayView2<F>,
+    b: &ArrayView2<F>,
+    bias: &ArrayView1<F>,
+    c: &mut ArrayViewMut2<F>,
+) -> bool {
+    assert_eq!(bias.len(), b.ncols(), "gemm_bias: bias {} for B {:?}", bias.len(), b.dim());
+    if bias.len() > 1 && bias.strides()[0] != 1 {
+        return false;
+    }
+    gemm_from(F::one(), a, b, F::one(), Some(bias.as_ptr() as *const f32), c)
+}
+
+/// [`gemm`], the first k-block's β C replaced by the row `init` (N numbers) when given.
+#[track_caller]
+fn gemm_from<F: NdFloat>(
+    alpha: F,
+    a: &ArrayView2<F>,
+    b: &ArrayView2<F>,
+    beta: F,
+    init: Option<*const f32>,
+    c: &mut ArrayViewMut2<F>,
+) -> bool {
     let ((m, k), (k2, n)) = (a.dim(), b.dim());
     assert!(k == k2 && c.dim() == (m, n), "gemm: A {:?} · B {:?} into C {:?}", a.dim(), b.dim(), c.dim());
     if TypeId::of::<F>() != TypeId::of::<f32>()
@@ -112,13 +146,14 @@ pub fn gemm<F: NdFloat>(
         let (sa, sb, sc) = ([sa[0], sa[1]], [sb[0], sb[1]], [sc[0], sc[1]]);
         let (pa, pb, pc) = (a.as_ptr() as *const f32, b.as_ptr() as *const f32, c.as_mut_ptr() as *mut f32);
         // SAFETY: F is f32 (checked above), so the pointers address f32 elements; the views'
-        // shapes and strides bound every access; AVX2 and FMA are present (`available`).
-        unsafe { gemm_avx2(m, k, n, pa, sa, pb, sb, beta, pc, sc) };
+        // shapes and strides bound every access (`init`: N contiguous numbers, by the callers);
+        // AVX2 and FMA are present (`available`).
+        unsafe { gemm_avx2(m, k, n, pa, sa, pb, sb, beta, init, pc, sc) };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = beta;
+        let _ = (beta, init);
         false
     }
 }
@@ -162,6 +197,7 @@ unsafe fn gemm_avx2(
     b: *const f32,
     sb: [isize; 2],
     beta: f32,
+    init: Option<*const f32>,
     c: *mut f32,
     sc: [isize; 2],
 ) {
@@ -175,6 +211,7 @@ unsafe fn gemm_avx2(
             for (block, pc) in (0..k).step_by(KC).enumerate() {
                 let kc = KC.min(k - pc);
                 let beta_block = if block == 0 { beta } else { 1.0 };
+                let init_block = if block == 0 { init.map(|r| r.wrapping_add(jc)) } else { None };
                 // SAFETY (the whole block): offsets stay inside the matrices by the caller's
                 // contract; the packs hold a block of MC × KC and KC × NC rounded up to whole panels.
                 unsafe {
@@ -190,7 +227,17 @@ unsafe fn gemm_avx2(
                                     rows: MR.min(mc - ir),
                                     cols: NR.min(nc - jr),
                                 };
-                                kernel(kc, a_pack.add(ir * kc), b_pack.add(jr * kc), beta_block, c, sc, tile);
+                                let init = init_block.map(|r| r.wrapping_add(jr));
+                                kernel(
+                                    kc,
+                                    a_pack.add(ir * kc),
+                                    b_pack.add(jr * kc),
+                                    beta_block,
+                                    init,
+                                    c,
+                                    sc,
+                                    tile,
+                                );
                             }
                         }
                     }
@@ -292,7 +339,8 @@ unsafe fn pack_a(mc: usize, kc: usize, a: *const f32, sa: [isize; 2], out: *mut 
 }
 
 /// One 6 × 16 tile: s = Σ_p a_p ⊗ b_p over the block's kc steps in order (FMA, from +0), then
-/// C ← β C + s as the module doc says (only the `tile.rows × tile.cols` inside C are written).
+/// C ← β C + s as the module doc says, or C ← init + s with `init` (the tile's columns of a row
+/// added to every row; C not read). Only the `tile.rows × tile.cols` inside C are written.
 ///
 /// # Safety
 /// AVX2 and FMA; `a`: 6 × kc packed, `b`: kc × 16 packed (32-byte aligned); the tile's part of C
@@ -306,6 +354,7 @@ unsafe fn kernel(
     a: *const f32,
     b: *const f32,
     beta: f32,
+    init: Option<*const f32>,
     c: *mut f32,
     sc: [isize; 2],
     tile: Tile,
@@ -346,7 +395,9 @@ unsafe fn kernel(
                 let dst = c.offset(i as isize * sc[0] + tile.col as isize);
                 for (h, &acc) in row.iter().enumerate() {
                     let p = dst.add(8 * h);
-                    let out = if beta == 0.0 {
+                    let out = if let Some(init) = init {
+                        _mm256_add_ps(_mm256_loadu_ps(init.add(8 * h)), acc)
+                    } else if beta == 0.0 {
                         _mm256_add_ps(acc, zero)
                     } else {
                         let old = _mm256_loadu_ps(p);
@@ -367,7 +418,11 @@ unsafe fn kernel(
                 for (q, &acc) in row.iter().enumerate().take(tile.cols) {
                     let j = tile.col + q;
                     let p = c.offset(i as isize * sc[0] + j as isize * sc[1]);
-                    *p = if beta == 0.0 { acc + 0.0 } else { beta_times(beta, *p) + acc };
+                    *p = match init {
+                        Some(init) => *init.add(q) + acc,
+                        None if beta == 0.0 => acc + 0.0,
+                        None => beta_times(beta, *p) + acc,
+                    };
                 }
             }
         }
@@ -434,6 +489,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// `gemm_bias` gives the bits of filling C's rows with the bias and then `gemm` with β = 1:
+    /// shapes with k in one and two 256-blocks, whole and edge tiles, N over 1024, operands in
+    /// both layouts, a strided C; a bias of −0 (kept by the fill, then −0 + s) included. A strided
+    /// bias is declined with C untouched.
+    #[test]
+    fn the_bias_read_by_the_kernel_gives_the_filled_cs_bits() {
+        if !available() {
+            return it_declines_on_this_cpu();
+        }
+        let mut rng = StdRng::seed_from_u64(11);
+        for (m, k, n) in [(1, 1, 1), (7, 3, 17), (13, 300, 40), (1000, 400, 784), (9, 520, 1030)] {
+            for layout in [0, 1, 2, 4] {
+                let a = random((m, k), layout & 1 != 0, &mut rng);
+                let b = random((k, n), layout & 2 != 0, &mut rng);
+                let mut bias = random((1, n), false, &mut rng).row(0).to_owned();
+                bias[0] = -0.0;
+                let mut expected = random((m, n), layout & 4 != 0, &mut rng);
+                let mut got = expected.clone();
+                for mut row in expected.rows_mut() {
+                    row.assign(&bias);
+                }
+                general_mat_mul(1.0, &a, &b, 1.0, &mut expected);
+                assert!(gemm_bias(&a.view(), &b.view(), &bias.view(), &mut got.view_mut()));
+                let same = expected.iter().zip(&got).all(|(e, g)| e.to_bits() == g.to_bits());
+                assert!(same, "{m}×{k}×{n}, layout {layout}");
+            }
+        }
+        let (a, b) = (Array2::<f32>::ones((2, 3)), Array2::<f32>::ones((3, 4)));
+        let wide = Array2::<f32>::ones((1, 8));
+        let mut c = Array2::<f32>::from_elem((2, 4), 7.0);
+        assert!(!gemm_bias(&a.view(), &b.view(), &wide.slice(s![0, ..;2]), &mut c.view_mut()));
+        assert_eq!(c, Array2::<f32>::from_elem((2, 4), 7.0));
     }
 
     /// Zeros and their signs: all-zero products (every one −0) into C = −0, on a 9 × 9 C (one

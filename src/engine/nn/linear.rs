@@ -137,10 +137,8 @@ pub fn linear_forward_into<F: NdFloat>(
         bias.len(),
         y.dim()
     );
-    for mut row in y.outer_iter_mut() {
-        row.assign(&bias); // B × O ← O, row by row
-    }
-    crate::base::parallel::gemm(F::one(), &x, &weight, F::one(), &mut y);
+    // B × O ← O row by row, then += x W (the kernel reads the bias itself where it can).
+    crate::base::parallel::gemm_bias(&x, &weight, &bias, &mut y);
 }
 
 /// Kernel: d_W += xᵀ d_y, d_b += Σ_rows d_y, and (if asked) d_x ← d_y Wᵀ.
