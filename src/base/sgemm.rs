@@ -492,9 +492,9 @@ mod tests {
     }
 
     /// `gemm_bias` gives the bits of filling C's rows with the bias and then `gemm` with β = 1:
-    /// shapes with k in one and two 256-blocks, whole and edge tiles, N over 1024, operands in
-    /// both layouts, a strided C; a bias of −0 (kept by the fill, then −0 + s) included. A strided
-    /// bias is declined with C untouched.
+    /// shapes with k in one and two 256-blocks, whole and edge tiles, N over 1024, A, B and C
+    /// each row- or column-major; a bias of −0 (kept by the fill, then −0 + s) included. A
+    /// strided bias is declined with C untouched.
     #[test]
     fn the_bias_read_by_the_kernel_gives_the_filled_cs_bits() {
         if !available() {
