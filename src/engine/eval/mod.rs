@@ -538,16 +538,25 @@ impl<F: NdFloat> IsContext<'_, F> {
         let log_p_mixture = self
             .mixture
             .map(|p| p.log_density_and_responsibilities(c.z.slice(s![..sn, ..]).mapv(f64_of).view()).0);
+        // Per latent unit, (μ, log σ², e^(−log σ²)) of q(z|x) and of a conditional prior: the
+        // same for every sample of the chunk, so computed once (the same values, so the same bits).
+        let unit = |mean: &Array2<F>, log_var: &Array2<F>, u: usize| {
+            let (m, v) = (f64_of(mean[(i, u)]), f64_of(log_var[(i, u)]));
+            (m, v, (-v).exp())
+        };
+        let q_units: Vec<_> = (0..zd).map(|u| unit(self.mean, self.log_var, u)).collect();
+        let prior_units: Option<Vec<_>> =
+            self.prior.map(|(pm, pv)| (0..zd).map(|u| unit(pm, pv, u)).collect());
         for r in 0..sn {
             let (mut log_p, mut log_q) = (0.0, 0.0);
             for u in 0..zd {
                 let zu = f64_of(c.z[(r, u)]);
-                let (m, v) = (f64_of(self.mean[(i, u)]), f64_of(self.log_var[(i, u)]));
-                log_q += -0.5 * (LN_2PI + v + (zu - m).powi(2) * (-v).exp());
-                log_p += match self.prior {
-                    Some((pm, pv)) => {
-                        let (m, v) = (f64_of(pm[(i, u)]), f64_of(pv[(i, u)]));
-                        -0.5 * (LN_2PI + v + (zu - m).powi(2) * (-v).exp())
+                let (m, v, inv_var) = q_units[u];
+                log_q += -0.5 * (LN_2PI + v + (zu - m).powi(2) * inv_var);
+                log_p += match &prior_units {
+                    Some(p) => {
+                        let (m, v, inv_var) = p[u];
+                        -0.5 * (LN_2PI + v + (zu - m).powi(2) * inv_var)
                     }
                     None => -0.5 * (LN_2PI + zu * zu),
                 };
