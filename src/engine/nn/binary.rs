@@ -83,6 +83,9 @@ pub struct BinaryInput {
     col_start: Vec<usize>,
     /// The on-rows, column by column, increasing within a column (at least nnz long).
     col_rows: Vec<u32>,
+    /// Where row b's on-columns in each chunk of [`ROW_CHUNK`] columns start in `row_cols`, for
+    /// the forward's tiles (`row_chunks(I)` + 1 entries per row, the last one the row's end).
+    row_chunk: Vec<usize>,
 }
 
 impl BinaryInput {
@@ -94,6 +97,7 @@ impl BinaryInput {
             cols: 0,
             nnz: 0,
             row_start: Vec::with_capacity(rows + 1),
+            row_chunk: Vec::with_capacity(rows * (row_chunks(cols) + 1)),
             row_cols: vec![0; n],
             col_start: vec![0; cols + 1],
             col_rows: vec![0; n],
@@ -171,6 +175,15 @@ impl BinaryInput {
                 self.clear();
                 return false;
             }
+            let start = *self.row_start.last().expect("pushed");
+            let mut k = start;
+            for c in 0..row_chunks(n) {
+                while k < nnz && (self.row_cols[k] as usize) < c * ROW_CHUNK {
+                    k += 1;
+                }
+                self.row_chunk.push(k);
+            }
+            self.row_chunk.push(nnz);
             self.row_start.push(nnz);
         }
         (self.rows, self.cols, self.nnz) = (b, n, nnz);
@@ -200,6 +213,7 @@ impl BinaryInput {
     fn clear(&mut self) {
         (self.rows, self.cols, self.nnz) = (0, 0, 0);
         self.row_start.clear();
+        self.row_chunk.clear();
     }
 
     /// (B, I) of the last batch scanned ((0, 0) after a non-binary one).
@@ -311,9 +325,6 @@ fn scan_row<F: NdFloat>(row: &[F], zero: F, one: F, out: &mut [u32], nnz: &mut u
 /// Columns per register block of the sums (4 AVX-512 or 8 AVX2 registers of `f32`).
 const BLOCK: usize = 64;
 
-/// How many picked rows ahead the AVX2 sums prefetch.
-const PREFETCH_AHEAD: usize = 8;
-
 /// out ← start + Σ_{r ∈ picks} m_r (or out += Σ_{r ∈ picks} m_r when `add`), m_r the row r of the
 /// row-major `m` with `stride` columns, in 64-column register blocks; the rows are added in the
 /// order of `picks`.
@@ -391,133 +402,212 @@ fn backward_body<F: NdFloat>(x: &BinaryInput, d_y: &[F], d_w: &mut [F], o: usize
     }
 }
 
-/// [`forward_body`] with the AVX2 sums.
+/// Input rows of W per chunk of the AVX2 forward: 96 rows × 64 columns × 4 bytes = 24 KB, inside
+/// a 32 KB L1 data cache.
+const ROW_CHUNK: usize = 96;
+
+/// The chunks of [`ROW_CHUNK`] input rows of a layer with `cols` inputs (at least one).
+fn row_chunks(cols: usize) -> usize {
+    cols.div_ceil(ROW_CHUNK).max(1)
+}
+
+/// [`forward_body`] with the AVX2 sums, tiled so that W is read from the L1 cache: one block of
+/// 64 columns and [`ROW_CHUNK`] input rows at a time over every row of the batch, each row's sum
+/// carried in y from one chunk of input rows to the next ([`Init::Out`]). Each entry's sum is
+/// the same (the bias, then the picked rows of W in the order of `on(b)`), so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn forward_avx2(x: &BinaryInput, w: &[f32], bias: &[f32], y: &mut [f32]) {
     let o = bias.len();
-    for (b, y_row) in y.chunks_exact_mut(o).enumerate().take(x.rows) {
-        // SAFETY: AVX2 is enabled.
-        unsafe { gather_sum_avx2(w, o, x.row(b), Some(bias), y_row, false, true) };
+    // Every load below stays inside `w`, `bias` and `y`: checked once here.
+    assert!(w.len() == x.cols * o && y.len() == x.rows * o, "binary forward_avx2 shapes");
+    assert!(x.row_cols[..x.nnz].iter().all(|&i| (i as usize) < x.cols), "binary forward_avx2 columns");
+    let chunks = row_chunks(x.cols);
+    for (c0, c1) in column_blocks(w, o) {
+        for k in 0..chunks {
+            for b in 0..x.rows {
+                let at = b * (chunks + 1) + k;
+                let picks = &x.row_cols[x.row_chunk[at]..x.row_chunk[at + 1]];
+                let init = if k == 0 { Init::Start(bias) } else { Init::Out };
+                if k == 0 || !picks.is_empty() {
+                    // SAFETY: AVX2 is enabled; columns c0..c1 ≤ o of every picked row of W
+                    // (row < I), of the bias and of y's row b < B (checked above).
+                    unsafe { gather_cols_avx2(w, o, picks, init, &mut y[b * o..(b + 1) * o], false, c0, c1) };
+                }
+            }
+        }
     }
 }
 
-/// [`backward_body`] with the AVX2 sums.
+/// [`backward_body`] with the AVX2 sums, one block of 64 columns at a time over every input
+/// column: the block's B × 64 slice of ∂y (32 KB at B = 128) is read by all I columns before the
+/// next. Each entry's sum is the same (the picked rows of ∂y in the order of `rows(i)`, then
+/// added to ∂W_i), so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn backward_avx2(x: &BinaryInput, d_y: &[f32], d_w: &mut [f32], o: usize) {
-    for (i, dw_row) in d_w.chunks_exact_mut(o).enumerate().take(x.cols) {
-        let rows = x.col(i);
-        if !rows.is_empty() {
-            // SAFETY: AVX2 is enabled.
-            unsafe { gather_sum_avx2(d_y, o, rows, None, dw_row, true, false) };
+    // Every load below stays inside `d_y` and `d_w`: checked once here.
+    assert!(d_y.len() == x.rows * o && d_w.len() == x.cols * o, "binary backward_avx2 shapes");
+    assert!(x.col_rows[..x.nnz].iter().all(|&b| (b as usize) < x.rows), "binary backward_avx2 rows");
+    for (c0, c1) in column_blocks(d_y, o) {
+        for i in 0..x.cols {
+            let rows = x.col(i);
+            if !rows.is_empty() {
+                // SAFETY: AVX2 is enabled; columns c0..c1 ≤ o of every picked row of ∂y
+                // (row < B) and of ∂W's row i < I (checked above).
+                unsafe {
+                    gather_cols_avx2(d_y, o, rows, Init::Zero, &mut d_w[i * o..(i + 1) * o], true, c0, c1)
+                };
+            }
         }
     }
 }
 
-/// [`gather_sum`] for `f32` in AVX2 registers held explicitly: the same additions in the same
-/// order (one accumulator per column, the picked rows added in the order of `picks`, then `out`
-/// added last), so bit-identical to it. Blocks of 64 columns in eight registers, then the last
-/// block's whole 8-column groups, then its last w mod 8 columns one by one.
+/// The column blocks (c0, c1) of the AVX2 sums over rows of `m` with `o` columns: blocks of
+/// [`BLOCK`] columns, after a first block of up to 15 columns that brings the next blocks to
+/// 64-byte cache-line boundaries when every row of `m` shares one alignment (o a multiple of
+/// 16 floats) and o ≥ 16. A block of 64 columns from such a boundary spans 4 cache lines of each
+/// picked row; from where the allocator leaves an array (16 bytes past a line, say) it spans 5,
+/// and on the AMD EPYC (Zen 3) host the forward sums took about 30% longer so
+/// (docs/performance.md).
+#[cfg(target_arch = "x86_64")]
+fn column_blocks(m: &[f32], o: usize) -> impl Iterator<Item = (usize, usize)> {
+    let head = if o >= 16 && o.is_multiple_of(16) { (64 - m.as_ptr() as usize % 64) % 64 / 4 } else { 0 };
+    let rest = (head..o).step_by(BLOCK).map(move |c0| (c0, (c0 + BLOCK).min(o)));
+    (head > 0).then_some((0, head)).into_iter().chain(rest)
+}
+
+/// [`gather_sum`]'s columns c0..c1 (at most one 64-column block) for `f32` in AVX2 registers
+/// held explicitly: the same additions in the same order (one accumulator per column, the
+/// picked rows added in the order of `picks`, then `out` added last), so bit-identical to it.
+/// ⌈(c1 − c0)/8⌉ registers, the last one's lanes past c1 masked off (neither read nor written).
 ///
 /// # Shapes
-/// `m`: rows × `stride` (row-major), `picks` < rows, `start` and `out`: the same length ≤ stride.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn gather_sum_avx2(
-    m: &[f32],
-    stride: usize,
-    picks: &[u32],
-    start: Option<&[f32]>,
-    out: &mut [f32],
-    add: bool,
-    prefetch: bool,
-) {
-    let o = out.len();
-    // Every load below stays inside `m`, `start` and `out`: checked once here.
-    assert!(o <= stride && start.is_none_or(|s| s.len() == o), "gather_sum_avx2 shapes");
-    assert!(picks.iter().all(|&r| (r as usize + 1) * stride <= m.len()), "gather_sum_avx2 rows");
-    let mut c0 = 0;
-    while c0 + BLOCK <= o {
-        // SAFETY: AVX2 is enabled; columns c0..c0 + 64 ≤ o lie inside every row (checked above).
-        unsafe { gather_block_avx2::<8>(m, stride, picks, start, out, add, prefetch, c0) };
-        c0 += BLOCK;
-    }
-    // SAFETY: as above, for the 8-column groups that fit in the o − c0 columns left.
-    unsafe {
-        match (o - c0) / 8 {
-            0 => {}
-            1 => gather_block_avx2::<1>(m, stride, picks, start, out, add, prefetch, c0),
-            2 => gather_block_avx2::<2>(m, stride, picks, start, out, add, prefetch, c0),
-            3 => gather_block_avx2::<3>(m, stride, picks, start, out, add, prefetch, c0),
-            4 => gather_block_avx2::<4>(m, stride, picks, start, out, add, prefetch, c0),
-            5 => gather_block_avx2::<5>(m, stride, picks, start, out, add, prefetch, c0),
-            6 => gather_block_avx2::<6>(m, stride, picks, start, out, add, prefetch, c0),
-            _ => gather_block_avx2::<7>(m, stride, picks, start, out, add, prefetch, c0),
-        }
-    }
-    c0 += (o - c0) / 8 * 8;
-    for c in c0..o {
-        let mut acc = start.map_or(0.0, |s| s[c]);
-        for &r in picks {
-            acc += m[r as usize * stride + c];
-        }
-        if add {
-            out[c] += acc;
-        } else {
-            out[c] = acc;
-        }
-    }
-}
-
-/// V registers of 8 columns from column c0.
+/// `m`: rows × `stride` (row-major), `picks` < rows, `start` and `out`: `stride` long.
 ///
 /// # Safety
-/// AVX2; columns c0..c0 + 8V inside `out`, `start` and every picked row of `m`.
+/// AVX2; c0 ≤ c1 ≤ c0 + 64, c1 ≤ `stride`; every picked row of `m` is inside `m`; `start`
+/// (when given) and `out` hold at least c1 entries.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
 #[allow(clippy::too_many_arguments)]
-unsafe fn gather_block_avx2<const V: usize>(
+unsafe fn gather_cols_avx2(
     m: &[f32],
     stride: usize,
     picks: &[u32],
-    start: Option<&[f32]>,
+    init: Init<'_>,
     out: &mut [f32],
     add: bool,
-    prefetch: bool,
     c0: usize,
+    c1: usize,
+) {
+    debug_assert!(
+        c0 <= c1 && c1 - c0 <= BLOCK && c1 <= stride && c1 <= out.len(),
+        "gather_cols_avx2 columns"
+    );
+    let n = c1 - c0;
+    // Columns kept in the last register.
+    let lanes = (n + 7) % 8 + 1;
+    macro_rules! block {
+        ($v:literal) => {
+            if lanes == 8 {
+                gather_block_avx2::<$v, false>(m, stride, picks, init, out, add, c0, 8)
+            } else {
+                gather_block_avx2::<$v, true>(m, stride, picks, init, out, add, c0, lanes)
+            }
+        };
+    }
+    // SAFETY: the caller's contract: every register's kept columns lie in c0..c1.
+    unsafe {
+        match n.div_ceil(8) {
+            0 => {}
+            1 => block!(1),
+            2 => block!(2),
+            3 => block!(3),
+            4 => block!(4),
+            5 => block!(5),
+            6 => block!(6),
+            7 => block!(7),
+            _ => block!(8),
+        }
+    }
+}
+
+/// Where the AVX2 sums' accumulators start.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Init<'a> {
+    /// At 0.
+    Zero,
+    /// At 0 + the start's entries (the bias of a forward sum).
+    Start(&'a [f32]),
+    /// At `out`'s entries, as a previous call on the same columns left them: a sum carried on
+    /// over the next picks, with the same bits as had it been held in registers throughout.
+    Out,
+}
+
+/// V registers of 8 columns from column c0; with `MASKED`, only the last register's first
+/// `lanes` columns are read (masked loads, which touch no memory in the other lanes) and written.
+///
+/// # Safety
+/// AVX2; the kept columns (c0..c0 + 8(V − 1) + `lanes`) inside `out`, the start and every picked
+/// row of `m`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gather_block_avx2<const V: usize, const MASKED: bool>(
+    m: &[f32],
+    stride: usize,
+    picks: &[u32],
+    init: Init<'_>,
+    out: &mut [f32],
+    add: bool,
+    c0: usize,
+    lanes: usize,
 ) {
     use std::arch::x86_64::*;
+    debug_assert!(lanes == 8 || (MASKED && lanes < 8), "gather_block_avx2 lanes");
+    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(lanes as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    // Register v's 8 columns from p: a plain load, or the last register's kept lanes.
+    // SAFETY (the closure's callers): p + the kept lanes inside one slice, by the caller's contract.
+    let load = |p: *const f32, v: usize| unsafe {
+        if MASKED && v == V - 1 { _mm256_maskload_ps(p, keep) } else { _mm256_loadu_ps(p) }
+    };
     let mut acc = [_mm256_setzero_ps(); V];
     // SAFETY (all loads and stores): inside the slices by the caller's contract.
     unsafe {
-        if let Some(s) = start {
-            for (v, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_add_ps(*a, _mm256_loadu_ps(s.as_ptr().add(c0 + 8 * v)));
-            }
-        }
-        for (i, &r) in picks.iter().enumerate() {
-            // The rows come in no order the hardware can guess: with `prefetch`, ask for the one
-            // PREFETCH_AHEAD picks on (its V registers' worth of columns) while this one is added.
-            if let Some(&ahead) = picks.get(i + PREFETCH_AHEAD).filter(|_| prefetch) {
-                let next = m.as_ptr().wrapping_add(ahead as usize * stride + c0);
-                for line in 0..V.div_ceil(2) {
-                    _mm_prefetch::<_MM_HINT_T0>(next.wrapping_add(16 * line) as *const i8);
+        match init {
+            Init::Zero => {}
+            Init::Start(s) => {
+                for (v, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_add_ps(*a, load(s.as_ptr().add(c0 + 8 * v), v));
                 }
             }
+            Init::Out => {
+                for (v, a) in acc.iter_mut().enumerate() {
+                    *a = load(out.as_ptr().add(c0 + 8 * v), v);
+                }
+            }
+        }
+        for &r in picks {
             let row = m.as_ptr().add(r as usize * stride + c0);
             for (v, a) in acc.iter_mut().enumerate() {
-                *a = _mm256_add_ps(*a, _mm256_loadu_ps(row.add(8 * v)));
+                *a = _mm256_add_ps(*a, load(row.add(8 * v), v));
             }
         }
         let dst = out.as_mut_ptr().add(c0);
         for (v, a) in acc.iter().enumerate() {
             let mut a = *a;
             if add {
-                a = _mm256_add_ps(_mm256_loadu_ps(dst.add(8 * v)), a);
+                a = _mm256_add_ps(load(dst.add(8 * v), v), a);
             }
-            _mm256_storeu_ps(dst.add(8 * v), a);
+            if MASKED && v == V - 1 {
+                _mm256_maskstore_ps(dst.add(8 * v), keep, a);
+            } else {
+                _mm256_storeu_ps(dst.add(8 * v), a);
+            }
         }
     }
 }
@@ -830,6 +920,47 @@ mod tests {
             binary_linear_backward_into(&s, d_y.view(), fast.view_mut(), db.view_mut());
             backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
             assert!(fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits()), "backward, O = {o}");
+        }
+    }
+
+    #[test]
+    fn the_vector_kernels_keep_their_bits_at_every_alignment_and_across_row_chunks() {
+        // W and ∂y as views at 0..16 floats past a cache line (every head of `column_blocks`,
+        // and its absence), widths that are multiples of 16 (aligned rows) or not, and I = 250
+        // (three chunks of ROW_CHUNK input rows, the forward's sums carried in y between them).
+        let mut rng = StdRng::seed_from_u64(10);
+        let (b, i) = (13, 250);
+        for o in [16, 17, 48, 64, 80, 400] {
+            let x = batch(b, i, 0.3, &mut rng);
+            let mut s = BinaryInput::default();
+            assert!(s.scan(x.view()));
+            let bias = Array1::from_shape_simple_fn(o, || rng.random_range(-1.0f32..1.0));
+            let start = Array2::from_shape_simple_fn((i, o), || rng.random_range(-1.0f32..1.0));
+            let w_buf: Vec<f32> = (0..i * o + 32).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let dy_buf: Vec<f32> = (0..b * o + 32).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+            let line = |p: *const f32| (64 - p as usize % 64) % 64 / 4;
+            for off in 0..16 {
+                let (wo, dyo) = (line(w_buf.as_ptr()) + off, line(dy_buf.as_ptr()) + off);
+                let w = ArrayView2::from_shape((i, o), &w_buf[wo..wo + i * o]).unwrap();
+                let d_y = ArrayView2::from_shape((b, o), &dy_buf[dyo..dyo + b * o]).unwrap();
+                assert_eq!((w.as_ptr() as usize % 64, d_y.as_ptr() as usize % 64), (4 * off, 4 * off));
+                let (mut fast, mut plain) = (Array2::zeros((b, o)), Array2::<f32>::zeros((b, o)));
+                binary_linear_forward_into(&s, w, bias.view(), fast.view_mut());
+                forward_body(
+                    &s,
+                    w.as_slice().unwrap(),
+                    bias.as_slice().unwrap(),
+                    plain.as_slice_mut().unwrap(),
+                );
+                let same = fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits());
+                assert!(same, "forward, O = {o}, {off} floats past a line");
+                let (mut fast, mut plain) = (start.clone(), start.clone());
+                let mut db = Array1::zeros(o);
+                binary_linear_backward_into(&s, d_y, fast.view_mut(), db.view_mut());
+                backward_body(&s, d_y.as_slice().unwrap(), plain.as_slice_mut().unwrap(), o);
+                let same = fast.iter().zip(&plain).all(|(a, c)| a.to_bits() == c.to_bits());
+                assert!(same, "backward, O = {o}, {off} floats past a line");
+            }
         }
     }
 
