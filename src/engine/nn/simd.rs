@@ -135,69 +135,52 @@ fn bernoulli_grad_block(l: &[f32; STAGE], t: &[f32; STAGE], x: &[f32; STAGE], sc
 
 #[inline(always)]
 fn bernoulli_row_body(l: &[f32], x: &[f32], scale: f32, d: Option<&mut [f32]>) -> f64 {
+    match d {
+        Some(d) => bernoulli_row_terms::<true>(l, x, scale, d),
+        None => bernoulli_row_terms::<false>(l, x, scale, &mut []),
+    }
+}
+
+/// The row's loss, and with `GRAD` its gradient into `d` (unused without): blocks of
+/// [`STAGE`] terms, each block's four chunks added to the 16 lanes in order, then the remaining
+/// whole chunks and the last terms one lane each, in the same order.
+///
+/// # Shapes
+/// `l`, `x`: n; `d`: n with `GRAD`, anything without.
+#[inline(always)]
+fn bernoulli_row_terms<const GRAD: bool>(l: &[f32], x: &[f32], scale: f32, d: &mut [f32]) -> f64 {
     let mut acc = [0.0f32; LANES];
     let n = l.len();
-    let full = n / LANES * LANES;
-    match d {
-        Some(d) => {
-            let staged = n / STAGE * STAGE;
-            for ((lb, xb), db) in l[..staged]
-                .chunks_exact(STAGE)
-                .zip(x[..staged].chunks_exact(STAGE))
-                .zip(d[..staged].chunks_exact_mut(STAGE))
-            {
-                let (lb, xb) = (lb.try_into().expect("a block"), xb.try_into().expect("a block"));
-                let (mut nll, mut t) = ([0.0f32; STAGE], [0.0f32; STAGE]);
-                bernoulli_nll_block(lb, xb, &mut nll, &mut t);
-                bernoulli_grad_block(lb, &t, xb, scale, db);
-                for chunk in nll.chunks_exact(LANES) {
-                    for j in 0..LANES {
-                        acc[j] += chunk[j];
-                    }
-                }
-            }
-            for ((lc, xc), dc) in l[staged..full]
-                .chunks_exact(LANES)
-                .zip(x[staged..full].chunks_exact(LANES))
-                .zip(d[staged..full].chunks_exact_mut(LANES))
-            {
-                for j in 0..LANES {
-                    let (nll, g) = bernoulli_elem(lc[j], xc[j]);
-                    acc[j] += nll;
-                    dc[j] = scale * g;
-                }
-            }
-            for j in full..n {
-                let (nll, g) = bernoulli_elem(l[j], x[j]);
-                acc[j - full] += nll;
-                d[j] = scale * g;
+    let (staged, full) = (n / STAGE * STAGE, n / LANES * LANES);
+    for (k, (lb, xb)) in l[..staged].chunks_exact(STAGE).zip(x[..staged].chunks_exact(STAGE)).enumerate() {
+        let (lb, xb) = (lb.try_into().expect("a block"), xb.try_into().expect("a block"));
+        let (mut nll, mut t) = ([0.0f32; STAGE], [0.0f32; STAGE]);
+        bernoulli_nll_block(lb, xb, &mut nll, &mut t);
+        if GRAD {
+            bernoulli_grad_block(lb, &t, xb, scale, &mut d[k * STAGE..(k + 1) * STAGE]);
+        }
+        for chunk in nll.chunks_exact(LANES) {
+            for j in 0..LANES {
+                acc[j] += chunk[j];
             }
         }
-        None => {
-            // Blocks of four chunks, each chunk added to the lanes in order as below.
-            let staged = n / STAGE * STAGE;
-            for (lb, xb) in l[..staged].chunks_exact(STAGE).zip(x[..staged].chunks_exact(STAGE)) {
-                let (mut nll, mut t) = ([0.0f32; STAGE], [0.0f32; STAGE]);
-                bernoulli_nll_block(
-                    lb.try_into().expect("a block"),
-                    xb.try_into().expect("a block"),
-                    &mut nll,
-                    &mut t,
-                );
-                for chunk in nll.chunks_exact(LANES) {
-                    for j in 0..LANES {
-                        acc[j] += chunk[j];
-                    }
-                }
+    }
+    for (c, (lc, xc)) in
+        l[staged..full].chunks_exact(LANES).zip(x[staged..full].chunks_exact(LANES)).enumerate()
+    {
+        for j in 0..LANES {
+            let (nll, g) = bernoulli_elem(lc[j], xc[j]);
+            acc[j] += nll;
+            if GRAD {
+                d[staged + c * LANES + j] = scale * g;
             }
-            for (lc, xc) in l[staged..full].chunks_exact(LANES).zip(x[staged..full].chunks_exact(LANES)) {
-                for j in 0..LANES {
-                    acc[j] += bernoulli_elem(lc[j], xc[j]).0;
-                }
-            }
-            for j in full..n {
-                acc[j - full] += bernoulli_elem(l[j], x[j]).0;
-            }
+        }
+    }
+    for i in full..n {
+        let (nll, g) = bernoulli_elem(l[i], x[i]);
+        acc[i - full] += nll;
+        if GRAD {
+            d[i] = scale * g;
         }
     }
     acc.iter().map(|&a| f64::from(a)).sum()
