@@ -352,6 +352,8 @@ where
                 z: Array2::zeros((s_per, zd)),
                 rows: vec![0.0; s_per],
                 labels: vec![0; s_per],
+                q_units: vec![(0.0, 0.0, 0.0); zd],
+                prior_units: vec![(0.0, 0.0, 0.0); zd],
                 point: 0,
                 len: 0,
                 sums: LseSums::EMPTY,
@@ -498,6 +500,10 @@ struct IsChunk<F> {
     z: Array2<F>,
     rows: Vec<f64>,
     labels: Vec<usize>,
+    /// Per latent unit, (μ, log σ², e^(−log σ²)) of q(z|x) at the chunk's point (`Z`).
+    q_units: Vec<(f64, f64, f64)>,
+    /// The same of a conditional prior p(z|c), when the model has one (`Z`, else unused).
+    prior_units: Vec<(f64, f64, f64)>,
     point: usize,
     len: usize,
     sums: LseSums,
@@ -544,18 +550,21 @@ impl<F: NdFloat> IsContext<'_, F> {
             let (m, v) = (f64_of(mean[(i, u)]), f64_of(log_var[(i, u)]));
             (m, v, (-v).exp())
         };
-        let q_units: Vec<_> = (0..zd).map(|u| unit(self.mean, self.log_var, u)).collect();
-        let prior_units: Option<Vec<_>> =
-            self.prior.map(|(pm, pv)| (0..zd).map(|u| unit(pm, pv, u)).collect());
+        for u in 0..zd {
+            c.q_units[u] = unit(self.mean, self.log_var, u);
+            if let Some((pm, pv)) = self.prior {
+                c.prior_units[u] = unit(pm, pv, u);
+            }
+        }
         for r in 0..sn {
             let (mut log_p, mut log_q) = (0.0, 0.0);
             for u in 0..zd {
                 let zu = f64_of(c.z[(r, u)]);
-                let (m, v, inv_var) = q_units[u];
+                let (m, v, inv_var) = c.q_units[u];
                 log_q += -0.5 * (LN_2PI + v + (zu - m).powi(2) * inv_var);
-                log_p += match &prior_units {
-                    Some(p) => {
-                        let (m, v, inv_var) = p[u];
+                log_p += match self.prior {
+                    Some(_) => {
+                        let (m, v, inv_var) = c.prior_units[u];
                         -0.5 * (LN_2PI + v + (zu - m).powi(2) * inv_var)
                     }
                     None => -0.5 * (LN_2PI + zu * zu),
