@@ -453,9 +453,9 @@ mod tests {
     }
 
     /// The staged blocks give each term's bits (and its gradient's) as the element-by-element
-    /// formula, over every
-    /// 4099th f32 from −200 to 200 (both signs, both targets), the clamp at −87 and its
-    /// neighbours, zeros of both signs, subnormals, huge logits and infinities (NaN stays NaN).
+    /// formula, over every 4099th f32 from −200 to 200 (both signs, both targets), the clamp at
+    /// −87 and its neighbours, zeros of both signs, subnormals, huge logits and infinities (NaN
+    /// stays NaN).
     #[test]
     fn the_staged_loss_terms_are_the_elementwise_bits() {
         let (lo, hi) = ((-200.0f32).to_bits(), 200.0f32.to_bits());
