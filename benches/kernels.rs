@@ -155,6 +155,35 @@ fn main() {
             2.0 * (b * d * h) as f64,
         );
     }
+    // The binary path with W and ∂y placed on a 64-byte cache line and 16 bytes past one (where
+    // the allocator leaves a large array on glibc: the training step's W and ∂y sit there).
+    let xb = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f64>() < 0.13));
+    let mut on = BinaryInput::with_capacity(b, d);
+    assert!(on.scan(xb.view()));
+    let (mut w_buf, mut dy_buf) = (vec![0f32; d * h + 16], vec![0f32; b * h + 16]);
+    for past in [0, 16] {
+        let at = |buf: &[f32]| (64 - buf.as_ptr() as usize % 64) % 64 / 4 + past / 4;
+        let (wa, da) = (at(&w_buf), at(&dy_buf));
+        w_buf[wa..wa + d * h].copy_from_slice(w.as_slice().expect("contiguous"));
+        dy_buf[da..da + b * h].copy_from_slice(dy.as_slice().expect("contiguous"));
+        let wv = ndarray::ArrayView2::from_shape((d, h), &w_buf[wa..wa + d * h]).expect("shape");
+        let dyv = ndarray::ArrayView2::from_shape((b, h), &dy_buf[da..da + b * h]).expect("shape");
+        let s = time(|| binary_linear_forward_into(&on, wv, bias.view(), y.view_mut()));
+        let shape = format!("{b}×{d} → {h}");
+        row(
+            &format!("binary linear forward (on = 0.13, W {past} B past a line)"),
+            &shape,
+            s,
+            2.0 * (b * d * h) as f64,
+        );
+        let s = time(|| binary_linear_backward_into(&on, dyv, dw.view_mut(), db.view_mut()));
+        row(
+            &format!("binary linear backward (on = 0.13, ∂y {past} B past a line)"),
+            &shape,
+            s,
+            2.0 * (b * d * h) as f64,
+        );
+    }
     let s = time(|| linear_backward_into(x.view(), w.view(), dy.view(), dw.view_mut(), db.view_mut(), None));
     row("linear backward ∂W, ∂b only (first layer)", &format!("{b}×{d} → {h}"), s, 2.0 * (b * d * h) as f64);
 
