@@ -160,7 +160,7 @@ fn main() {
     let xb = Array2::from_shape_simple_fn((b, d), || f32::from(rng.random::<f64>() < 0.13));
     let mut on = BinaryInput::with_capacity(b, d);
     assert!(on.scan(xb.view()));
-    let (mut w_buf, mut dy_buf) = (vec![0f32; d * h + 16], vec![0f32; b * h + 16]);
+    let (mut w_buf, mut dy_buf) = (vec![0f32; d * h + 32], vec![0f32; b * h + 32]);
     for past in [0, 16] {
         let at = |buf: &[f32]| (64 - buf.as_ptr() as usize % 64) % 64 / 4 + past / 4;
         let (wa, da) = (at(&w_buf), at(&dy_buf));
