@@ -333,8 +333,15 @@ fn adam_body(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [
     let (g, m, v) = (&mut g[..n], &mut m[..n], &mut v[..n]);
     // The finiteness of what was written, in 16 lanes as in all_finite (no extra pass).
     let mut acc = [0.0f32; LANES];
-    let whole = n - n % LANES;
-    for i in (0..whole).step_by(LANES) {
+    // Elements one by one up to θ's first 32-byte boundary, so the vector loop's loads and stores
+    // of θ (and of g, m and v, which the allocator leaves at the same offset from a line) do not
+    // straddle cache lines. Each element's update is the same wherever it runs.
+    let head = ((32 - p.as_ptr() as usize % 32) % 32 / 4).min(n);
+    for i in 0..head {
+        acc[i] += adam_one(c, &mut p[i], &mut g[i], &mut m[i], &mut v[i]);
+    }
+    let whole = head + (n - head) / LANES * LANES;
+    for i in (head..whole).step_by(LANES) {
         let (p, g, m, v) =
             (&mut p[i..i + LANES], &mut g[i..i + LANES], &mut m[i..i + LANES], &mut v[i..i + LANES]);
         for j in 0..LANES {
@@ -397,6 +404,7 @@ pub(crate) fn as_f32_mut<F: 'static>(s: &mut [F]) -> Option<&mut [f32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
     #[test]
@@ -552,6 +560,66 @@ mod tests {
             assert_eq!(run(w), plain, "Adam at {w:?}");
         }
         eprintln!("widths compared: {:?}", widths());
+    }
+
+    /// Adam's vector loop starts at θ's first 32-byte boundary, after up to 7 elements one by one:
+    /// at every start offset in a line and every length around the head and the 16-lane chunks,
+    /// each element gets the bits of the one-element update, and an infinite gradient in the
+    /// head, the chunks or the tail is reported.
+    #[test]
+    fn adam_gives_each_elements_bits_at_every_alignment_and_reports_a_bad_one_anywhere() {
+        let c = AdamStep {
+            b1: 0.9,
+            b2: 0.999,
+            one_b1: 0.1,
+            one_b2: 0.001,
+            step_size: 1e-3,
+            inv_sqrt_bc2: 1.3,
+            eps: 1e-8,
+        };
+        let mut rng = StdRng::seed_from_u64(23);
+        let total = 80;
+        let fresh =
+            |rng: &mut StdRng| -> Vec<f32> { (0..total).map(|_| rng.random_range(-1.0..1.0f32)).collect() };
+        let (p0, g0, m0) = (fresh(&mut rng), fresh(&mut rng), fresh(&mut rng));
+        let v0: Vec<f32> = fresh(&mut rng).iter().map(|x| x * x).collect();
+        for w in widths() {
+            for offset in 0..8 {
+                for n in [0, 1, 3, 7, 8, 9, 16, 23, 24, 40, 72] {
+                    let r = offset..offset + n;
+                    let (mut p, mut g, mut m, mut v) = (p0.clone(), g0.clone(), m0.clone(), v0.clone());
+                    assert!(adam_at(
+                        w,
+                        c,
+                        &mut p[r.clone()],
+                        &mut g[r.clone()],
+                        &mut m[r.clone()],
+                        &mut v[r.clone()]
+                    ));
+                    let (mut pe, mut ge, mut me, mut ve) = (p0.clone(), g0.clone(), m0.clone(), v0.clone());
+                    for i in r.clone() {
+                        adam_one(c, &mut pe[i], &mut ge[i], &mut me[i], &mut ve[i]);
+                    }
+                    let bits = |x: &[f32]| x.iter().map(|y| y.to_bits()).collect::<Vec<_>>();
+                    for (got, want) in [(&p, &pe), (&g, &ge), (&m, &me), (&v, &ve)] {
+                        assert_eq!(bits(got), bits(want), "{w:?}, offset {offset}, n = {n}");
+                    }
+                    for bad in [0, n / 2, n.saturating_sub(1)].into_iter().filter(|_| n > 0) {
+                        let (mut p, mut g, mut m, mut v) = (p0.clone(), g0.clone(), m0.clone(), v0.clone());
+                        g[offset + bad] = f32::INFINITY;
+                        let finite = adam_at(
+                            w,
+                            c,
+                            &mut p[r.clone()],
+                            &mut g[r.clone()],
+                            &mut m[r.clone()],
+                            &mut v[r.clone()],
+                        );
+                        assert!(!finite, "{w:?}, offset {offset}, n = {n}, ∞ at {bad}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
