@@ -21,6 +21,9 @@
 //! then added to β′C); that changes nothing, because s is never −0: it starts at +0, and an exact
 //! zero sum rounds to +0. (The test `signed_zeros_match_at_every_edge` holds this to the bit.)
 //!
+//! A product with at most 24 columns (N ≤ 24) takes a second, skinny kernel instead: B packed into
+//! rows of 24, A read in place, 3 rows × 24 columns of C in nine registers; the same sums.
+//!
 //! Used only where matrixmultiply itself would take its FMA kernel (AVX2 and FMA without AVX-512F,
 //! on x86-64), for α = 1, and on one thread ([`crate::base::parallel::gemm`] splits a product
 //! before calling this); everything else goes to ndarray's `general_mat_mul` unchanged.
@@ -43,11 +46,24 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, NdFloat};
 /// on that host, and the step's median did not improve; on a narrow N (40, a partial 16-column
 /// panel) it was slower every time (57 against 80 GFLOP/s). Those stay with matrixmultiply.
 ///
+/// Also a product with N ≤ 24 (a VAE's 20-wide heads, and the ∂z of its decoder's first layer)
+/// and A row by row, M and K at least [`SKINNY_MIN_SIDE`]: those go to the skinny product, which
+/// reads A without packing it. On the same host (session 13, quiet, medians of 15 runs of 200,
+/// three repeats): 128 × 400 × 20 with B row-major 42–43 → 33 µs, with B transposed (the ∂z)
+/// 44 → 35 µs. The heads' weight gradients (A = hᵀ, column by column) were even (34 against
+/// 33 µs) and stay with matrixmultiply.
+///
 /// # Shapes
 /// `a`: `M × K`, `b`: `K × N`.
 pub fn pays<F: NdFloat>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> bool {
-    a.strides()[1] == 1 && a.nrows() >= MIN_SIDE && a.ncols() >= MIN_SIDE && b.ncols() >= MIN_SIDE
+    let row_major = a.strides()[1] == 1;
+    let big = a.nrows() >= MIN_SIDE && a.ncols() >= MIN_SIDE && b.ncols() >= MIN_SIDE;
+    let skinny = b.ncols() <= SKINNY_N && a.nrows() >= SKINNY_MIN_SIDE && a.ncols() >= SKINNY_MIN_SIDE;
+    row_major && (big || skinny)
 }
+
+/// The smallest M and K [`pays`] accepts for a product with N ≤ 24 columns.
+pub const SKINNY_MIN_SIDE: usize = 64;
 
 /// The smallest M, K and N [`pays`] accepts.
 pub const MIN_SIDE: usize = 256;
@@ -148,7 +164,13 @@ fn gemm_from<F: NdFloat>(
         // SAFETY: F is f32 (checked above), so the pointers address f32 elements; the views'
         // shapes and strides bound every access (`init`: N contiguous numbers, by the callers);
         // AVX2 and FMA are present (`available`).
-        unsafe { gemm_avx2(m, k, n, pa, sa, pb, sb, beta, init, pc, sc) };
+        unsafe {
+            if n <= SKINNY_N {
+                gemm_skinny_avx2(m, k, n, pa, sa, pb, sb, beta, init, pc, sc)
+            } else {
+                gemm_avx2(m, k, n, pa, sa, pb, sb, beta, init, pc, sc)
+            }
+        };
         true
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -245,6 +267,157 @@ unsafe fn gemm_avx2(
             }
         }
     });
+}
+
+/// The widest B the skinny product takes (three 8-lane registers per row of C).
+const SKINNY_N: usize = 24;
+/// Rows of C per register tile of the skinny product: 3 × 3 accumulators, 3 registers of B and a
+/// broadcast (13 of the 16 AVX2 registers; with 4 rows the compiler kept an accumulator on the
+/// stack, and the product ran at half the speed).
+const SKINNY_ROWS: usize = 3;
+
+/// The product for N ≤ [`SKINNY_N`] (a VAE's 20-wide heads): B packed once into rows of 24
+/// (zeros past N); A read where it lies, without packing (for a narrow B, packing A would cost
+/// as much as the product: matrixmultiply packs the whole of A for it). Tiles of 3 rows × 24
+/// columns; each element's sum is the module doc's (FMA over each k-block in order from +0, the
+/// blocks applied to C in order), so the same bits.
+///
+/// # Safety
+/// As [`gemm_avx2`], and N ≤ [`SKINNY_N`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_skinny_avx2(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    sa: [isize; 2],
+    b: *const f32,
+    sb: [isize; 2],
+    beta: f32,
+    init: Option<*const f32>,
+    c: *mut f32,
+    sc: [isize; 2],
+) {
+    debug_assert!(n <= SKINNY_N, "gemm_skinny_avx2: N = {n}");
+    PACKS.with(|packs| {
+        let mut packs = packs.borrow_mut();
+        let b_pack = aligned(&mut packs.b, k * SKINNY_N);
+        // SAFETY (the whole block): B's k × n elements by the caller's contract; the pack holds
+        // k rows of 24; A's and C's rows i0.. < m.
+        unsafe {
+            for p in 0..k {
+                std::ptr::write_bytes(b_pack.add(p * SKINNY_N + n), 0, SKINNY_N - n);
+            }
+            if sb[1] == 1 {
+                for p in 0..k {
+                    std::ptr::copy_nonoverlapping(b.offset(p as isize * sb[0]), b_pack.add(p * SKINNY_N), n);
+                }
+            } else {
+                // Columns of B down k (Bᵀ stored row by row: each column contiguous when sb[0] = 1).
+                for j in 0..n {
+                    let col = b.offset(j as isize * sb[1]);
+                    for p in 0..k {
+                        *b_pack.add(p * SKINNY_N + j) = *col.offset(p as isize * sb[0]);
+                    }
+                }
+            }
+            for i0 in (0..m).step_by(SKINNY_ROWS) {
+                let a_rows = a.offset(i0 as isize * sa[0]);
+                let tile = Tile { row: i0, col: 0, rows: SKINNY_ROWS.min(m - i0), cols: n };
+                for (block, pc) in (0..k).step_by(KC).enumerate() {
+                    let kc = KC.min(k - pc);
+                    let beta_block = if block == 0 { beta } else { 1.0 };
+                    let init_block = if block == 0 { init } else { None };
+                    let a_block = a_rows.offset(pc as isize * sa[1]);
+                    let b_block = b_pack.add(pc * SKINNY_N);
+                    match tile.rows {
+                        3 => skinny_tile::<3>(kc, a_block, sa, b_block, beta_block, init_block, c, sc, tile),
+                        2 => skinny_tile::<2>(kc, a_block, sa, b_block, beta_block, init_block, c, sc, tile),
+                        _ => skinny_tile::<1>(kc, a_block, sa, b_block, beta_block, init_block, c, sc, tile),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// One k-block of R rows of the skinny product: s = Σ_p a_p ⊗ b_p over the block's kc steps in
+/// order (FMA, from +0), then C ← β C + s (or C ← init + s) for the tile's `cols` columns, as
+/// [`kernel`] writes a tile.
+///
+/// # Safety
+/// AVX2 and FMA; `a`: the tile's rows at the block's first k, strides `sa`; `b`: kc rows of 24
+/// packed (32-byte aligned); the tile's part of C addressable.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn skinny_tile<const R: usize>(
+    kc: usize,
+    a: *const f32,
+    sa: [isize; 2],
+    b: *const f32,
+    beta: f32,
+    init: Option<*const f32>,
+    c: *mut f32,
+    sc: [isize; 2],
+    tile: Tile,
+) {
+    use std::arch::x86_64::*;
+    let mut s = [[_mm256_setzero_ps(); 3]; R];
+    // SAFETY: kc steps of A's R rows and of the packed B, by the caller's contract.
+    unsafe {
+        let rows: [*const f32; R] = std::array::from_fn(|r| a.offset(r as isize * sa[0]));
+        for p in 0..kc {
+            let bp = b.add(p * SKINNY_N);
+            let (b0, b1, b2) = (_mm256_load_ps(bp), _mm256_load_ps(bp.add(8)), _mm256_load_ps(bp.add(16)));
+            for (row, acc) in rows.iter().zip(s.iter_mut()) {
+                let ar = _mm256_broadcast_ss(&*row.offset(p as isize * sa[1]));
+                acc[0] = _mm256_fmadd_ps(ar, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(ar, b1, acc[1]);
+                acc[2] = _mm256_fmadd_ps(ar, b2, acc[2]);
+            }
+        }
+    }
+    // SAFETY (C and init): the tile's rows and its `cols` columns, inside C by the contract.
+    unsafe {
+        // Whole registers inside C's contiguous rows are written as vectors (the same operations
+        // lane by lane), the rest one number at a time.
+        let whole = if sc[1] == 1 { tile.cols / 8 } else { 0 };
+        let zero = _mm256_setzero_ps();
+        let mut buf = [0.0f32; SKINNY_N];
+        for (r, acc) in s.iter().enumerate() {
+            let i = tile.row + r;
+            let row = c.offset(i as isize * sc[0]);
+            for (h, &v) in acc.iter().enumerate() {
+                if h < whole {
+                    let p = row.add(8 * h);
+                    let out = if let Some(init) = init {
+                        _mm256_add_ps(_mm256_loadu_ps(init.add(8 * h)), v)
+                    } else if beta == 0.0 {
+                        _mm256_add_ps(v, zero)
+                    } else {
+                        let old = _mm256_loadu_ps(p);
+                        let old = if beta == 1.0 { old } else { _mm256_mul_ps(old, _mm256_set1_ps(beta)) };
+                        _mm256_add_ps(old, v)
+                    };
+                    _mm256_storeu_ps(p, out);
+                } else {
+                    _mm256_storeu_ps(buf.as_mut_ptr().add(8 * h), v);
+                }
+            }
+            for (j, &sum) in buf.iter().enumerate().take(tile.cols).skip(8 * whole) {
+                let p = c.offset(i as isize * sc[0] + j as isize * sc[1]);
+                *p = match init {
+                    Some(init) => *init.add(j) + sum,
+                    None if beta == 0.0 => sum + 0.0,
+                    None => beta_times(beta, *p) + sum,
+                };
+            }
+        }
+    }
 }
 
 /// Where a register tile lands in C, and how much of it is inside C.
@@ -471,6 +644,10 @@ mod tests {
             (100, 257, 20),
             (97, 513, 1030),
             (1000, 400, 33),
+            (128, 400, 20),
+            (400, 128, 20),
+            (130, 520, 24),
+            (2, 300, 1),
         ];
         // The evaluation's decoder product, the one `pays` routes here, row-major only.
         let shapes = shapes.into_iter().map(|s| (s, 0..8)).chain([((1000, 400, 784), 0..1)]);
@@ -501,7 +678,9 @@ mod tests {
             return it_declines_on_this_cpu();
         }
         let mut rng = StdRng::seed_from_u64(11);
-        for (m, k, n) in [(1, 1, 1), (7, 3, 17), (13, 300, 40), (1000, 400, 784), (9, 520, 1030)] {
+        for (m, k, n) in
+            [(1, 1, 1), (7, 3, 17), (13, 300, 40), (1000, 400, 784), (9, 520, 1030), (128, 400, 20)]
+        {
             for layout in [0, 1, 2, 4] {
                 let a = random((m, k), layout & 1 != 0, &mut rng);
                 let b = random((k, n), layout & 2 != 0, &mut rng);
@@ -525,29 +704,30 @@ mod tests {
         assert_eq!(c, Array2::<f32>::from_elem((2, 4), 7.0));
     }
 
-    /// Zeros and their signs: all-zero products (every one −0) into C = −0, on a 9 × 9 C (one
-    /// whole 8 × 8 tile of matrixmultiply's, its edges in row 8 and column 8), k within one block
-    /// and across two, β = 0 and 1, also into a strided view.
+    /// Zeros and their signs: all-zero products (every one −0) into C = −0, on a 9 × 9 and a
+    /// 9 × 30 C (whole 8 × 8 tiles of matrixmultiply's and its edges; the skinny and the blocked
+    /// kernel), k within one block and across two, β = 0 and 1, also into a strided view.
     #[test]
     fn signed_zeros_match_at_every_edge() {
         if !available() {
             return it_declines_on_this_cpu();
         }
         let bits = |x: &Array2<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        for k in [3, 300] {
+        // n = 9 goes to the skinny kernel (N ≤ 24), n = 30 to the blocked one.
+        for (k, n) in [(3, 9), (300, 9), (3, 30), (300, 30)] {
             let a = Array2::from_elem((9, k), 0.0f32);
-            let b = Array2::from_elem((k, 9), -1.0f32);
+            let b = Array2::from_elem((k, n), -1.0f32);
             for beta in [0.0f32, 1.0] {
-                let mut expected = Array2::from_elem((9, 9), -0.0f32);
+                let mut expected = Array2::from_elem((9, n), -0.0f32);
                 general_mat_mul(1.0, &a, &b, beta, &mut expected);
-                let mut got = Array2::from_elem((9, 9), -0.0f32);
+                let mut got = Array2::from_elem((9, n), -0.0f32);
                 assert!(gemm(1.0, &a.view(), &b.view(), beta, &mut got.view_mut()));
-                assert_eq!(bits(&got), bits(&expected), "k = {k}, β = {beta}");
-                let mut wide = Array2::from_elem((9, 18), -0.0f32);
+                assert_eq!(bits(&got), bits(&expected), "k = {k}, n = {n}, β = {beta}");
+                let mut wide = Array2::from_elem((9, 2 * n), -0.0f32);
                 let mut expected_wide = wide.clone();
                 general_mat_mul(1.0, &a, &b, beta, &mut expected_wide.slice_mut(s![.., ..;2]));
                 assert!(gemm(1.0, &a.view(), &b.view(), beta, &mut wide.slice_mut(s![.., ..;2])));
-                assert_eq!(bits(&wide), bits(&expected_wide), "strided, k = {k}, β = {beta}");
+                assert_eq!(bits(&wide), bits(&expected_wide), "strided, k = {k}, n = {n}, β = {beta}");
             }
         }
     }
@@ -566,13 +746,21 @@ mod tests {
     /// The routing rule: the evaluation's decoder product goes to this kernel; the training
     /// step's 128-row products, a transposed A (the weight gradients) and a narrow N do not.
     #[test]
-    fn it_is_chosen_for_the_evaluations_shape_only() {
+    fn it_is_chosen_for_the_evaluations_shape_and_the_skinny_products_only() {
         let wide = |m: usize, k: usize| Array2::<f32>::zeros((m, k));
         assert!(pays(&wide(1000, 400).view(), &wide(400, 784).view()));
         assert!(!pays(&wide(128, 400).view(), &wide(400, 784).view()));
         assert!(!pays(&wide(128, 400).t(), &wide(128, 784).view()));
         assert!(!pays(&wide(1000, 400).view(), &wide(400, 40).view()));
         assert!(!pays(&wide(1000, 20).view(), &wide(20, 400).view()));
+        // The heads' forward and the decoder's ∂z (B transposed); not the heads' ∂W (A = hᵀ),
+        // not a short K or M.
+        assert!(pays(&wide(128, 400).view(), &wide(400, 20).view()));
+        assert!(pays(&wide(128, 400).view(), &wide(20, 400).t()));
+        assert!(!pays(&wide(128, 400).t(), &wide(128, 20).view()));
+        assert!(!pays(&wide(128, 20).view(), &wide(20, 20).view()));
+        assert!(!pays(&wide(16, 400).view(), &wide(400, 20).view()));
+        assert!(!pays(&wide(128, 400).view(), &wide(400, 25).view()));
     }
 
     #[test]
