@@ -86,6 +86,34 @@ pub struct BinaryInput {
     /// Where row b's on-columns in each chunk of [`ROW_CHUNK`] columns start in `row_cols`, for
     /// the forward's tiles (`row_chunks(I)` + 1 entries per row, the last one the row's end).
     row_chunk: Vec<usize>,
+    /// The AVX2 scan's transposed bit matrix: word w of column i (at `w · ⌈I/8⌉·8 + i`) holds
+    /// bit r − 32w for every on-row r in 32w..32w + 32.
+    col_bits: Vec<u32>,
+}
+
+/// Slack the index buffers keep past their last possible entry: the AVX2 scans store 8 indices
+/// at a time, of which only the on-entries' are kept.
+const SLACK: usize = 8;
+
+/// For every byte m, the positions of its set bits in increasing order (then zeros): the scans'
+/// branch-free left-packing of 8 compares into indices.
+static LEFT_PACK: [[u32; 8]; 256] = left_pack_table();
+
+const fn left_pack_table() -> [[u32; 8]; 256] {
+    let mut t = [[0u32; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut j, mut k) = (0, 0);
+        while j < 8 {
+            if (m >> j) & 1 == 1 {
+                t[m][k] = j as u32;
+                k += 1;
+            }
+            j += 1;
+        }
+        m += 1;
+    }
+    t
 }
 
 impl BinaryInput {
@@ -98,32 +126,48 @@ impl BinaryInput {
             nnz: 0,
             row_start: Vec::with_capacity(rows + 1),
             row_chunk: Vec::with_capacity(rows.saturating_mul(row_chunks(cols) + 1)),
-            row_cols: vec![0; n],
+            row_cols: vec![0; n.saturating_add(SLACK)],
             col_start: vec![0; cols + 1],
-            col_rows: vec![0; n],
+            col_rows: vec![0; n.saturating_add(SLACK)],
+            col_bits: Vec::new(),
         }
     }
 
-    /// [`BinaryInput::scan`] when `x` has at most `max_nnz` on-entries: one counting pass over x
-    /// first (which also checks that every entry is 0 or 1), then the scan only if the count is
-    /// within `max_nnz`; `false` (and an empty pattern) otherwise. The buffers grow to
-    /// min(max_nnz, B·I) entries each way the first time they are short, never more.
+    /// [`BinaryInput::scan`] when `x` has at most `max_nnz` on-entries; `false` (and an empty
+    /// pattern) otherwise. For contiguous `f32` rows with AVX2, one pass that stops once the
+    /// count passes `max_nnz`; otherwise one counting pass over x first (which also checks that
+    /// every entry is 0 or 1), then the scan only if the count is within `max_nnz`. The buffers
+    /// grow to min(max_nnz, B·I) entries each way (and 8 of slack) the first time they are
+    /// short, never more.
     ///
     /// # Shapes
     /// `x`: `B × I`.
     pub fn scan_at_most<F: NdFloat>(&mut self, x: ArrayView2<F>, max_nnz: usize) -> bool {
         self.clear();
+        let want = max_nnz.min(x.len());
+        #[cfg(target_arch = "x86_64")]
+        if let Some(x32) = avx2_rows(x) {
+            // One pass: it stops as soon as the count passes max_nnz.
+            self.reserve(want);
+            // SAFETY: the CPU has AVX2 and x's rows are contiguous f32 (avx2_rows checked both).
+            return unsafe { self.fill_avx2(x32, want) };
+        }
         let Some(nnz) = count_on(x) else { return false };
         if nnz > max_nnz {
             return false;
         }
         // nnz ≤ min(max_nnz, B·I): the pass below fits.
-        let want = max_nnz.min(x.len());
+        self.reserve(want);
+        self.fill(x)
+    }
+
+    /// Index buffers for `nnz` on-entries each way (and the slack), grown only when short.
+    fn reserve(&mut self, nnz: usize) {
+        let want = nnz.saturating_add(SLACK);
         if self.row_cols.len() < want {
             self.row_cols.resize(want, 0);
             self.col_rows.resize(want, 0);
         }
-        self.fill(x)
     }
 
     /// Reads `x`: if every entry is exactly 0 or 1, records its on-entries and returns `true`;
@@ -139,11 +183,128 @@ impl BinaryInput {
         if u32::try_from(b).is_err() || u32::try_from(n).is_err() {
             return false;
         }
-        if self.row_cols.len() < b * n {
-            self.row_cols.resize(b * n, 0);
-            self.col_rows.resize(b * n, 0);
+        self.reserve(b * n);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(x32) = avx2_rows(x) {
+            // SAFETY: the CPU has AVX2 and x's rows are contiguous f32 (avx2_rows checked both).
+            return unsafe { self.fill_avx2(x32, b * n) };
         }
         self.fill(x)
+    }
+
+    /// [`BinaryInput::fill`] for contiguous `f32` rows with AVX2, stopping (with `false` and an
+    /// empty pattern) once more than `max_nnz` entries are on. One pass over x: 8 entries per
+    /// compare, their on-columns left-packed into `row_cols` (a table lookup and one store, no
+    /// branch per entry) and their bits set in a transposed bit matrix; then one pass over that
+    /// matrix, column by column, left-packing each byte of rows into `col_rows` the same way.
+    /// The same pattern as `fill` (each list increasing).
+    ///
+    /// # Safety
+    /// AVX2; room for `max_nnz` entries and [`SLACK`] in both index buffers.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn fill_avx2(&mut self, x: ArrayView2<f32>, max_nnz: usize) -> bool {
+        use std::arch::x86_64::*;
+        let (b, n) = x.dim();
+        self.clear();
+        if u32::try_from(b).is_err() || u32::try_from(n).is_err() {
+            return false;
+        }
+        assert!(
+            self.row_cols.len() >= max_nnz + SLACK && self.col_rows.len() >= max_nnz + SLACK,
+            "fill_avx2 room"
+        );
+        if self.col_start.len() < n + 1 {
+            self.col_start.resize(n + 1, 0);
+        }
+        let (words, stride) = (b.div_ceil(32), n.div_ceil(8) * 8);
+        self.col_bits.clear();
+        self.col_bits.resize(words * stride, 0);
+        let (zero, one) = (_mm256_setzero_ps(), _mm256_set1_ps(1.0));
+        let mut nnz = 0;
+        // Held here, not reloaded through `self` after every store.
+        let row_cols = self.row_cols.as_mut_ptr();
+        self.row_start.push(0);
+        for (r, row) in x.outer_iter().enumerate() {
+            let row = row.to_slice().expect("avx2_rows: contiguous rows");
+            let bits = &mut self.col_bits[(r / 32) * stride..][..stride];
+            let bit = _mm256_set1_epi32(1 << (r % 32));
+            let whole = n / 8 * 8;
+            for c0 in (0..whole).step_by(8) {
+                if c0 % ROW_CHUNK == 0 {
+                    self.row_chunk.push(nnz);
+                }
+                // SAFETY: 8 floats of the row at c0 < whole; 8 words of `bits` at c0 < stride;
+                // 8 indices at nnz ≤ max_nnz inside row_cols (room checked above).
+                unsafe {
+                    let v = _mm256_loadu_ps(row.as_ptr().add(c0));
+                    let on = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, one);
+                    let off = _mm256_cmp_ps::<_CMP_EQ_OQ>(v, zero);
+                    let mask = _mm256_movemask_ps(on) as u32;
+                    if mask | _mm256_movemask_ps(off) as u32 != 0xff {
+                        self.clear();
+                        return false;
+                    }
+                    let at = bits.as_mut_ptr().add(c0) as *mut __m256i;
+                    let set = _mm256_and_si256(_mm256_castps_si256(on), bit);
+                    _mm256_storeu_si256(at, _mm256_or_si256(_mm256_loadu_si256(at), set));
+                    let lanes = _mm256_loadu_si256(LEFT_PACK[mask as usize].as_ptr() as *const __m256i);
+                    let cols = _mm256_add_epi32(lanes, _mm256_set1_epi32(c0 as i32));
+                    _mm256_storeu_si256(row_cols.add(nnz) as *mut __m256i, cols);
+                    nnz += mask.count_ones() as usize;
+                }
+                if nnz > max_nnz {
+                    self.clear();
+                    return false;
+                }
+            }
+            if whole < n && whole % ROW_CHUNK == 0 {
+                self.row_chunk.push(nnz);
+            }
+            for (c, &v) in row.iter().enumerate().skip(whole) {
+                if v == 1.0 {
+                    if nnz == max_nnz {
+                        self.clear();
+                        return false;
+                    }
+                    // SAFETY: nnz < max_nnz, inside row_cols (room checked above).
+                    unsafe { *row_cols.add(nnz) = c as u32 };
+                    bits[c] |= 1 << (r % 32);
+                    nnz += 1;
+                } else if v != 0.0 {
+                    self.clear();
+                    return false;
+                }
+            }
+            if n == 0 {
+                self.row_chunk.push(nnz);
+            }
+            self.row_chunk.push(nnz);
+            self.row_start.push(nnz);
+        }
+        (self.rows, self.cols, self.nnz) = (b, n, nnz);
+        // By column: each word's bytes of rows left-packed, in increasing order of rows.
+        let mut at = 0;
+        let col_rows = self.col_rows.as_mut_ptr();
+        self.col_start[0] = 0;
+        for i in 0..n {
+            for w in 0..words {
+                let word = self.col_bits[w * stride + i];
+                for byte in 0..4 {
+                    let m = (word >> (8 * byte)) & 0xff;
+                    // SAFETY: 8 indices at `at` ≤ nnz ≤ max_nnz inside col_rows (room checked above).
+                    unsafe {
+                        let lanes = _mm256_loadu_si256(LEFT_PACK[m as usize].as_ptr() as *const __m256i);
+                        let rows = _mm256_add_epi32(lanes, _mm256_set1_epi32((32 * w + 8 * byte) as i32));
+                        _mm256_storeu_si256(col_rows.add(at) as *mut __m256i, rows);
+                    }
+                    at += m.count_ones() as usize;
+                }
+            }
+            self.col_start[i + 1] = at;
+        }
+        debug_assert_eq!(at, nnz, "fill_avx2: entries by column");
+        true
     }
 
     /// The body of [`BinaryInput::scan`], with room for the batch's on-entries already made
@@ -222,7 +383,8 @@ impl BinaryInput {
     }
 
     /// Entries held by the two index buffers (u32 each): what the cache costs in memory, 4 bytes
-    /// an entry, besides its B + I + 2 starts.
+    /// an entry, besides its B + I + 2 starts, its chunk starts and (AVX2) its ⌈B/32⌉ × I-bit
+    /// matrix.
     pub fn buffer_entries(&self) -> usize {
         self.row_cols.len() + self.col_rows.len()
     }
@@ -241,6 +403,19 @@ impl BinaryInput {
     pub fn col(&self, i: usize) -> &[u32] {
         &self.col_rows[self.col_start[i]..self.col_start[i + 1]]
     }
+}
+
+/// `x` as `f32` rows each one block of memory, when the CPU has AVX2 (the fused scan's input).
+#[cfg(target_arch = "x86_64")]
+fn avx2_rows<'a, F: NdFloat>(x: ArrayView2<'a, F>) -> Option<ArrayView2<'a, f32>> {
+    if cpu_width() < Width::Avx2 || (x.ncols() > 1 && x.strides()[1] != 1) {
+        return None;
+    }
+    if std::any::TypeId::of::<F>() != std::any::TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: F is f32 (same type), so the view is reinterpreted as itself.
+    Some(unsafe { std::mem::transmute_copy::<ArrayView2<'a, F>, ArrayView2<'a, f32>>(&x) })
 }
 
 /// The number of entries of `x` equal to 1, or `None` if one is neither 0 nor 1 (−0 counts as
@@ -817,6 +992,61 @@ mod tests {
         }
     }
 
+    /// The pattern as plain lists: rows' on-columns, columns' on-rows, each row's chunk starts.
+    fn pattern(s: &BinaryInput) -> (Vec<Vec<u32>>, Vec<Vec<u32>>, Vec<usize>) {
+        let (b, i) = s.dim();
+        (
+            (0..b).map(|r| s.row(r).to_vec()).collect(),
+            (0..i).map(|c| s.col(c).to_vec()).collect(),
+            s.row_chunk.clone(),
+        )
+    }
+
+    /// The fused AVX2 scan (f32 rows, one block of memory each) and the plain scan (the same
+    /// batch in f64) against the lists read off the dense batch one entry at a time: rows and
+    /// columns around the 8-entry compares, the 32-row words of the bit matrix and the 96-column
+    /// chunks, densities 0 to 1. With a limit: exactly nnz is taken, nnz − 1 refused and emptied.
+    #[test]
+    fn the_fused_scan_finds_the_pattern_entry_by_entry_at_every_shape() {
+        let mut rng = StdRng::seed_from_u64(29);
+        let mut fused = BinaryInput::default();
+        let mut plain = BinaryInput::default();
+        for b in [1, 2, 31, 32, 33, 65, 128, 130] {
+            for i in [0, 1, 7, 8, 9, 95, 96, 97, 104, 200, 784] {
+                for p in [0.0, 0.13, 0.5, 1.0] {
+                    let x = Array2::from_shape_simple_fn((b, i), || f32::from(rng.random::<f64>() < p));
+                    let rows: Vec<Vec<u32>> = (0..b)
+                        .map(|r| (0..i).filter(|&c| x[(r, c)] == 1.0).map(|c| c as u32).collect())
+                        .collect();
+                    let cols: Vec<Vec<u32>> = (0..i)
+                        .map(|c| (0..b).filter(|&r| x[(r, c)] == 1.0).map(|r| r as u32).collect())
+                        .collect();
+                    let mut chunks = Vec::new();
+                    let mut start = 0;
+                    for row in &rows {
+                        for k in 0..row_chunks(i) {
+                            chunks
+                                .push(start + row.iter().filter(|&&c| (c as usize) < k * ROW_CHUNK).count());
+                        }
+                        start += row.len();
+                        chunks.push(start);
+                    }
+                    let want = (rows, cols, chunks);
+                    assert!(fused.scan(x.view()), "{b} × {i}, p = {p}");
+                    assert_eq!(pattern(&fused), want, "fused, {b} × {i}, p = {p}");
+                    assert!(plain.scan(x.mapv(f64::from).view()));
+                    assert_eq!(pattern(&plain), want, "plain, {b} × {i}, p = {p}");
+                    let nnz = fused.nnz();
+                    assert!(fused.scan_at_most(x.view(), nnz) && pattern(&fused) == want);
+                    if nnz > 0 {
+                        assert!(!fused.scan_at_most(x.view(), nnz - 1), "{b} × {i}, p = {p}: limit");
+                        assert_eq!((fused.dim(), fused.nnz(), fused.row_chunk.len()), ((0, 0), 0, 0));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn both_paths_agree_to_the_summation_bound_on_random_binary_batches() {
         // Each entry is a sum of exact terms (0/1 times a weight) in some order: each path is
@@ -993,12 +1223,12 @@ mod tests {
         x[(3, 97)] = 0.5;
         assert!(!s.scan_at_most(x.view(), usize::MAX));
         assert!(!s.scan_at_most(x.mapv(f64::from).view(), usize::MAX));
-        // The buffers grow to the limit only (not B·I) when a limit is given.
+        // The buffers grow to the limit only (not B·I) when a limit is given (and the slack).
         let mut lazy = BinaryInput::default();
         x[(3, 97)] = 0.0;
         x[(max % b, max / b)] = 0.0;
         assert!(lazy.scan_at_most(x.view(), max));
-        assert_eq!(lazy.buffer_entries(), 2 * max);
+        assert_eq!(lazy.buffer_entries(), 2 * (max + SLACK));
     }
 
     #[test]
