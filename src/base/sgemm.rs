@@ -34,39 +34,43 @@ use std::cell::RefCell;
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, NdFloat};
 
-/// Whether [`crate::base::parallel::gemm`] gives this product to this kernel: A stored row by row
-/// (unit column stride) and M, K and N each at least [`MIN_SIDE`], the shape of the
-/// importance-sampled evaluation's decoder product (1000 × 400 × 784).
+/// Whether [`crate::base::parallel::gemm`] gives this product to this module's kernels:
 ///
-/// That is where it was measured faster every time: on an AMD EPYC (Zen 3 class, 2 vCPUs), one
-/// thread pinned, the best of 9 interleaved runs against matrixmultiply, 90–93 against 78–86
-/// GFLOP/s in five such comparisons; and `vaelab bench --eval` 5% faster (median of 8 interleaved
-/// pinned runs). On the training step's 128-row products and its weight gradients (a transposed
-/// A, K = 128) the same comparison swung either way by more than the difference from run to run
-/// on that host, and the step's median did not improve; on a narrow N (40, a partial 16-column
-/// panel) it was slower every time (57 against 80 GFLOP/s). Those stay with matrixmultiply.
+/// - the blocked 6 × 16 kernel when M ≥ [`BLOCKED_MIN_M`], K ≥ [`BLOCKED_MIN_K`] and
+///   N ≥ [`BLOCKED_MIN_N`], A and B in any layout (the training step's three decoder products,
+///   the evaluation's decoder product, a dense first layer's forward and ∂W);
+/// - the skinny kernel when N ≤ 24, A is stored row by row and M and K are at least
+///   [`SKINNY_MIN_SIDE`] (a VAE's 20-wide heads, the ∂z of its decoder's first layer).
 ///
-/// Also a product with N ≤ 24 (a VAE's 20-wide heads, and the ∂z of its decoder's first layer)
-/// and A row by row, M and K at least [`SKINNY_MIN_SIDE`]: those go to the skinny product, which
-/// reads A without packing it. On the same host (session 13, quiet, medians of 15 runs of 200,
-/// three repeats): 128 × 400 × 20 with B row-major 42–43 → 33 µs, with B transposed (the ∂z)
-/// 44 → 35 µs. The heads' weight gradients (A = hᵀ, column by column) were even (34 against
-/// 33 µs) and stay with matrixmultiply.
+/// Measured on an AMD EPYC (Zen 3 class, 2 vCPUs), one thread pinned, interleaved with
+/// matrixmultiply (session 13, a quiet host, medians of 15 runs, each shape in three such runs):
+/// the step's decoder products at B = 128 from 82–83 to 85–87 GFLOP/s (B×400·400×784), 83–85 to
+/// 89–91 (∂W, A = hᵀ) and 78–79 to 84 (∂h, B = Wᵀ, after the 8 × 8 transposes in the packing of
+/// a column-major B; 78 against 79 before them); a dense first layer's 128×784·784×400 +3%, its
+/// ∂W +1–4%; 64 rows +1–2%; **32 rows −5%** (hence M ≥ 64). The evaluation's 1000 × 400 × 784:
+/// 90–93 against 78–86 GFLOP/s (session 10). A narrow N (40, a partial 16-column panel) was
+/// slower every time (57 against 80 GFLOP/s): hence N ≥ 256. The skinny kernel: 128 × 400 × 20
+/// with B row-major 42–43 → 33 µs, with B transposed 44 → 35 µs; the heads' weight gradients
+/// (A = hᵀ, column by column) were even (34 against 33 µs) and stay with matrixmultiply.
 ///
 /// # Shapes
 /// `a`: `M × K`, `b`: `K × N`.
 pub fn pays<F: NdFloat>(a: &ArrayView2<F>, b: &ArrayView2<F>) -> bool {
-    let row_major = a.strides()[1] == 1;
-    let big = a.nrows() >= MIN_SIDE && a.ncols() >= MIN_SIDE && b.ncols() >= MIN_SIDE;
-    let skinny = b.ncols() <= SKINNY_N && a.nrows() >= SKINNY_MIN_SIDE && a.ncols() >= SKINNY_MIN_SIDE;
-    row_major && (big || skinny)
+    let (m, k, n) = (a.nrows(), a.ncols(), b.ncols());
+    let blocked = m >= BLOCKED_MIN_M && k >= BLOCKED_MIN_K && n >= BLOCKED_MIN_N;
+    let skinny = n <= SKINNY_N && a.strides()[1] == 1 && m >= SKINNY_MIN_SIDE && k >= SKINNY_MIN_SIDE;
+    blocked || skinny
 }
+
+/// The smallest M [`pays`] gives the blocked kernel.
+pub const BLOCKED_MIN_M: usize = 64;
+/// The smallest K [`pays`] gives the blocked kernel.
+pub const BLOCKED_MIN_K: usize = 128;
+/// The smallest N [`pays`] gives the blocked kernel.
+pub const BLOCKED_MIN_N: usize = 256;
 
 /// The smallest M and K [`pays`] accepts for a product with N ≤ 24 columns.
 pub const SKINNY_MIN_SIDE: usize = 64;
-
-/// The smallest M, K and N [`pays`] accepts.
-pub const MIN_SIDE: usize = 256;
 
 /// Rows of C per register tile.
 const MR: usize = 6;
@@ -454,8 +458,26 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, sb: [isize; 2], out: *mut 
                         }
                     }
                 }
+            } else if sb[0] == 1 && w == NR {
+                // Columns of B contiguous (Bᵀ stored row by row): 8 × 8 blocks transposed in
+                // registers, then the steps of p left over one by one.
+                let whole = kc / 8 * 8;
+                for p0 in (0..whole).step_by(8) {
+                    for half in 0..2 {
+                        let cols: [*const f32; 8] = std::array::from_fn(|q| {
+                            b.offset((j0 + 8 * half + q) as isize * sb[1] + p0 as isize)
+                        });
+                        transpose_8x8(cols, dst.add(p0 * NR + 8 * half), NR);
+                    }
+                }
+                for j in 0..NR {
+                    let src = b.offset((j0 + j) as isize * sb[1]);
+                    for p in whole..kc {
+                        *dst.add(p * NR + j) = *src.add(p);
+                    }
+                }
             } else {
-                // Columns of B contiguous (Bᵀ stored): walk each column down p.
+                // Columns of B strided: walk each column down p.
                 for j in 0..NR {
                     if j < w {
                         let src = b.offset((j0 + j) as isize * sb[1]);
@@ -470,6 +492,51 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, sb: [isize; 2], out: *mut 
                 }
             }
             dst = dst.add(kc * NR);
+        }
+    }
+}
+
+/// Eight rows of 8 floats (`rows[q]`, q = 0..8) written as their transpose: the 8 numbers
+/// rows[0..8][t] at `out + t·stride`, t = 0..8. A copy: no arithmetic.
+///
+/// # Safety
+/// AVX2; 8 floats readable at each of `rows`, 8 writable at each `out + t·stride`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn transpose_8x8(rows: [*const f32; 8], out: *mut f32, stride: usize) {
+    use std::arch::x86_64::*;
+    // SAFETY: the loads and stores stay inside what the caller's contract names.
+    unsafe {
+        let r: [__m256; 8] = std::array::from_fn(|q| _mm256_loadu_ps(rows[q]));
+        let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+        let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+        let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+        let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+        let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+        let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+        let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+        let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+        let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+        let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+        let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+        let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+        let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+        let cols = [
+            _mm256_permute2f128_ps::<0x20>(u0, u4),
+            _mm256_permute2f128_ps::<0x20>(u1, u5),
+            _mm256_permute2f128_ps::<0x20>(u2, u6),
+            _mm256_permute2f128_ps::<0x20>(u3, u7),
+            _mm256_permute2f128_ps::<0x31>(u0, u4),
+            _mm256_permute2f128_ps::<0x31>(u1, u5),
+            _mm256_permute2f128_ps::<0x31>(u2, u6),
+            _mm256_permute2f128_ps::<0x31>(u3, u7),
+        ];
+        for (t, c) in cols.iter().enumerate() {
+            _mm256_storeu_ps(out.add(t * stride), *c);
         }
     }
 }
@@ -746,11 +813,16 @@ mod tests {
     /// The routing rule: the evaluation's decoder product goes to this kernel; the training
     /// step's 128-row products, a transposed A (the weight gradients) and a narrow N do not.
     #[test]
-    fn it_is_chosen_for_the_evaluations_shape_and_the_skinny_products_only() {
+    fn it_is_chosen_where_it_measured_faster_only() {
         let wide = |m: usize, k: usize| Array2::<f32>::zeros((m, k));
+        // The evaluation's decoder product; the step's three decoder products (∂W with A = hᵀ,
+        // ∂h with B = Wᵀ); 64 rows; not 32 rows, a narrow N or a short K.
         assert!(pays(&wide(1000, 400).view(), &wide(400, 784).view()));
-        assert!(!pays(&wide(128, 400).view(), &wide(400, 784).view()));
-        assert!(!pays(&wide(128, 400).t(), &wide(128, 784).view()));
+        assert!(pays(&wide(128, 400).view(), &wide(400, 784).view()));
+        assert!(pays(&wide(128, 400).t(), &wide(128, 784).view()));
+        assert!(pays(&wide(128, 784).view(), &wide(400, 784).t()));
+        assert!(pays(&wide(64, 400).view(), &wide(400, 784).view()));
+        assert!(!pays(&wide(32, 400).view(), &wide(400, 784).view()));
         assert!(!pays(&wide(1000, 400).view(), &wide(400, 40).view()));
         assert!(!pays(&wide(1000, 20).view(), &wide(20, 400).view()));
         // The heads' forward and the decoder's ∂z (B transposed); not the heads' ∂W (A = hᵀ),
