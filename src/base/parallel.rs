@@ -3,8 +3,8 @@
 //!
 //! The default is **1 thread**: nothing is spawned, and every result is the same as a plain
 //! [`general_mat_mul`]. [`set_threads`] (the CLI's `--threads`) raises it; a product is then cut
-//! into `threads` blocks of columns (or rows) of its output, each computed by
-//! matrixmultiply on a rayon worker. Every output element is still one dot product in the same
+//! into `threads` blocks of columns (or rows) of its output, each computed (by matrixmultiply or
+//! by [`crate::base::sgemm`]) on a rayon worker. Every output element is still one dot product in the same
 //! order, so the results do not depend on the thread count. The `f32` products where it measured
 //! faster ([`sgemm::pays`](crate::base::sgemm::pays)) go to [`crate::base::sgemm`], which gives
 //! matrixmultiply's bits.

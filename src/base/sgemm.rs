@@ -280,11 +280,16 @@ const SKINNY_N: usize = 24;
 /// stack, and the product ran at half the speed).
 const SKINNY_ROWS: usize = 3;
 
-/// The product for N ≤ [`SKINNY_N`] (a VAE's 20-wide heads): B packed once into rows of 24
-/// (zeros past N); A read where it lies, without packing (for a narrow B, packing A would cost
-/// as much as the product: matrixmultiply packs the whole of A for it). Tiles of 3 rows × 24
-/// columns; each element's sum is the module doc's (FMA over each k-block in order from +0, the
-/// blocks applied to C in order), so the same bits.
+/// C ← A B + β C (or C ← init + A B, `init` a row added to every row of C) for N ≤ [`SKINNY_N`]
+/// (a VAE's 20-wide heads): each k-block of B packed into rows of 24 (zeros past N); A read
+/// where it lies, without packing (for a narrow B, packing A would cost as much as the product:
+/// matrixmultiply packs the whole of A for it). Tiles of 3 rows × 24 columns; each element's sum
+/// is the module doc's (FMA over each k-block in order from +0, the blocks applied to C in
+/// order), so the same bits.
+///
+/// # Shapes
+/// A: `m × k` with strides `sa`, B: `k × n` with `sb`, C: `m × n` with `sc`, `init`: `n`;
+/// the pack: [`KC`] × 24.
 ///
 /// # Safety
 /// As [`gemm_avx2`], and N ≤ [`SKINNY_N`].
@@ -307,39 +312,45 @@ unsafe fn gemm_skinny_avx2(
     debug_assert!(n <= SKINNY_N, "gemm_skinny_avx2: N = {n}");
     PACKS.with(|packs| {
         let mut packs = packs.borrow_mut();
-        let b_pack = aligned(&mut packs.b, k * SKINNY_N);
+        let b_pack = aligned(&mut packs.b, KC.min(k) * SKINNY_N);
         // SAFETY (the whole block): B's k × n elements by the caller's contract; the pack holds
-        // k rows of 24; A's and C's rows i0.. < m.
+        // KC rows of 24; A's and C's rows i0.. < m, A's columns pc.. < k.
         unsafe {
-            for p in 0..k {
-                std::ptr::write_bytes(b_pack.add(p * SKINNY_N + n), 0, SKINNY_N - n);
-            }
-            if sb[1] == 1 {
-                for p in 0..k {
-                    std::ptr::copy_nonoverlapping(b.offset(p as isize * sb[0]), b_pack.add(p * SKINNY_N), n);
+            // One k-block of B at a time, over every row tile: each element of C still receives
+            // its blocks in order.
+            for (block, pc) in (0..k).step_by(KC).enumerate() {
+                let kc = KC.min(k - pc);
+                let b_rows = b.offset(pc as isize * sb[0]);
+                for p in 0..kc {
+                    std::ptr::write_bytes(b_pack.add(p * SKINNY_N + n), 0, SKINNY_N - n);
                 }
-            } else {
-                // Columns of B down k (Bᵀ stored row by row: each column contiguous when sb[0] = 1).
-                for j in 0..n {
-                    let col = b.offset(j as isize * sb[1]);
-                    for p in 0..k {
-                        *b_pack.add(p * SKINNY_N + j) = *col.offset(p as isize * sb[0]);
+                if sb[1] == 1 {
+                    for p in 0..kc {
+                        std::ptr::copy_nonoverlapping(
+                            b_rows.offset(p as isize * sb[0]),
+                            b_pack.add(p * SKINNY_N),
+                            n,
+                        );
+                    }
+                } else {
+                    // Columns of B down k (Bᵀ stored row by row: each column contiguous when
+                    // sb[0] = 1).
+                    for j in 0..n {
+                        let col = b_rows.offset(j as isize * sb[1]);
+                        for p in 0..kc {
+                            *b_pack.add(p * SKINNY_N + j) = *col.offset(p as isize * sb[0]);
+                        }
                     }
                 }
-            }
-            for i0 in (0..m).step_by(SKINNY_ROWS) {
-                let a_rows = a.offset(i0 as isize * sa[0]);
-                let tile = Tile { row: i0, col: 0, rows: SKINNY_ROWS.min(m - i0), cols: n };
-                for (block, pc) in (0..k).step_by(KC).enumerate() {
-                    let kc = KC.min(k - pc);
-                    let beta_block = if block == 0 { beta } else { 1.0 };
-                    let init_block = if block == 0 { init } else { None };
-                    let a_block = a_rows.offset(pc as isize * sa[1]);
-                    let b_block = b_pack.add(pc * SKINNY_N);
+                let beta_block = if block == 0 { beta } else { 1.0 };
+                let init_block = if block == 0 { init } else { None };
+                for i0 in (0..m).step_by(SKINNY_ROWS) {
+                    let a_block = a.offset(i0 as isize * sa[0] + pc as isize * sa[1]);
+                    let tile = Tile { row: i0, col: 0, rows: SKINNY_ROWS.min(m - i0), cols: n };
                     match tile.rows {
-                        3 => skinny_tile::<3>(kc, a_block, sa, b_block, beta_block, init_block, c, sc, tile),
-                        2 => skinny_tile::<2>(kc, a_block, sa, b_block, beta_block, init_block, c, sc, tile),
-                        _ => skinny_tile::<1>(kc, a_block, sa, b_block, beta_block, init_block, c, sc, tile),
+                        3 => skinny_tile::<3>(kc, a_block, sa, b_pack, beta_block, init_block, c, sc, tile),
+                        2 => skinny_tile::<2>(kc, a_block, sa, b_pack, beta_block, init_block, c, sc, tile),
+                        _ => skinny_tile::<1>(kc, a_block, sa, b_pack, beta_block, init_block, c, sc, tile),
                     }
                 }
             }
@@ -350,6 +361,9 @@ unsafe fn gemm_skinny_avx2(
 /// One k-block of R rows of the skinny product: s = Σ_p a_p ⊗ b_p over the block's kc steps in
 /// order (FMA, from +0), then C ← β C + s (or C ← init + s) for the tile's `cols` columns, as
 /// [`kernel`] writes a tile.
+///
+/// # Shapes
+/// `a`: R rows × kc (strides `sa`), `b`: kc × 24 packed, the tile of C: R × `tile.cols`.
 ///
 /// # Safety
 /// AVX2 and FMA; `a`: the tile's rows at the block's first k, strides `sa`; `b`: kc rows of 24
@@ -370,7 +384,7 @@ unsafe fn skinny_tile<const R: usize>(
     tile: Tile,
 ) {
     use std::arch::x86_64::*;
-    let mut s = [[_mm256_setzero_ps(); 3]; R];
+    let mut s = [[_mm256_setzero_ps(); SKINNY_N / 8]; R];
     // SAFETY: kc steps of A's R rows and of the packed B, by the caller's contract.
     unsafe {
         let rows: [*const f32; R] = std::array::from_fn(|r| a.offset(r as isize * sa[0]));
@@ -498,6 +512,9 @@ unsafe fn pack_b(kc: usize, nc: usize, b: *const f32, sb: [isize; 2], out: *mut 
 
 /// Eight rows of 8 floats (`rows[q]`, q = 0..8) written as their transpose: the 8 numbers
 /// rows[0..8][t] at `out + t·stride`, t = 0..8. A copy: no arithmetic.
+///
+/// # Shapes
+/// In: 8 × 8 (8 row pointers); out: 8 × 8 with row stride `stride`.
 ///
 /// # Safety
 /// AVX2; 8 floats readable at each of `rows`, 8 writable at each `out + t·stride`.
@@ -715,8 +732,10 @@ mod tests {
             (400, 128, 20),
             (130, 520, 24),
             (2, 300, 1),
+            (64, 256, 24),
+            (70, 512, 8),
         ];
-        // The evaluation's decoder product, the one `pays` routes here, row-major only.
+        // The evaluation's decoder product, in its own layout only (it is large).
         let shapes = shapes.into_iter().map(|s| (s, 0..8)).chain([((1000, 400, 784), 0..1)]);
         for ((m, k, n), layouts) in shapes {
             for layout in layouts {
@@ -745,9 +764,10 @@ mod tests {
             return it_declines_on_this_cpu();
         }
         let mut rng = StdRng::seed_from_u64(11);
-        for (m, k, n) in
-            [(1, 1, 1), (7, 3, 17), (13, 300, 40), (1000, 400, 784), (9, 520, 1030), (128, 400, 20)]
-        {
+        let shapes = [(1, 1, 1), (7, 3, 17), (13, 300, 40), (1000, 400, 784), (9, 520, 1030), (128, 400, 20)];
+        // The skinny kernel's whole registers only (N = 8, 16, 24) and a partial one.
+        let skinny = [(5, 300, 8), (5, 300, 16), (7, 270, 24), (4, 9, 13)];
+        for (m, k, n) in shapes.into_iter().chain(skinny) {
             for layout in [0, 1, 2, 4] {
                 let a = random((m, k), layout & 1 != 0, &mut rng);
                 let b = random((k, n), layout & 2 != 0, &mut rng);
@@ -810,8 +830,9 @@ mod tests {
         assert!(c.iter().all(|v| v.to_bits() == (-0.0f32).to_bits()));
     }
 
-    /// The routing rule: the evaluation's decoder product goes to this kernel; the training
-    /// step's 128-row products, a transposed A (the weight gradients) and a narrow N do not.
+    /// The routing rule ([`pays`]) at its boundaries: the blocked kernel from M = 64, K = 128,
+    /// N = 256 in any layout (the evaluation's and the training step's decoder products), the
+    /// skinny one for N ≤ 24 with a row-major A and M, K ≥ 64; nothing else.
     #[test]
     fn it_is_chosen_where_it_measured_faster_only() {
         let wide = |m: usize, k: usize| Array2::<f32>::zeros((m, k));
@@ -831,6 +852,14 @@ mod tests {
         assert!(pays(&wide(128, 400).view(), &wide(20, 400).t()));
         assert!(!pays(&wide(128, 400).t(), &wide(128, 20).view()));
         assert!(!pays(&wide(128, 20).view(), &wide(20, 20).view()));
+        // The boundaries, one side each.
+        assert!(pays(&wide(64, 128).view(), &wide(128, 256).view()));
+        assert!(!pays(&wide(63, 128).view(), &wide(128, 256).view()));
+        assert!(!pays(&wide(64, 127).view(), &wide(127, 256).view()));
+        assert!(!pays(&wide(64, 128).view(), &wide(128, 255).view()));
+        assert!(pays(&wide(64, 64).view(), &wide(64, 24).view()));
+        assert!(!pays(&wide(63, 64).view(), &wide(64, 24).view()));
+        assert!(!pays(&wide(64, 63).view(), &wide(63, 24).view()));
         assert!(!pays(&wide(16, 400).view(), &wide(400, 20).view()));
         assert!(!pays(&wide(128, 400).view(), &wide(400, 25).view()));
     }

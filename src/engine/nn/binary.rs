@@ -27,8 +27,8 @@ use super::simd::{as_f32, as_f32_mut};
 pub enum InputPath {
     /// The on-entries path when every entry of the batch is exactly 0 or 1 and at most
     /// [`AUTO_MAX_DENSITY_PERCENT`]% of them are on (nnz ≤ t·B·I, checked per batch by
-    /// [`BinaryInput::scan_at_most`]), the dense product otherwise (it costs one counting read
-    /// of the batch when it declines). The default: the trainer's and `vaelab bench`'s (unless
+    /// [`BinaryInput::scan_at_most`]), the dense product otherwise (it costs the part of the
+    /// scan read before the count passed the limit when it declines). The default: the trainer's and `vaelab bench`'s (unless
     /// `--dense`); the lessons' printed numbers were rerun and re-quoted with it.
     #[default]
     Auto,
@@ -91,9 +91,15 @@ pub struct BinaryInput {
     col_bits: Vec<u32>,
 }
 
-/// Slack the index buffers keep past their last possible entry: the AVX2 scans store 8 indices
-/// at a time, of which only the on-entries' are kept.
-const SLACK: usize = 8;
+/// Entries the AVX2 scan compares at once (8 `f32` lanes of a register).
+const LANES: usize = 8;
+/// Rows per word of the AVX2 scan's transposed bit matrix.
+const BITS: usize = 32;
+
+/// Slack the index buffers keep past their last possible entry: the AVX2 scans store [`LANES`]
+/// indices at a time, of which only the on-entries' are kept.
+const SLACK: usize = LANES;
+const _: () = assert!(SLACK >= LANES && ROW_CHUNK.is_multiple_of(LANES));
 
 /// For every byte m, the positions of its set bits in increasing order (then zeros): the scans'
 /// branch-free left-packing of 8 compares into indices.
@@ -129,7 +135,7 @@ impl BinaryInput {
             row_cols: vec![0; n.saturating_add(SLACK)],
             col_start: vec![0; cols + 1],
             col_rows: vec![0; n.saturating_add(SLACK)],
-            col_bits: Vec::new(),
+            col_bits: Vec::with_capacity(rows.div_ceil(BITS).saturating_mul(cols.div_ceil(LANES) * LANES)),
         }
     }
 
@@ -172,8 +178,8 @@ impl BinaryInput {
 
     /// Reads `x`: if every entry is exactly 0 or 1, records its on-entries and returns `true`;
     /// otherwise (a grey level, a NaN, more than 2³² rows or columns) returns `false` and the
-    /// pattern is empty. One pass over x (64 entries to a bit mask, then its set bits), one over
-    /// the on-entries to sort them by column.
+    /// pattern is empty. For contiguous `f32` rows with AVX2, [`BinaryInput::fill_avx2`]'s one pass
+    /// over x and one over its bit matrix; otherwise the plain `fill`.
     ///
     /// # Shapes
     /// `x`: `B × I`.
@@ -199,6 +205,9 @@ impl BinaryInput {
     /// matrix, column by column, left-packing each byte of rows into `col_rows` the same way.
     /// The same pattern as `fill` (each list increasing).
     ///
+    /// # Shapes
+    /// `x`: `B × I`, each row one block of memory; the bit matrix ⌈B/32⌉ × ⌈I/8⌉·8 words.
+    ///
     /// # Safety
     /// AVX2; room for `max_nnz` entries and [`SLACK`] in both index buffers.
     #[cfg(target_arch = "x86_64")]
@@ -217,7 +226,7 @@ impl BinaryInput {
         if self.col_start.len() < n + 1 {
             self.col_start.resize(n + 1, 0);
         }
-        let (words, stride) = (b.div_ceil(32), n.div_ceil(8) * 8);
+        let (words, stride) = (b.div_ceil(BITS), n.div_ceil(LANES) * LANES);
         self.col_bits.clear();
         self.col_bits.resize(words * stride, 0);
         let (zero, one) = (_mm256_setzero_ps(), _mm256_set1_ps(1.0));
@@ -227,11 +236,11 @@ impl BinaryInput {
         self.row_start.push(0);
         for (r, row) in x.outer_iter().enumerate() {
             let row = row.to_slice().expect("avx2_rows: contiguous rows");
-            let bits = &mut self.col_bits[(r / 32) * stride..][..stride];
-            let bit = _mm256_set1_epi32(1 << (r % 32));
-            let whole = n / 8 * 8;
-            for c0 in (0..whole).step_by(8) {
-                if c0 % ROW_CHUNK == 0 {
+            let bits = &mut self.col_bits[(r / BITS) * stride..][..stride];
+            let bit = _mm256_set1_epi32(1 << (r % BITS));
+            let whole = n / LANES * LANES;
+            for c0 in (0..whole).step_by(LANES) {
+                if c0.is_multiple_of(ROW_CHUNK) {
                     self.row_chunk.push(nnz);
                 }
                 // SAFETY: 8 floats of the row at c0 < whole; 8 words of `bits` at c0 < stride;
@@ -258,7 +267,7 @@ impl BinaryInput {
                     return false;
                 }
             }
-            if whole < n && whole % ROW_CHUNK == 0 {
+            if whole < n && whole.is_multiple_of(ROW_CHUNK) {
                 self.row_chunk.push(nnz);
             }
             for (c, &v) in row.iter().enumerate().skip(whole) {
@@ -269,7 +278,7 @@ impl BinaryInput {
                     }
                     // SAFETY: nnz < max_nnz, inside row_cols (room checked above).
                     unsafe { *row_cols.add(nnz) = c as u32 };
-                    bits[c] |= 1 << (r % 32);
+                    bits[c] |= 1 << (r % BITS);
                     nnz += 1;
                 } else if v != 0.0 {
                     self.clear();
@@ -290,12 +299,12 @@ impl BinaryInput {
         for i in 0..n {
             for w in 0..words {
                 let word = self.col_bits[w * stride + i];
-                for byte in 0..4 {
+                for byte in 0..BITS / 8 {
                     let m = (word >> (8 * byte)) & 0xff;
                     // SAFETY: 8 indices at `at` ≤ nnz ≤ max_nnz inside col_rows (room checked above).
                     unsafe {
                         let lanes = _mm256_loadu_si256(LEFT_PACK[m as usize].as_ptr() as *const __m256i);
-                        let rows = _mm256_add_epi32(lanes, _mm256_set1_epi32((32 * w + 8 * byte) as i32));
+                        let rows = _mm256_add_epi32(lanes, _mm256_set1_epi32((BITS * w + 8 * byte) as i32));
                         _mm256_storeu_si256(col_rows.add(at) as *mut __m256i, rows);
                     }
                     at += m.count_ones() as usize;
@@ -307,9 +316,11 @@ impl BinaryInput {
         true
     }
 
-    /// The body of [`BinaryInput::scan`], with room for the batch's on-entries already made
-    /// (an index past the buffers panics; it cannot happen after `scan`'s or `scan_at_most`'s
-    /// sizing).
+    /// The plain body of [`BinaryInput::scan`] (for `f64`, rows that are not one block of memory,
+    /// or a CPU without AVX2; [`BinaryInput::fill_avx2`] otherwise), with room for the batch's
+    /// on-entries already made (an index past the buffers panics; it cannot happen after `scan`'s
+    /// or `scan_at_most`'s sizing). One pass over x (64 entries to a bit mask, then its set bits),
+    /// one over the on-entries to sort them by column (count, prefix-sum, place).
     fn fill<F: NdFloat>(&mut self, x: ArrayView2<F>) -> bool {
         let (b, n) = x.dim();
         self.clear();
@@ -324,11 +335,6 @@ impl BinaryInput {
         let mut nnz = 0;
         for row in x.outer_iter() {
             let ok = match row.as_slice() {
-                #[cfg(target_arch = "x86_64")]
-                Some(r) if cpu_width() >= Width::Avx2 && as_f32(r).is_some() => {
-                    // SAFETY: the CPU has AVX2 (checked above).
-                    unsafe { scan_row_avx2(as_f32(r).expect("f32"), &mut self.row_cols, &mut nnz) }
-                }
                 Some(r) => scan_row(r, zero, one, &mut self.row_cols, &mut nnz),
                 None => scan_row(&row.to_vec(), zero, one, &mut self.row_cols, &mut nnz),
             };
@@ -406,6 +412,9 @@ impl BinaryInput {
 }
 
 /// `x` as `f32` rows each one block of memory, when the CPU has AVX2 (the fused scan's input).
+///
+/// # Shapes
+/// `x`: `B × I`, returned as it is.
 #[cfg(target_arch = "x86_64")]
 fn avx2_rows<'a, F: NdFloat>(x: ArrayView2<'a, F>) -> Option<ArrayView2<'a, f32>> {
     if cpu_width() < Width::Avx2 || (x.ncols() > 1 && x.strides()[1] != 1) {
@@ -419,60 +428,23 @@ fn avx2_rows<'a, F: NdFloat>(x: ArrayView2<'a, F>) -> Option<ArrayView2<'a, f32>
 }
 
 /// The number of entries of `x` equal to 1, or `None` if one is neither 0 nor 1 (−0 counts as
-/// 0): one read of x, 8 entries per compare for `f32` with AVX2.
+/// 0): one read of x (the plain path's count, before its scan; the AVX2 scan counts as it goes).
 fn count_on<F: NdFloat>(x: ArrayView2<F>) -> Option<usize> {
     let (zero, one) = (F::zero(), F::one());
     let mut total = 0;
     for row in x.outer_iter() {
-        let count = match row.as_slice() {
-            #[cfg(target_arch = "x86_64")]
-            Some(r) if cpu_width() >= Width::Avx2 && as_f32(r).is_some() => {
-                // SAFETY: the CPU has AVX2 (checked above).
-                unsafe { count_row_avx2(as_f32(r).expect("f32")) }
+        let count = row.iter().try_fold(0usize, |c, &v| {
+            if v == one {
+                Some(c + 1)
+            } else if v == zero {
+                Some(c)
+            } else {
+                None
             }
-            _ => row.iter().try_fold(0usize, |c, &v| {
-                if v == one {
-                    Some(c + 1)
-                } else if v == zero {
-                    Some(c)
-                } else {
-                    None
-                }
-            }),
-        };
-        total += count?;
+        })?;
+        total += count;
     }
     Some(total)
-}
-
-/// [`count_on`] of one `f32` row, 8 entries per compare.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn count_row_avx2(row: &[f32]) -> Option<usize> {
-    use std::arch::x86_64::*;
-    let (zero, one) = (_mm256_setzero_ps(), _mm256_set1_ps(1.0));
-    let chunks = row.chunks_exact(8);
-    let rest = chunks.remainder();
-    let mut count = 0u32;
-    for chunk in chunks {
-        // SAFETY: `chunk` holds 8 f32 (unaligned load).
-        let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
-        let on = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, one)) as u32;
-        let off = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, zero)) as u32;
-        if on | off != 0xff {
-            return None;
-        }
-        count += on.count_ones();
-    }
-    let mut count = count as usize;
-    for &v in rest {
-        if v == 1.0 {
-            count += 1;
-        } else if v != 0.0 {
-            return None;
-        }
-    }
-    Some(count)
 }
 
 /// Appends the on-columns of one row to `out[*nnz..]`; `false` if an entry is neither 0 nor 1.
@@ -501,8 +473,12 @@ fn scan_row<F: NdFloat>(row: &[F], zero: F, one: F, out: &mut [u32], nnz: &mut u
 const BLOCK: usize = 64;
 
 /// out ← start + Σ_{r ∈ picks} m_r (or out += Σ_{r ∈ picks} m_r when `add`), m_r the row r of the
-/// row-major `m` with `stride` columns, in 64-column register blocks; the rows are added in the
-/// order of `picks`.
+/// row-major `m` with `stride` columns: one sum per column, from the start (or 0), the picked rows
+/// added in the order of `picks`, then (with `add`) added to `out`. The plain loop, one block of
+/// up to 64 columns at a time; the AVX2 kernels ([`gather_cols_avx2`]) give its bits.
+///
+/// # Shapes
+/// `m`: rows × `stride`, `picks` < rows, `start` and `out`: `stride` long.
 #[inline(always)]
 fn gather_sum<F: NdFloat>(
     m: &[F],
@@ -513,33 +489,11 @@ fn gather_sum<F: NdFloat>(
     add: bool,
 ) {
     let o = out.len();
-    let mut c0 = 0;
-    while c0 + BLOCK <= o {
+    for c0 in (0..o).step_by(BLOCK) {
+        let w = BLOCK.min(o - c0);
         let mut acc = [F::zero(); BLOCK];
         if let Some(s) = start {
-            acc.copy_from_slice(&s[c0..c0 + BLOCK]);
-        }
-        for &r in picks {
-            let src = &m[r as usize * stride + c0..][..BLOCK];
-            for k in 0..BLOCK {
-                acc[k] += src[k];
-            }
-        }
-        let dst = &mut out[c0..c0 + BLOCK];
-        if add {
-            for k in 0..BLOCK {
-                dst[k] += acc[k];
-            }
-        } else {
-            dst.copy_from_slice(&acc);
-        }
-        c0 += BLOCK;
-    }
-    let w = o - c0;
-    if w > 0 {
-        let mut acc = [F::zero(); BLOCK];
-        if let Some(s) = start {
-            acc[..w].copy_from_slice(&s[c0..]);
+            acc[..w].copy_from_slice(&s[c0..c0 + w]);
         }
         for &r in picks {
             let src = &m[r as usize * stride + c0..][..w];
@@ -547,12 +501,13 @@ fn gather_sum<F: NdFloat>(
                 acc[k] += src[k];
             }
         }
-        for k in 0..w {
-            if add {
-                out[c0 + k] += acc[k];
-            } else {
-                out[c0 + k] = acc[k];
+        let dst = &mut out[c0..c0 + w];
+        if add {
+            for k in 0..w {
+                dst[k] += acc[k];
             }
+        } else {
+            dst.copy_from_slice(&acc[..w]);
         }
     }
 }
@@ -788,42 +743,6 @@ unsafe fn gather_block_avx2<const V: usize, const MASKED: bool>(
     }
 }
 
-/// One row of `f32` to its on-columns (appended to `out[*nnz..]`), 8 entries per compare;
-/// `false` if an entry is neither 0 nor 1 (−0 counts as 0).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn scan_row_avx2(row: &[f32], out: &mut [u32], nnz: &mut usize) -> bool {
-    use std::arch::x86_64::*;
-    let (zero, one) = (_mm256_setzero_ps(), _mm256_set1_ps(1.0));
-    let chunks = row.chunks_exact(8);
-    let rest = chunks.remainder();
-    for (c, chunk) in chunks.enumerate() {
-        // SAFETY: `chunk` holds 8 f32 (unaligned load).
-        let v = unsafe { _mm256_loadu_ps(chunk.as_ptr()) };
-        let on = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, one)) as u32;
-        let off = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(v, zero)) as u32;
-        if on | off != 0xff {
-            return false;
-        }
-        let mut on = on;
-        while on != 0 {
-            out[*nnz] = (c * 8) as u32 + on.trailing_zeros();
-            *nnz += 1;
-            on &= on - 1;
-        }
-    }
-    let base = row.len() - rest.len();
-    for (k, &v) in rest.iter().enumerate() {
-        if v == 1.0 {
-            out[*nnz] = (base + k) as u32;
-            *nnz += 1;
-        } else if v != 0.0 {
-            return false;
-        }
-    }
-    true
-}
-
 /// Kernel: y ← x W + b for a binary x given by its on-entries (no allocation).
 ///
 /// ```text
@@ -1005,7 +924,8 @@ mod tests {
     /// The fused AVX2 scan (f32 rows, one block of memory each) and the plain scan (the same
     /// batch in f64) against the lists read off the dense batch one entry at a time: rows and
     /// columns around the 8-entry compares, the 32-row words of the bit matrix and the 96-column
-    /// chunks, densities 0 to 1. With a limit: exactly nnz is taken, nnz − 1 refused and emptied.
+    /// chunks, densities 0 to 1, some off entries −0. With a limit, on buffers sized to it:
+    /// exactly nnz is taken, nnz − 1 refused and emptied.
     #[test]
     fn the_fused_scan_finds_the_pattern_entry_by_entry_at_every_shape() {
         let mut rng = StdRng::seed_from_u64(29);
@@ -1014,7 +934,11 @@ mod tests {
         for b in [1, 2, 31, 32, 33, 65, 128, 130] {
             for i in [0, 1, 7, 8, 9, 95, 96, 97, 104, 200, 784] {
                 for p in [0.0, 0.13, 0.5, 1.0] {
-                    let x = Array2::from_shape_simple_fn((b, i), || f32::from(rng.random::<f64>() < p));
+                    let mut x = Array2::from_shape_simple_fn((b, i), || f32::from(rng.random::<f64>() < p));
+                    // Some off entries −0 (it counts as off), in the 8-lane compares and the tail.
+                    x.indexed_iter_mut()
+                        .filter(|((r, c), v)| **v == 0.0 && (r + c) % 5 == 0)
+                        .for_each(|(_, v)| *v = -0.0);
                     let rows: Vec<Vec<u32>> = (0..b)
                         .map(|r| (0..i).filter(|&c| x[(r, c)] == 1.0).map(|c| c as u32).collect())
                         .collect();
@@ -1036,11 +960,16 @@ mod tests {
                     assert_eq!(pattern(&fused), want, "fused, {b} × {i}, p = {p}");
                     assert!(plain.scan(x.mapv(f64::from).view()));
                     assert_eq!(pattern(&plain), want, "plain, {b} × {i}, p = {p}");
+                    // With a limit, on fresh buffers sized to it (the last 8-index store at the
+                    // buffer's end): exactly nnz is taken, nnz − 1 refused and emptied.
                     let nnz = fused.nnz();
-                    assert!(fused.scan_at_most(x.view(), nnz) && pattern(&fused) == want);
+                    let mut exact = BinaryInput::default();
+                    assert!(exact.scan_at_most(x.view(), nnz) && pattern(&exact) == want);
+                    assert_eq!(exact.buffer_entries(), 2 * (nnz + SLACK));
                     if nnz > 0 {
-                        assert!(!fused.scan_at_most(x.view(), nnz - 1), "{b} × {i}, p = {p}: limit");
-                        assert_eq!((fused.dim(), fused.nnz(), fused.row_chunk.len()), ((0, 0), 0, 0));
+                        let mut short = BinaryInput::default();
+                        assert!(!short.scan_at_most(x.view(), nnz - 1), "{b} × {i}, p = {p}: limit");
+                        assert_eq!((short.dim(), short.nnz(), short.row_chunk.len()), ((0, 0), 0, 0));
                     }
                 }
             }

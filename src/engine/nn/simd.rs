@@ -336,7 +336,8 @@ fn adam_body(c: AdamStep, p: &mut [f32], g: &mut [f32], m: &mut [f32], v: &mut [
     // Elements one by one up to θ's first 32-byte boundary, so the vector loop's loads and stores
     // of θ (and of g, m and v, which the allocator leaves at the same offset from a line) do not
     // straddle cache lines. Each element's update is the same wherever it runs.
-    let head = ((32 - p.as_ptr() as usize % 32) % 32 / 4).min(n);
+    const VECTOR_BYTES: usize = 32;
+    let head = ((VECTOR_BYTES - p.as_ptr() as usize % VECTOR_BYTES) % VECTOR_BYTES / size_of::<f32>()).min(n);
     for i in 0..head {
         acc[i] += adam_one(c, &mut p[i], &mut g[i], &mut m[i], &mut v[i]);
     }
