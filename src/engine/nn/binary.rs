@@ -178,7 +178,7 @@ impl BinaryInput {
 
     /// Reads `x`: if every entry is exactly 0 or 1, records its on-entries and returns `true`;
     /// otherwise (a grey level, a NaN, more than 2³² rows or columns) returns `false` and the
-    /// pattern is empty. For contiguous `f32` rows with AVX2, [`BinaryInput::fill_avx2`]'s one pass
+    /// pattern is empty. For contiguous `f32` rows with AVX2, `fill_avx2`'s one pass
     /// over x and one over its bit matrix; otherwise the plain `fill`.
     ///
     /// # Shapes
