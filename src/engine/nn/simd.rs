@@ -538,15 +538,7 @@ mod tests {
         }
         // Adam: 1,000 parameters (a tail of 8 lanes), 50 steps with random gradients (its AVX2
         // build serves Avx512 too, so that width repeats the AVX2 run).
-        let c = AdamStep {
-            b1: 0.9,
-            b2: 0.999,
-            one_b1: 0.1,
-            one_b2: 0.001,
-            step_size: 1e-3,
-            inv_sqrt_bc2: 1.3,
-            eps: 1e-8,
-        };
+        let c = adam_step_for_tests();
         let grads: Vec<Vec<f32>> =
             (0..50).map(|_| (0..1000).map(|_| rng.random_range(-1.0..1.0f32)).collect()).collect();
         let run = |w: Width| {
@@ -563,13 +555,10 @@ mod tests {
         eprintln!("widths compared: {:?}", widths());
     }
 
-    /// Adam's vector loop starts at θ's first 32-byte boundary, after up to 7 elements one by one:
-    /// at every start offset in a line and every length around the head and the 16-lane chunks,
-    /// each element gets the bits of the one-element update, and an infinite gradient in the
-    /// head, the chunks or the tail is reported.
-    #[test]
-    fn adam_gives_each_elements_bits_at_every_alignment_and_reports_a_bad_one_anywhere() {
-        let c = AdamStep {
+    /// Adam's constants for the tests below: PyTorch's β₁, β₂ and ϵ, a step size of 10⁻³ and a
+    /// bias-correction factor of 1.3 (not 1, so its product is exercised).
+    fn adam_step_for_tests() -> AdamStep {
+        AdamStep {
             b1: 0.9,
             b2: 0.999,
             one_b1: 0.1,
@@ -577,7 +566,16 @@ mod tests {
             step_size: 1e-3,
             inv_sqrt_bc2: 1.3,
             eps: 1e-8,
-        };
+        }
+    }
+
+    /// Adam's vector loop starts at θ's first 32-byte boundary, after up to 7 elements one by one:
+    /// at every start offset in a line and every length around the head and the 16-lane chunks,
+    /// each element gets the bits of the one-element update, and an infinite gradient in the
+    /// head, the chunks or the tail is reported.
+    #[test]
+    fn adam_gives_each_elements_bits_at_every_alignment_and_reports_a_bad_one_anywhere() {
+        let c = adam_step_for_tests();
         let mut rng = StdRng::seed_from_u64(23);
         let total = 80;
         let fresh =
