@@ -1,10 +1,12 @@
 //! The training step allocates nothing of its own: every heap allocation on the training thread
 //! is counted by a wrapper around the system allocator.
 //!
-//! The only allocations left are matrixmultiply's: each matrix product packs its operands into a
-//! buffer it allocates and frees inside the call (ndarray 0.17 / matrixmultiply 0.3 give no way to
-//! pass one in). So a step allocates exactly once per matrix product, and the test checks that
-//! count, derived from the model below.
+//! The only allocations left are matrixmultiply's: each matrix product it computes packs its
+//! operands into a buffer it allocates and frees inside the call (ndarray 0.17 / matrixmultiply
+//! 0.3 give no way to pass one in). So a step allocates exactly once per matrix product, and the
+//! test checks that count, derived from the model below. (The larger products `base::sgemm`
+//! takes, `sgemm::pays`, pack into buffers of their thread grown once; the small model below
+//! sends none there.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -2,8 +2,8 @@
 //!
 //! Nothing here knows about VAEs. Sizes are checked before work starts ([`budget`]). Errors and their one-line messages ([`error`]), file output that
 //! never leaves a torn file behind ([`io`]), the named seed streams of every experiment
-//! ([`seeds`]), the thread pool ([`parallel`]) and the `f32` matrix-product kernel it calls where
-//! that kernel pays ([`sgemm`], [`sgemm::pays`]), the probability blocks — log-densities, KL
+//! ([`seeds`]), the thread pool ([`parallel`]) and the `f32` matrix-product kernels it calls where
+//! they pay ([`sgemm`], [`sgemm::pays`]), the probability blocks — log-densities, KL
 //! divergences, the reparameterisation, log-sum-exp ([`prob`]) — adaptive quadrature for the independent checks ([`quadrature`]), and statistics: one
 //! [`stats::Estimate`] type for a mean with its standard error, paired differences, and the
 //! goodness-of-fit tests ([`stats`]); and

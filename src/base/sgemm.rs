@@ -45,9 +45,9 @@ use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2, NdFloat};
 /// Measured on an AMD EPYC (Zen 3 class, 2 vCPUs), one thread pinned, interleaved with
 /// matrixmultiply (session 13, a quiet host, medians of 15 runs, each shape in three such runs):
 /// the step's decoder products at B = 128 from 82–83 to 85–87 GFLOP/s (B×400·400×784), 83–85 to
-/// 89–91 (∂W, A = hᵀ) and 78–79 to 84 (∂h, B = Wᵀ, after the 8 × 8 transposes in the packing of
-/// a column-major B; 78 against 79 before them); a dense first layer's 128×784·784×400 +3%, its
-/// ∂W +1–4%; 64 rows +1–2%; **32 rows −5%** (hence M ≥ 64). The evaluation's 1000 × 400 × 784:
+/// 88–91 (∂W, A = hᵀ) and 78–79 to 84 (∂h, B = Wᵀ, after the 8 × 8 transposes in the packing of
+/// a column-major B; 75–78, slower than matrixmultiply, before them); a dense first layer's
+/// 128×784·784×400 +3%, its ∂W +1–4%; 64 rows +1–2%; **32 rows −5%** (hence M ≥ 64). The evaluation's 1000 × 400 × 784:
 /// 90–93 against 78–86 GFLOP/s (session 10). A narrow N (40, a partial 16-column panel) was
 /// slower every time (57 against 80 GFLOP/s): hence N ≥ 256. The skinny kernel: 128 × 400 × 20
 /// with B row-major 42–43 → 33 µs, with B transposed 44 → 35 µs; the heads' weight gradients
@@ -706,9 +706,10 @@ mod tests {
         x
     }
 
-    /// Every shape class the kernel meets (whole and partial 6 × 16 tiles, matrixmultiply's 8 × 8
-    /// edges, k across one, two and four 256-blocks, the VAE's shapes), each operand row- or
-    /// column-major, β ∈ {0, 1, 0.5}: the bits of C equal matrixmultiply's.
+    /// Every shape class the two kernels meet (whole and partial 6 × 16 tiles, matrixmultiply's
+    /// 8 × 8 edges, k across one, two and four 256-blocks, the VAE's shapes, and N ≤ 24 for the
+    /// skinny one), each operand row- or column-major, β ∈ {0, 1, 0.5}: the bits of C equal
+    /// matrixmultiply's.
     #[test]
     fn the_kernel_gives_matrixmultiplys_bits() {
         if !available() {

@@ -27,9 +27,10 @@ use super::simd::{as_f32, as_f32_mut};
 pub enum InputPath {
     /// The on-entries path when every entry of the batch is exactly 0 or 1 and at most
     /// [`AUTO_MAX_DENSITY_PERCENT`]% of them are on (nnz ≤ t·B·I, checked per batch by
-    /// [`BinaryInput::scan_at_most`]), the dense product otherwise (it costs the part of the
-    /// scan read before the count passed the limit when it declines). The default: the trainer's and `vaelab bench`'s (unless
-    /// `--dense`); the lessons' printed numbers were rerun and re-quoted with it.
+    /// [`BinaryInput::scan_at_most`]), the dense product otherwise (when it declines it has cost
+    /// the scan up to where the count passed the limit with AVX2, one counting read otherwise).
+    /// The default: the trainer's and `vaelab bench`'s (unless `--dense`); the lessons' printed
+    /// numbers were rerun and re-quoted with it.
     #[default]
     Auto,
     /// The on-entries path whenever the batch is binary, whatever its density (for tests and
@@ -389,8 +390,8 @@ impl BinaryInput {
     }
 
     /// Entries held by the two index buffers (u32 each): what the cache costs in memory, 4 bytes
-    /// an entry, besides its B + I + 2 starts, its chunk starts and (AVX2) its ⌈B/32⌉ × I-bit
-    /// matrix.
+    /// an entry, besides its B + I + 2 starts, its chunk starts and (AVX2) its ⌈B/32⌉ × ⌈I/8⌉·8-word
+    /// (`u32`) bit matrix.
     pub fn buffer_entries(&self) -> usize {
         self.row_cols.len() + self.col_rows.len()
     }

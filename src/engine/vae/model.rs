@@ -394,7 +394,8 @@ pub struct VaeWorkspace<F> {
     /// 0/1, [`InputPath::Dense`] never.
     pub input_path: InputPath,
     /// The on-entries of the last pass's [x, one-hot c] (the binary first layer's cache): empty
-    /// until the first pass that scans, then 2·min(⌊t·B·(D + C)⌋, B·(D + C)) `u32` for `Auto`.
+    /// until the first pass that scans, then 2·(min(⌊t·B·(D + C)⌋, B·(D + C)) + 8) `u32` for
+    /// `Auto`, and with AVX2 a ⌈B/32⌉ × ⌈(D + C)/8⌉·8-word bit matrix.
     pub binary_input: BinaryInput,
     /// Whether the last pass's first layer took the on-entries path.
     binary_used: bool,
